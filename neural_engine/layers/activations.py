@@ -1,0 +1,108 @@
+"""Activation functions: the names layers accept as ``activation=`` and the activation layers.
+
+One table (``ACTIVATIONS``) maps each name to its torch module; the ``Activation`` layer, every
+layer's ``activation`` parameter and the activation layer specs (ReLU, GELU, …) all read it.
+"""
+
+from __future__ import annotations
+
+from neural_engine.errors import ValidationError, did_you_mean
+from neural_engine.layers.base import LayerSpec, Param, Site, TorchCall
+
+# name -> (torch class, fixed kwargs). ``softmax``/``log_softmax`` also get ``dim``.
+ACTIVATIONS: dict[str, tuple[str, dict]] = {
+    "relu": ("nn.ReLU", {}), "relu6": ("nn.ReLU6", {}), "sigmoid": ("nn.Sigmoid", {}),
+    "tanh": ("nn.Tanh", {}), "softmax": ("nn.Softmax", {}), "log_softmax": ("nn.LogSoftmax", {}),
+    "gelu": ("nn.GELU", {}), "elu": ("nn.ELU", {}), "selu": ("nn.SELU", {}),
+    "silu": ("nn.SiLU", {}), "mish": ("nn.Mish", {}), "leaky_relu": ("nn.LeakyReLU", {}),
+    "softplus": ("nn.Softplus", {}), "softsign": ("nn.Softsign", {}),
+    "hard_sigmoid": ("nn.Hardsigmoid", {}), "hard_swish": ("nn.Hardswish", {}),
+}
+ALIASES = {"swish": "silu", "leakyrelu": "leaky_relu", "hardsigmoid": "hard_sigmoid",
+           "hardswish": "hard_swish", "logsoftmax": "log_softmax"}
+NO_ACTIVATION = ("linear", "none", "identity")
+
+
+def canonical_activation(spec: LayerSpec, p: Param, value, node_id: str | None) -> str | None:
+    """The canonical activation name, None for linear; unknown names suggest the closest."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"{spec.name} {p.name} must be an activation name; received {value!r}",
+                              node=node_id)
+    name = value.lower()
+    if name in NO_ACTIVATION:
+        return None
+    name = ALIASES.get(name, name)
+    if name not in ACTIVATIONS:
+        names = [*ACTIVATIONS, *ALIASES, "linear"]
+        raise ValidationError(f'{spec.name} {p.name} must be a known activation; received "{value}"',
+                              node=node_id, hint=did_you_mean(value, names)
+                              or "known: " + ", ".join(sorted(names)))
+    return name
+
+
+def activation_call(name: str, site: Site, out_cf: bool | None = None) -> TorchCall:
+    """The torch module for activation ``name`` on the layer's output at ``site``.
+
+    Softmax runs over the user's last axis: the channel axis (torch dim 1) when the tensor is
+    channels-first internally.
+    """
+    cls, kwargs = ACTIVATIONS[name]
+    if name in ("softmax", "log_softmax"):
+        cf = site.cf if out_cf is None else out_cf
+        kwargs = {"dim": 1 if cf else -1}
+    return TorchCall(cls, dict(kwargs))
+
+
+def _same(site: Site):
+    return site.x
+
+
+def _simple(name: str, act: str, *, params=(), torch=None, aliases=(), doc="") -> LayerSpec:
+    return LayerSpec(name=name, family="activation", params=tuple(params), infer=_same,
+                     torch=torch or (lambda site: activation_call(act, site)), aliases=aliases,
+                     doc=doc or f"{name} activation, element-wise.")
+
+
+def _softmax_call(site: Site) -> TorchCall:
+    cls = "nn.Softmax"
+    return TorchCall(cls, {"dim": site.axis(site.params["axis"]) + 1})
+
+
+SPECS = (
+    LayerSpec("Activation", "activation", (Param("activation", "activation", doc="e.g. \"relu\""),),
+              infer=_same, doc="Applies a named activation.",
+              torch=lambda site: activation_call(site.params["activation"], site)
+              if site.params["activation"] else TorchCall("nn.Identity")),
+    _simple("ReLU", "relu"),
+    _simple("LeakyReLU", "leaky_relu",
+            params=[Param("negative_slope", "float", 0.01, low=0, aliases=("alpha",),
+                          doc="slope for x < 0")],
+            torch=lambda s: TorchCall("nn.LeakyReLU", {"negative_slope": s.params["negative_slope"]})),
+    LayerSpec("PReLU", "activation",
+              (Param("per_channel", "bool", False, doc="one learned slope per channel, else one in all"),),
+              infer=_same, order="channels", doc="Leaky ReLU with a learned slope.",
+              torch=lambda s: TorchCall("nn.PReLU", {"num_parameters": _prelu_n(s)}),
+              param_count=lambda s: _prelu_n(s)),
+    _simple("ELU", "elu", params=[Param("alpha", "float", 1.0, low=0)],
+            torch=lambda s: TorchCall("nn.ELU", {"alpha": s.params["alpha"]})),
+    _simple("SELU", "selu"),
+    _simple("GELU", "gelu", params=[Param("approximate", "str", "none", choices=("none", "tanh"))],
+            torch=lambda s: TorchCall("nn.GELU", {"approximate": s.params["approximate"]})),
+    _simple("SiLU", "silu", aliases=("Swish",)),
+    _simple("Mish", "mish"),
+    _simple("Tanh", "tanh"),
+    _simple("Sigmoid", "sigmoid"),
+    LayerSpec("Softmax", "activation", (Param("axis", "int", -1, doc="axis in your notation"),),
+              infer=_same, torch=_softmax_call, doc="Softmax over one axis (default: last)."),
+)
+
+
+def _prelu_n(site: Site) -> int:
+    if not site.params["per_channel"]:
+        return 1
+    channels = site.x[0] if len(site.x) > 1 else site.x[-1]
+    if channels is None:
+        site.fail("per-channel slopes need a known channel count; received None", shape=True)
+    return channels

@@ -1,0 +1,3 @@
+"""TODO: family not written yet."""
+
+SPECS = ()

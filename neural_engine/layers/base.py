@@ -1,0 +1,259 @@
+"""What a layer *is*: its parameters, its shape rule, its cost, and the torch module it becomes.
+
+Every spec function receives a :class:`Site` — the layer's validated parameters and its input
+shapes in the engine's internal order (batch excluded). Internally tensors follow PyTorch:
+spatial tensors are channels-first. In a ``channels_last`` graph the engine permutes a tensor
+whenever a layer's :attr:`LayerSpec.order` asks for the other arrangement, so spec functions never
+think about layouts; a layer whose parameters name an axis in the user's notation maps it with
+:meth:`Site.axis`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from neural_engine.errors import ShapeError, ValidationError, did_you_mean
+from neural_engine.ir import HPO, Shape
+
+REQUIRED = object()
+Order = Literal["channels", "features", "any"]
+
+
+@dataclass(frozen=True)
+class TorchCall:
+    """A torch module constructor: ``cls`` is ``nn.<Name>`` (torch.nn) or ``nf.<Name>``
+    (:mod:`neural_engine.modules`). Values in ``kwargs`` may be TorchCalls themselves.
+    The builder instantiates it; the code generator prints it — one source, no drift."""
+
+    cls: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Param:
+    """One layer parameter. ``kind`` decides coercion:
+
+    int, float, bool, str (with ``choices``), size (int or tuple of ``rank`` ints), padding
+    ("valid", "same", int or tuple), ints (a tuple of ints), activation, any.
+    """
+
+    name: str
+    kind: str
+    default: Any = REQUIRED
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+    doc: str = ""
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    def range_text(self) -> str | None:
+        if self.low is None and self.high is None:
+            return None
+        lo = "-inf" if self.low is None else _num(self.low)
+        hi = "inf" if self.high is None else _num(self.high)
+        return f"{'(' if self.low_open or self.low is None else '['}{lo}, {hi}" \
+               f"{')' if self.high_open or self.high is None else ']'}"
+
+    def in_range(self, v) -> bool:
+        if self.low is not None and (v < self.low or (self.low_open and v == self.low)):
+            return False
+        return not (self.high is not None and (v > self.high or (self.high_open and v == self.high)))
+
+
+def _num(x):
+    return int(x) if float(x).is_integer() else x
+
+
+@dataclass(frozen=True)
+class Site:
+    """A layer at one place in a graph: its parameters and internal input shapes."""
+
+    spec: LayerSpec
+    node_id: str
+    params: dict[str, Any]
+    inputs: tuple[Shape, ...]
+    cf: bool = False               # the inputs are channels-first, the user's notation channels-last
+    output: Shape | None = None    # filled in after infer
+    body: Any = None               # containers and wrappers: the analysed body (shapes.Chain)
+
+    @property
+    def x(self) -> Shape:
+        return self.inputs[0]
+
+    def axis(self, user_axis: int, rank: int | None = None) -> int:
+        """The internal (batch-less, 0-based) axis for an axis in the user's notation.
+
+        ``user_axis`` counts like Keras: 0 or -1 style, batch excluded; the batch axis is refused.
+        """
+        rank = len(self.x) if rank is None else rank
+        a = user_axis if user_axis < 0 else user_axis - 1  # Keras axes count the batch as 0
+        if not -rank <= a < rank or user_axis == 0:
+            self.fail(f"axis must be in [-{rank}, {rank}] without 0 (the batch); received {user_axis}")
+        a %= rank
+        if self.cf:
+            a = 0 if a == rank - 1 else a + 1
+        return a
+
+    def fail(self, message: str, hint: str | None = None, *, shape: bool = False):
+        cls = ShapeError if shape else ValidationError
+        raise cls(f"{self.spec.name}: {message}", node=self.node_id, hint=hint)
+
+    def need_rank(self, *ranks: int, what: str = "input"):
+        got = len(self.x)
+        if got not in ranks:
+            want = " or ".join(str(r) for r in ranks)
+            self.fail(f"expected a rank-{want} {what} (batch excluded); received shape "
+                      f"{fmt_shape(self.x)} of rank {got}", self.spec.rank_hint, shape=True)
+
+
+BODY = TorchCall("body")  # stands for the built body of a container in a TorchCall's kwargs
+
+
+def fmt_shape(s: Shape) -> str:
+    return "(" + ", ".join("?" if d is None else str(d) for d in s) + ("," if len(s) == 1 else "") + ")"
+
+
+def numel(s: Shape) -> int:
+    """Elements of a shape; unknown dimensions count as 1."""
+    return math.prod(d or 1 for d in s)
+
+
+def _zero(site: Site) -> int:
+    return 0
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """The single description of a layer type. See module docstring for ``order``."""
+
+    name: str
+    family: str
+    params: tuple[Param, ...]
+    infer: Callable[[Site], Shape]
+    torch: Callable[[Site], TorchCall]
+    param_count: Callable[[Site], int] = _zero
+    non_trainable: Callable[[Site], int] = _zero
+    flops: Callable[[Site], int] = _zero
+    order: Order = "any"
+    arity: tuple[int, int | None] = (1, 1)   # (min, max) inputs; max None = unbounded
+    aliases: tuple[str, ...] = ()
+    doc: str = ""
+    rank_hint: str | None = None
+    input_dtype: str = "float"               # "long" for index inputs (Embedding)
+    container: Literal[None, "chain", "wrapper"] = None
+    # containers: (body input shape, its cf flag, cf wanted at the body's end); the analysed
+    # body (a ``shapes.Chain``) is then in ``site.body`` for infer/param_count/flops/torch.
+    body_input: Callable[[Site], tuple[Shape, bool, bool]] | None = None
+    activation_param: bool = False           # has an ``activation`` param applied after the layer
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def validate(self, params: dict[str, Any], node_id: str | None = None) -> dict[str, Any]:
+        """Coerce and range-check ``params``; fill defaults. Raises ValidationError."""
+        by_name = {p.name: p for p in self.params} | {a: p for p in self.params for a in p.aliases}
+        out: dict[str, Any] = {}
+        for key, value in params.items():
+            p = by_name.get(key)
+            if p is None:
+                names = [p.name for p in self.params]
+                hint = did_you_mean(key, names) or f"{self.name} takes: {', '.join(names) or 'no parameters'}"
+                raise ValidationError(f"{self.name} has no parameter {key!r}", node=node_id, hint=hint)
+            if p.name in out:
+                raise ValidationError(f"{self.name} {p.name} is given twice", node=node_id)
+            out[p.name] = coerce(self, p, value.default if isinstance(value, HPO) else value, node_id)
+        for p in self.params:
+            if p.name not in out:
+                if p.required:
+                    raise ValidationError(f"{self.name} needs {p.name!r}; received no value",
+                                          node=node_id, hint=f"e.g. {self.name}({p.name}=…) — {p.doc}")
+                out[p.name] = p.default
+        return out
+
+
+ACTIVATION_NAMES: tuple[str, ...] = ()  # filled by layers.activations
+
+
+def coerce(spec: LayerSpec, p: Param, v: Any, node_id: str | None):
+    """One parameter value, checked against its kind and range."""
+
+    def bad(expected: str):
+        raise ValidationError(f"{spec.name} {p.name} must be {expected}; received {v!r}", node=node_id,
+                              hint=p.doc or None)
+
+    kind = p.kind
+    if v is None and (p.default is None or kind == "activation"):
+        return None
+    if kind == "int":
+        if isinstance(v, bool) or not isinstance(v, int | float) or not float(v).is_integer():
+            bad("an integer")
+        v = int(v)
+    elif kind == "float":
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            bad("a number")
+        v = float(v)
+    elif kind == "bool":
+        if not isinstance(v, bool):
+            bad("true or false")
+    elif kind == "str":
+        if not isinstance(v, str) or (p.choices and v.lower() not in p.choices):
+            bad("one of " + ", ".join(f'"{c}"' for c in p.choices) if p.choices else "a string")
+        return v.lower() if p.choices else v
+    elif kind == "activation":
+        from neural_engine.layers.activations import canonical_activation
+        return canonical_activation(spec, p, v, node_id)
+    elif kind in ("size", "ints"):
+        return _ints(spec, p, v, bad)
+    elif kind == "padding":
+        if isinstance(v, str):
+            if v.lower() not in ("valid", "same"):
+                bad('"valid", "same", an integer or a tuple of integers')
+            return v.lower()
+        return _ints(spec, p, v, bad)
+    if isinstance(v, int | float) and not isinstance(v, bool) and not p.in_range(v):
+        bad(f"in {p.range_text()}")
+    return v
+
+
+def _ints(spec, p, v, bad):
+    items = v if isinstance(v, tuple | list) else (v,)
+    if not items and p.kind == "size":
+        bad("a positive integer or a tuple of them")
+    out = []
+    for x in items:
+        if isinstance(x, bool) or not isinstance(x, int | float) or not float(x).is_integer():
+            bad("an integer or a tuple of integers")
+        x = int(x)
+        if not p.in_range(x):
+            bad(f"integers in {p.range_text()}")
+        out.append(x)
+    if p.kind == "size" and not isinstance(v, tuple | list):
+        return out[0]  # a scalar stays a scalar; :func:`expand` broadcasts it to the layer's rank
+    return tuple(out)
+
+
+def expand(value, rank: int, site: Site, name: str) -> tuple[int, ...]:
+    """An int broadcast to ``rank`` dims, or a tuple checked to have ``rank`` entries."""
+    if isinstance(value, int):
+        return (value,) * rank
+    if len(value) == 1:
+        return tuple(value) * rank
+    if len(value) != rank:
+        site.fail(f"{name} needs 1 or {rank} values; received {value}")
+    return tuple(value)
+
+
+def with_output(site: Site, out: Shape) -> Site:
+    return replace(site, output=out)

@@ -1,0 +1,114 @@
+"""Core layers: Dense/Output, Flatten, Reshape, Permute, Dropout, Embedding."""
+
+from __future__ import annotations
+
+import math
+
+from neural_engine.layers.base import LayerSpec, Param, Site, TorchCall, fmt_shape, numel
+
+UNITS = Param("units", "int", low=1, doc="number of output features")
+ACTIVATION = Param("activation", "activation", None, doc='applied after the layer, e.g. "relu"')
+USE_BIAS = Param("use_bias", "bool", True, aliases=("bias",))
+
+
+def _features(site: Site) -> int:
+    if not site.x:
+        site.fail("expected an input with a feature axis; received a scalar", shape=True)
+    f = site.x[-1]
+    if f is None:
+        site.fail(f"needs a known last dimension; received {fmt_shape(site.x)}", shape=True,
+                  hint="give the input shape in full")
+    return f
+
+
+def _dense_infer(site: Site):
+    _features(site)
+    return (*site.x[:-1], site.params["units"])
+
+
+def _dense_params(site: Site) -> int:
+    return _features(site) * site.params["units"] + (site.params.get("use_bias", True) and site.params["units"])
+
+
+def _dense_flops(site: Site) -> int:
+    return 2 * numel(site.x) * site.params["units"]
+
+
+def _dense_torch(site: Site) -> TorchCall:
+    return TorchCall("nn.Linear", {"in_features": _features(site), "out_features": site.params["units"],
+                                   "bias": site.params.get("use_bias", True)})
+
+
+def _dense(name: str, aliases=(), doc="", default_act=None) -> LayerSpec:
+    params = (UNITS, Param("activation", "activation", default_act, doc=ACTIVATION.doc))
+    if name == "Dense":
+        params += (USE_BIAS,)
+    return LayerSpec(name, "core", params, infer=_dense_infer, torch=_dense_torch,
+                     param_count=_dense_params, flops=_dense_flops, order="features",
+                     aliases=aliases, doc=doc, activation_param=True)
+
+
+def _flatten_infer(site: Site):
+    return (None,) if any(d is None for d in site.x) else (math.prod(site.x),)
+
+
+def _reshape_infer(site: Site):
+    target = site.params["target_shape"]
+    if target.count(-1) > 1:
+        site.fail(f"target_shape may hold one -1; received {target}")
+    if any(d == 0 or d < -1 for d in target):
+        site.fail(f"target_shape entries must be positive or one -1; received {target}")
+    size = numel(site.x)
+    known = math.prod(d for d in target if d != -1)
+    if any(d is None for d in site.x):
+        return tuple(None if d == -1 else d for d in target)
+    if (-1 in target and size % known) or (-1 not in target and size != known):
+        site.fail(f"cannot reshape {fmt_shape(site.x)} ({size} values) to {fmt_shape(target)}"
+                  f" ({known} values)", shape=True,
+                  hint="the product of target_shape must equal the input's; use -1 for one free dim")
+    return tuple(size // known if d == -1 else d for d in target)
+
+
+def _permute_infer(site: Site):
+    dims = site.params["dims"]
+    if sorted(dims) != list(range(1, len(site.x) + 1)):
+        site.fail(f"dims must be a permutation of 1..{len(site.x)} (Keras counts the batch as 0);"
+                  f" received {dims}", shape=True)
+    return tuple(site.x[d - 1] for d in dims)
+
+
+def _embedding_infer(site: Site):
+    return (*site.x, site.params["output_dim"])
+
+
+SPECS = (
+    _dense("Dense", aliases=("Linear",), doc="Fully connected layer on the last axis."),
+    _dense("Output", doc="The network's head: a Dense layer whose activation (e.g. softmax) is "
+                         "applied at inference and left to the loss in training."),
+    LayerSpec("Flatten", "core", (), infer=_flatten_infer, torch=lambda s: TorchCall("nn.Flatten"),
+              doc="Flattens all non-batch axes (in PyTorch's channels-first order)."),
+    LayerSpec("Reshape", "core", (Param("target_shape", "ints", aliases=("shape",),
+                                        doc="new shape without the batch; one -1 allowed"),),
+              infer=_reshape_infer, order="features",
+              torch=lambda s: TorchCall("nf.Reshape", {"shape": tuple(s.output)}),
+              doc="Reshapes (in your notation's axis order)."),
+    LayerSpec("Permute", "core", (Param("dims", "ints", low=1, doc="1-based axis order, e.g. (2, 1)"),),
+              infer=_permute_infer, order="features",
+              torch=lambda s: TorchCall("nf.Permute", {"dims": s.params["dims"]}),
+              doc="Permutes axes (Keras numbering: 1 is the first non-batch axis)."),
+    LayerSpec("Dropout", "core", (Param("rate", "float", 0.5, low=0, high=1, high_open=True,
+                                        aliases=("p",), doc="fraction of units dropped in training"),),
+              infer=lambda s: s.x, torch=lambda s: TorchCall("nn.Dropout", {"p": s.params["rate"]}),
+              doc="Drops units at random in training."),
+    LayerSpec("Embedding", "core",
+              (Param("input_dim", "int", low=1, aliases=("num_embeddings", "vocab_size"),
+                     doc="vocabulary size"),
+               Param("output_dim", "int", low=1, aliases=("embedding_dim",), doc="vector size"),
+               Param("padding_idx", "int", None, low=0, doc="index whose vector stays zero")),
+              infer=_embedding_infer, order="features", input_dtype="long",
+              param_count=lambda s: s.params["input_dim"] * s.params["output_dim"],
+              torch=lambda s: TorchCall("nn.Embedding", {
+                  "num_embeddings": s.params["input_dim"], "embedding_dim": s.params["output_dim"],
+                  **({"padding_idx": s.params["padding_idx"]} if s.params["padding_idx"] is not None else {})}),
+              doc="Maps integer token ids to learned vectors."),
+)

@@ -1,0 +1,174 @@
+"""Shape propagation over a graph's topological order (pure Python, no torch).
+
+Tensors are tracked in the engine's internal order — PyTorch's, channels-first for spatial
+tensors — with a flag ``cf`` saying the user's notation (``channels_last``) puts the channel
+axis last instead. Layers declare the arrangement they need (:attr:`LayerSpec.order`):
+
+- ``channels``: convolutions, pooling, normalisation over channels: the input is moved to
+  channels-first (``to_cf``) if it is not;
+- ``features``: Dense, recurrent and attention layers, Reshape: the input is moved back to the
+  user's order (``to_cl``) if it is channels-first;
+- ``any``: element-wise layers keep whatever comes in (merges align to their first input).
+
+Network inputs of rank >= 3 in a ``channels_last`` graph arrive channels-first (NCHW/NCDHW, as
+torchvision delivers images); rank 1 and 2 inputs arrive as written. The builder applies the
+same adapters, so the module and the report always agree.
+
+>>> from neural_engine.ir import GraphBuilder
+>>> g = GraphBuilder("Tiny", {"x": (28, 28, 1)})
+>>> _ = g.add("Conv2D", "x", filters=8, kernel_size=3)
+>>> propagate(g.build()).nodes["conv2d_1"].output.user
+(26, 26, 8)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from neural_engine import layers
+from neural_engine.checks import check_graph
+from neural_engine.errors import NeuralForgeError
+from neural_engine.ir import Graph, Layout, Node, Shape
+from neural_engine.layers.base import LayerSpec, Site
+
+
+@dataclass(frozen=True)
+class Tensor:
+    shape: Shape      # internal order, batch excluded
+    cf: bool = False  # channels-first internally, channels-last in the user's notation
+
+    @property
+    def user(self) -> Shape:
+        """The shape in the user's notation."""
+        return (*self.shape[1:], self.shape[0]) if self.cf else self.shape
+
+
+def to_cf(t: Tensor) -> Tensor:
+    return Tensor((t.shape[-1], *t.shape[:-1]), True)
+
+
+def to_cl(t: Tensor) -> Tensor:
+    return Tensor(t.user, False)
+
+
+ADAPT = {"to_cf": to_cf, "to_cl": to_cl}
+
+
+@dataclass(frozen=True)
+class Chain:
+    """An analysed body of layers (containers, wrappers): a chain from one input tensor."""
+
+    input: Tensor
+    infos: tuple[NodeInfo, ...]
+    output: Tensor
+    out_adapter: str | None   # brings the last layer's output to the arrangement asked for
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    node: Node
+    site: Site                           # params validated, inputs adapted, output set
+    sources: tuple[str, ...]             # predecessor ids (or input names), in slot order
+    adapters: tuple[str | None, ...]     # per input: None, "to_cf" or "to_cl"
+    output: Tensor
+    params: int                          # trainable parameters (torch ``parameters()``)
+    non_trainable: int                   # persistent float buffers (BatchNorm running stats)
+    flops: int                           # counted as torch.utils.flop_counter counts them
+    body: Chain | None = None
+
+    @property
+    def spec(self) -> LayerSpec:
+        return self.site.spec
+
+
+@dataclass(frozen=True)
+class Analysis:
+    graph: Graph
+    inputs: dict[str, Tensor]
+    nodes: dict[str, NodeInfo]           # in topological order
+    outputs: tuple[str, ...]             # nodes nothing consumes
+
+
+def input_tensor(shape: Shape, layout: Layout) -> Tensor:
+    t = Tensor(tuple(shape))
+    return to_cf(t) if layout == "channels_last" and len(shape) >= 3 else t
+
+
+def propagate(graph: Graph) -> Analysis:
+    """Check ``graph`` and infer every node's output shape, parameters and FLOPs.
+
+    Raises the first ValidationError/ShapeError met, tagged with the node id and source span.
+    """
+    order = check_graph(graph)
+    env = {name: input_tensor(shape, graph.layout) for name, shape in graph.inputs.items()}
+    infos: dict[str, NodeInfo] = {}
+    for node_id in order:
+        node = graph.node(node_id)
+        sources = tuple(graph.predecessors(node_id))
+        info = analyse_node(node, [env[s] for s in sources], graph.layout, sources)
+        infos[node_id] = info
+        env[node_id] = info.output
+    consumed = {e.source for e in graph.edges}
+    outputs = tuple(i for i in order if i not in consumed)
+    return Analysis(graph, {k: env[k] for k in graph.inputs}, infos, outputs)
+
+
+def _adapters(spec: LayerSpec, ins: list[Tensor], layout: Layout) -> list[str | None]:
+    if layout == "channels_first":
+        return [None] * len(ins)
+    out = []
+    for i, t in enumerate(ins):
+        want = spec.order
+        if want == "any":
+            want = "channels" if ins[0].cf else "features"
+            if i == 0 or len(t.shape) < 2:
+                out.append(None)
+                continue
+        if want == "channels" and not t.cf and len(t.shape) >= 2:
+            out.append("to_cf")
+        elif want == "features" and t.cf:
+            out.append("to_cl")
+        else:
+            out.append(None)
+    return out
+
+
+def analyse_node(node: Node, ins: list[Tensor], layout: Layout, sources=()) -> NodeInfo:
+    """Validate one node's parameters and infer its output from its input tensors."""
+    spec = layers.get(node.type, node.id)
+    try:
+        params = spec.validate(node.params, node.id)
+        adapters = _adapters(spec, ins, layout)
+        adapted = [ADAPT[a](t) if a else t for a, t in zip(adapters, ins)]
+        site = Site(spec, node.id, params, tuple(t.shape for t in adapted), cf=adapted[0].cf)
+        body = None
+        if spec.container:
+            shape, cf, out_cf = spec.body_input(site)
+            body = analyse_chain(node.body, Tensor(tuple(shape), cf), out_cf, layout)
+            site = replace(site, body=body)
+        out = tuple(spec.infer(site))
+        site = replace(site, output=out)
+        cf = adapted[0].cf and spec.order != "features" and len(out) >= 2
+        params_n = spec.param_count(site)
+        return NodeInfo(node, site, tuple(sources), tuple(adapters), Tensor(out, cf), params_n,
+                        spec.non_trainable(site), spec.flops(site), body)
+    except NeuralForgeError as err:
+        if err.node is None:
+            err.node = node.id
+        if err.span is None and node.origin is not None:
+            err.span = node.origin.span
+        raise
+
+
+def analyse_chain(nodes: tuple[Node, ...], start: Tensor, out_cf: bool, layout: Layout) -> Chain:
+    """Analyse a body: each node feeds the next; the end is brought to ``out_cf``."""
+    t, infos = start, []
+    for node in nodes:
+        info = analyse_node(node, [t], layout)
+        infos.append(info)
+        t = info.output
+    adapter = None
+    if layout == "channels_last" and len(t.shape) >= 2 and t.cf != out_cf:
+        adapter = "to_cf" if out_cf else "to_cl"
+        t = ADAPT[adapter](t)
+    return Chain(start, tuple(infos), t, adapter)
