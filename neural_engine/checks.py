@@ -59,10 +59,10 @@ def check_graph(graph: Graph) -> list[str]:
             raise ValidationError(f"edge {e.id} starts at unknown node {e.source!r}", node=e.target)
         if e.target not in seen:
             raise ValidationError(f"edge {e.id} ends at unknown node {e.target!r}", node=e.source)
-    for node in graph.nodes:
-        _check_arity(graph, node)
     order = _topological(graph, ids)
     _check_reachable(graph, order)
+    for node in graph.nodes:
+        _check_arity(graph, node)
     return order
 
 

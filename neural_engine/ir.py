@@ -21,6 +21,7 @@ True
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any, Literal
 
 from neural_engine.errors import Span, ValidationError
@@ -169,15 +170,22 @@ class Graph:
                                   f"received {self.layout!r}")
 
     def node(self, node_id: str) -> Node:
-        for n in self.nodes:
-            if n.id == node_id:
-                return n
-        raise KeyError(node_id)
+        return self._nodes_by_id[node_id]
 
     def predecessors(self, node_id: str) -> list[str]:
         """Sources feeding ``node_id`` in input-slot order (``target_handle``, then edge order)."""
-        edges = [e for e in self.edges if e.target == node_id]
-        return [e.source for e in sorted(edges, key=_slot_key)]
+        return self._sources.get(node_id, [])
+
+    @cached_property
+    def _nodes_by_id(self) -> dict[str, Node]:
+        return {n.id: n for n in self.nodes}
+
+    @cached_property
+    def _sources(self) -> dict[str, list[str]]:
+        into: dict[str, list[Edge]] = {}
+        for e in self.edges:
+            into.setdefault(e.target, []).append(e)
+        return {t: [e.source for e in sorted(es, key=_slot_key)] for t, es in into.items()}
 
     def to_json(self) -> dict:
         return {

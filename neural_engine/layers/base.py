@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 from neural_engine.errors import ShapeError, ValidationError, did_you_mean
@@ -73,7 +74,7 @@ def _num(x):
     return int(x) if float(x).is_integer() else x
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # analysis record: read-only by convention (frozen costs ~1 us/node)
 class Site:
     """A layer at one place in a graph: its parameters and internal input shapes."""
 
@@ -84,10 +85,30 @@ class Site:
     cf: bool = False               # the inputs are channels-first, the user's notation channels-last
     output: Shape | None = None    # filled in after infer
     body: Any = None               # containers and wrappers: the analysed body (shapes.Chain)
+    memo: Any = None               # a spec's derived geometry, computed once per site (conv.py)
 
     @property
     def x(self) -> Shape:
         return self.inputs[0]
+
+    @property
+    def user_x(self) -> Shape:
+        """The first input in the user's notation (channels last again when the graph says so)."""
+        x = self.x
+        return (*x[1:], x[0]) if self.cf and len(x) >= 2 else x
+
+    @property
+    def user_inputs(self) -> tuple[Shape, ...]:
+        """Every input in the user's notation."""
+        return tuple((*x[1:], x[0]) if self.cf and len(x) >= 2 else x for x in self.inputs)
+
+    def channels(self) -> int:
+        """The channel count of a channels-first input; unknown is an error."""
+        c = self.x[0]
+        if c is None:
+            self.fail(f"needs a known channel count; received {fmt_shape(self.user_x)}", shape=True,
+                      hint="give the input shape in full")
+        return c
 
     def axis(self, user_axis: int, rank: int | None = None) -> int:
         """The internal (batch-less, 0-based) axis for an axis in the user's notation.
@@ -112,7 +133,15 @@ class Site:
         if got not in ranks:
             want = " or ".join(str(r) for r in ranks)
             self.fail(f"expected a rank-{want} {what} (batch excluded); received shape "
-                      f"{fmt_shape(self.x)} of rank {got}", self.spec.rank_hint, shape=True)
+                      f"{fmt_shape(self.user_x)} of rank {got}", self.spec.rank_hint, shape=True)
+
+
+SPATIAL = {1: "steps, ", 2: "height, width, ", 3: "depth, height, width, "}
+
+
+def rank_hint(name: str, rank: int) -> str:
+    """Hint for a spatial layer given a tensor of the wrong rank."""
+    return f"{name} takes ({SPATIAL[rank]}channels); add a Reshape first"
 
 
 BODY = TorchCall("body")  # stands for the built body of a container in a TorchCall's kwargs
@@ -124,7 +153,7 @@ def fmt_shape(s: Shape) -> str:
 
 def numel(s: Shape) -> int:
     """Elements of a shape; unknown dimensions count as 1."""
-    return math.prod(d or 1 for d in s)
+    return math.prod(s) if None not in s else math.prod(d or 1 for d in s)
 
 
 def _zero(site: Site) -> int:
@@ -161,9 +190,29 @@ class LayerSpec:
                 return p
         raise KeyError(name)
 
+    @cached_property
+    def _by_name(self) -> dict[str, Param]:
+        return {p.name: p for p in self.params} | {a: p for p in self.params for a in p.aliases}
+
     def validate(self, params: dict[str, Any], node_id: str | None = None) -> dict[str, Any]:
-        """Coerce and range-check ``params``; fill defaults. Raises ValidationError."""
-        by_name = {p.name: p for p in self.params} | {a: p for p in self.params for a in p.aliases}
+        """Coerce and range-check ``params``; fill defaults. Raises ValidationError.
+
+        Results are memoised per (spec, params): graphs repeat the same layer many times and the
+        canvas re-checks unchanged layers on every edit. Treat the returned dict as read-only.
+        """
+        try:
+            key = (self.name, tuple(params.items()))
+            hit = _VALIDATED.get(key)
+        except TypeError:  # an unhashable value: validate without the memo
+            key, hit = None, None
+        if hit is None:
+            hit = self._validate(params, node_id)
+            if key is not None and len(_VALIDATED) < 100_000:
+                _VALIDATED[key] = hit
+        return hit
+
+    def _validate(self, params: dict[str, Any], node_id: str | None) -> dict[str, Any]:
+        by_name = self._by_name
         out: dict[str, Any] = {}
         for key, value in params.items():
             p = by_name.get(key)
@@ -183,7 +232,7 @@ class LayerSpec:
         return out
 
 
-ACTIVATION_NAMES: tuple[str, ...] = ()  # filled by layers.activations
+_VALIDATED: dict[tuple, dict[str, Any]] = {}
 
 
 def coerce(spec: LayerSpec, p: Param, v: Any, node_id: str | None):
@@ -246,7 +295,7 @@ def _ints(spec, p, v, bad):
 
 def expand(value, rank: int, site: Site, name: str) -> tuple[int, ...]:
     """An int broadcast to ``rank`` dims, or a tuple checked to have ``rank`` entries."""
-    if isinstance(value, int):
+    if value.__class__ is int:
         return (value,) * rank
     if len(value) == 1:
         return tuple(value) * rank
@@ -255,5 +304,3 @@ def expand(value, rank: int, site: Site, name: str) -> tuple[int, ...]:
     return tuple(value)
 
 
-def with_output(site: Site, out: Shape) -> Site:
-    return replace(site, output=out)

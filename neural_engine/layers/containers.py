@@ -18,16 +18,11 @@ def _residual_infer(site: Site):
     out = site.body.output.shape
     if out != site.x:
         user = site.body.output.user
-        site.fail(f"the body must keep the input's shape {fmt_shape(_user(site))} to add it back; "
+        site.fail(f"the body must keep the input's shape {fmt_shape(site.user_x)} to add it back; "
                   f"received {fmt_shape(user)}", shape=True,
                   hint='use padding="same" and keep the channel count, or add a projection with '
                        "Add() <- [body, Conv2D(channels, 1) <- input]")
     return out
-
-
-def _user(site: Site):
-    x = site.x
-    return (*x[1:], x[0]) if site.cf else x
 
 
 def _container(name: str, infer, torch, doc: str, aliases=()) -> LayerSpec:

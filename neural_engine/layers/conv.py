@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from neural_engine.layers.base import LayerSpec, Param, Site, TorchCall, expand, fmt_shape
+from neural_engine.layers.base import LayerSpec, Param, Site, TorchCall, expand, fmt_shape, rank_hint
 from neural_engine.shape_math import (conv_out, conv_transpose_out, effective_kernel, same_pad,
                                       transpose_same_padding)
 
@@ -39,9 +39,7 @@ class Conv:
         site.need_rank(rank + 1)
         p = site.params
         self.site, self.rank, self.transpose = site, rank, transpose
-        self.in_ch = site.x[0]
-        if self.in_ch is None:
-            site.fail(f"needs a known channel count; received {fmt_shape(site.x)}", shape=True)
+        self.in_ch = site.channels()
         self.spatial = site.x[1:]
         self.kernel = expand(p["kernel_size"], rank, site, "kernel_size")
         self.strides = expand(p["strides"], rank, site, "strides")
@@ -66,7 +64,7 @@ class Conv:
             o = conv_out(size, self.kernel[i], self.strides[i], pad, self.dilation[i])
             if o is not None and o < 1:
                 k = effective_kernel(self.kernel[i], self.dilation[i])
-                self.site.fail(f"kernel_size {self.kernel} does not fit the input {fmt_shape(self.site.x)}:"
+                self.site.fail(f"kernel_size {self.kernel} does not fit the input {fmt_shape(self.site.user_x)}:"
                                f" spatial size {size} < effective kernel {k} on axis {i + 1}",
                                PADDING_HINT, shape=True)
             out.append(o)
@@ -87,16 +85,23 @@ class Conv:
         return {"padding": 0}, tuple(x for pair in reversed(pairs) for x in pair)
 
 
+def _geometry(site: Site, rank: int, transpose: bool) -> Conv:
+    """The site's Conv, made once: infer, param_count and flops all need it."""
+    if site.memo is None:
+        site.memo = Conv(site, rank, transpose)
+    return site.memo
+
+
 def _conv_infer(rank, transpose=False):
     def infer(site: Site):
-        c = Conv(site, rank, transpose)
+        c = _geometry(site, rank, transpose)
         return (c.out_ch, *c.out_spatial())
     return infer
 
 
 def _conv_param_count(rank, transpose=False):
     def count(site: Site) -> int:
-        c = Conv(site, rank, transpose)
+        c = _geometry(site, rank, transpose)
         bias = c.out_ch if site.params["use_bias"] else 0
         return c.out_ch * (c.in_ch // c.groups) * math.prod(c.kernel) + bias
     return count
@@ -106,7 +111,7 @@ def _conv_flops(rank, transpose=False):
     """As torch's flop counter: 2 * (output positions, or input positions when transposed)
     * kernel volume * C_out * C_in / groups."""
     def flops(site: Site) -> int:
-        c = Conv(site, rank, transpose)
+        c = _geometry(site, rank, transpose)
         positions = math.prod(d or 1 for d in (c.spatial if transpose else site.output[1:]))
         return 2 * positions * math.prod(c.kernel) * c.out_ch * (c.in_ch // c.groups)
     return flops
@@ -114,7 +119,7 @@ def _conv_flops(rank, transpose=False):
 
 def _conv_torch(rank, transpose=False):
     def torch(site: Site) -> TorchCall:
-        c = Conv(site, rank, transpose)
+        c = _geometry(site, rank, transpose)
         pad_kwargs, pad = c.torch_padding()
         call = TorchCall(f"nn.Conv{'Transpose' if transpose else ''}{rank}d", {
             "in_channels": c.in_ch, "out_channels": c.out_ch, "kernel_size": c.kernel,
@@ -134,8 +139,7 @@ def _conv_spec(rank: int, transpose=False) -> LayerSpec:
         torch=_conv_torch(rank, transpose), param_count=_conv_param_count(rank, transpose),
         flops=_conv_flops(rank, transpose), order="channels", activation_param=True,
         aliases=(f"Convolution{rank}D",) if not transpose else (f"Deconvolution{rank}D",),
-        rank_hint=f"{name} takes ({'steps, ' if rank == 1 else 'height, width, ' if rank == 2 else 'depth, height, width, '}"
-                  "channels); add a Reshape first",
+        rank_hint=rank_hint(name, rank),
         doc=f"{rank}D {'transposed ' if transpose else ''}convolution.")
 
 

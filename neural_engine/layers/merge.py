@@ -9,9 +9,11 @@ MERGE_HINT = "merged tensors must have one shape; add a projection (e.g. a 1x1 C
 
 def _same_shapes(site: Site):
     first = site.inputs[0]
+    if None not in first and all(other == first for other in site.inputs[1:]):
+        return first
     for other in site.inputs[1:]:
         if len(other) != len(first) or any(a != b and None not in (a, b) for a, b in zip(first, other)):
-            shapes = ", ".join(fmt_shape(s) for s in site.inputs)
+            shapes = ", ".join(fmt_shape(s) for s in site.user_inputs)
             site.fail(f"expected inputs of one shape; received {shapes}", MERGE_HINT, shape=True)
     return tuple(next((d for d in dims if d is not None), None) for dims in zip(*site.inputs))
 
@@ -28,15 +30,15 @@ def _concat_axis(site: Site) -> int:
 def _concat_infer(site: Site):
     ranks = {len(s) for s in site.inputs}
     if len(ranks) != 1:
-        site.fail("expected inputs of one rank; received " + ", ".join(fmt_shape(s) for s in site.inputs),
+        site.fail("expected inputs of one rank; received " + ", ".join(fmt_shape(s) for s in site.user_inputs),
                   shape=True)
     axis = _concat_axis(site)
     out = list(site.inputs[0])
     for other in site.inputs[1:]:
         for i, (a, b) in enumerate(zip(out, other)):
             if i != axis and a is not None and b is not None and a != b:
-                site.fail(f"inputs must match on every axis but the concatenation axis; received "
-                          + ", ".join(fmt_shape(s) for s in site.inputs), shape=True,
+                site.fail("inputs must match on every axis but the concatenation axis; received "
+                          + ", ".join(fmt_shape(s) for s in site.user_inputs), shape=True,
                           hint="resize one branch (pooling, UpSampling, Cropping) before concatenating")
         out[axis] = None if out[axis] is None or other[axis] is None else out[axis] + other[axis]
     return tuple(out)

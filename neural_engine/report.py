@@ -1,0 +1,153 @@
+"""The analysis report: per node output shape, parameters, FLOPs, activation memory; totals;
+a training-memory estimate; lints. Shapes are in the user's notation, batch excluded.
+
+>>> from neural_engine.templates import template
+>>> r = report(template("mnist_cnn"))
+>>> r.nodes[0].output_shape, r.params > 0
+((26, 26, 32), True)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from neural_engine.ir import Graph, Shape
+from neural_engine.layers.base import fmt_shape, numel
+from neural_engine.lints import Lint, lint
+from neural_engine.optim import optimizer
+from neural_engine.shapes import Analysis, propagate
+
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
+
+
+@dataclass(slots=True)  # analysis record: read-only by convention (frozen costs ~1 us/node)
+class NodeReport:
+    id: str
+    type: str
+    inputs: tuple[str, ...]
+    output_shape: Shape
+    params: int
+    non_trainable: int
+    flops: int
+    activation_bytes: int        # one sample's output of this node
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Training memory for one step, in bytes::
+
+        weights     = (P + N) * b            P trainable, N non-trainable, b = dtype bytes
+        gradients   = P * b
+        optimizer   = P * 4 * slots          fp32 state (Adam: 2 slots, SGD+momentum: 1)
+        activations = B * (sum of every node's output + inputs) * b
+        total       = weights + gradients + optimizer + activations
+
+    The activation term assumes every layer output is kept for the backward pass (true for
+    most layers; in-place activations and fused kernels save some), so it is an upper bound.
+    """
+
+    batch_size: int
+    dtype: str
+    optimizer: str
+    weights: int
+    gradients: int
+    optimizer_state: int
+    activations: int
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.gradients + self.optimizer_state + self.activations
+
+
+@dataclass(frozen=True)
+class Report:
+    name: str
+    layout: str
+    inputs: dict[str, Shape]
+    outputs: tuple[str, ...]
+    nodes: tuple[NodeReport, ...]
+    params: int            # torch ``parameters()`` (all trainable)
+    non_trainable: int     # saved float buffers: BatchNorm running statistics
+    flops: int
+    activation_bytes: int
+    memory: MemoryEstimate
+    lints: tuple[Lint, ...]
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        out["memory"]["total"] = self.memory.total
+        return out
+
+    def table(self) -> str:
+        """A Keras-style summary table."""
+        rows = [("Layer (type)", "Output shape", "Params", "FLOPs", "Connected to")]
+        rows += [(f"{n.id} ({n.type})", fmt_shape(n.output_shape), f"{n.params:,}",
+                  human(n.flops), ", ".join(n.inputs)) for n in self.nodes]
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        line = "  ".join("─" * w for w in widths)
+        fmt = lambda r: "  ".join(c.ljust(w) if i in (0, 1, 4) else c.rjust(w)  # noqa: E731
+                                  for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+        m = self.memory
+        text = [f'Model: "{self.name}"  (layout {self.layout}, inputs '
+                + ", ".join(f"{k} {fmt_shape(v)}" for k, v in self.inputs.items()) + ")",
+                line, fmt(rows[0]), line, *(fmt(r) for r in rows[1:]), line,
+                f"Params: {self.params:,} trainable"
+                + (f" + {self.non_trainable:,} non-trainable (BatchNorm statistics)" if self.non_trainable else ""),
+                f"FLOPs per sample: {human(self.flops)} ({self.flops:,})",
+                f"Training memory (batch {m.batch_size}, {m.dtype}, {m.optimizer}): {human_bytes(m.total)}"
+                f" = weights {human_bytes(m.weights)} + grads {human_bytes(m.gradients)}"
+                f" + optimizer {human_bytes(m.optimizer_state)} + activations {human_bytes(m.activations)}"]
+        text += [f"{lint.severity}: [{lint.node}] {lint.message}" + (f" — {lint.hint}" if lint.hint else "")
+                 for lint in self.lints]
+        return "\n".join(text)
+
+
+def human(n: float) -> str:
+    for unit in ("", "K", "M", "G", "T"):
+        if abs(n) < 1000:
+            return f"{n:.3g}{unit}"
+        n /= 1000
+    return f"{n:.3g}P"
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024:
+            return f"{n:.3g} {unit}"
+        n /= 1024
+    return f"{n:.3g} TiB"
+
+
+def training_memory(analysis: Analysis, batch_size: int = 32, dtype: str = "float32",
+                    optimizer_name: str = "Adam") -> MemoryEstimate:
+    """Estimate one training step's memory; the formula is in :class:`MemoryEstimate`."""
+    b = DTYPE_BYTES[dtype]
+    trainable = sum(i.params for i in analysis.nodes.values())
+    frozen = sum(i.non_trainable for i in analysis.nodes.values())
+    opt = optimizer(optimizer_name)
+    slots = opt.state_slots if opt else 2
+    elements = sum(numel(i.output.shape) for i in analysis.nodes.values()) + \
+        sum(numel(t.shape) for t in analysis.inputs.values())
+    return MemoryEstimate(batch_size, dtype, opt.name if opt else optimizer_name,
+                          (trainable + frozen) * b, trainable * b, trainable * 4 * slots,
+                          batch_size * elements * b)
+
+
+def report(graph: Graph | Analysis, *, batch_size: int | None = None, dtype: str = "float32") -> Report:
+    """Analyse ``graph`` and summarise it (batch size defaults to the graph's training settings,
+    else 32)."""
+    analysis = graph if isinstance(graph, Analysis) else propagate(graph)
+    g = analysis.graph
+    batch = batch_size or int(g.training.get("batch_size") or 32)
+    b = DTYPE_BYTES[dtype]
+    nodes = tuple(
+        NodeReport(nid, info.spec.name, info.sources, info.output.user, info.params, info.non_trainable,
+                   info.flops, numel(info.output.shape) * b)
+        for nid, info in analysis.nodes.items())
+    opt = g.training.get("optimizer")
+    opt_name = opt.get("name", "Adam") if isinstance(opt, dict) else (opt or "Adam")
+    return Report(
+        g.name, g.layout, dict(g.inputs), analysis.outputs, nodes,
+        sum(n.params for n in nodes), sum(n.non_trainable for n in nodes), sum(n.flops for n in nodes),
+        sum(n.activation_bytes for n in nodes), training_memory(analysis, batch, dtype, opt_name),
+        tuple(lint(analysis, batch_size=batch, dtype_bytes=b)))

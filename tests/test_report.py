@@ -1,0 +1,75 @@
+"""The report: totals, the training-memory formula, and each lint firing (and not firing)."""
+
+from __future__ import annotations
+
+import json
+
+from neural_engine.ir import GraphBuilder
+from neural_engine.report import report, training_memory
+from neural_engine.shapes import propagate
+from neural_engine.templates import TEMPLATES, template
+
+
+def test_memory_estimate_follows_the_documented_formula():
+    g = GraphBuilder("M", {"x": (10,)})
+    g.chain("x", ("Dense", {"units": 20}), ("ReLU", {}), ("Dense", {"units": 5}))
+    a = propagate(g.build())
+    m = training_memory(a, batch_size=4, dtype="float32", optimizer_name="Adam")
+    params = 10 * 20 + 20 + 20 * 5 + 5
+    assert m.weights == params * 4 and m.gradients == params * 4
+    assert m.optimizer_state == params * 4 * 2
+    assert m.activations == 4 * (10 + 20 + 20 + 5) * 4
+    assert m.total == m.weights + m.gradients + m.optimizer_state + m.activations
+    sgd = training_memory(a, batch_size=4, dtype="float16", optimizer_name="sgd")
+    assert sgd.optimizer_state == params * 4 and sgd.weights == params * 2
+
+
+def test_report_totals_and_json():
+    r = report(template("mnist_cnn"))
+    assert r.params == sum(n.params for n in r.nodes)
+    assert r.flops == sum(n.flops for n in r.nodes)
+    d = json.loads(json.dumps(r.to_json()))
+    assert d["memory"]["total"] == r.memory.total and d["memory"]["batch_size"] == 64
+    assert d["nodes"][0]["output_shape"] == [26, 26, 32]
+    assert "Params: 315,146 trainable" in r.table()
+
+
+def codes(graph) -> set[str]:
+    return {lint.code for lint in report(graph).lints}
+
+
+def test_templates_are_lint_free():
+    for name in TEMPLATES:
+        assert codes(template(name)) == set(), name
+
+
+def test_huge_tensor_lint():
+    g = GraphBuilder("Big", {"x": (512, 512, 3)})
+    g.add("Conv2D", "x", filters=256, kernel_size=3, padding="same")
+    r = report(g.build(), batch_size=32)
+    (lint,) = r.lints
+    assert lint.code == "huge-tensor" and "GiB at batch size 32" in lint.message
+
+
+def test_dense_after_large_flatten_suggests_global_pooling():
+    g = GraphBuilder("Flat", {"x": (64, 64, 32)})
+    g.chain("x", ("Flatten", {}), ("Dense", {"units": 256}))
+    (lint,) = report(g.build()).lints
+    assert lint.code == "dense-after-flatten" and "GlobalAveragePooling2D" in lint.hint
+
+
+def test_bottleneck_lint():
+    g = GraphBuilder("Neck", {"x": (64,)})
+    g.chain("x", ("Dense", {"units": 3}), ("Output", {"units": 10}))
+    assert codes(g.build()) == {"bottleneck"}
+
+
+def test_softmax_before_cross_entropy():
+    g = GraphBuilder("Soft", {"x": (64,)})
+    g.add("Dense", "x", units=10, activation="softmax")
+    g.training = {"loss": "categorical_crossentropy"}
+    assert codes(g.build()) == {"softmax-before-cross-entropy"}
+    g2 = GraphBuilder("Soft", {"x": (64,)})
+    g2.add("Output", "x", units=10, activation="softmax")
+    g2.training = {"loss": "sparse_categorical_cross_entropy"}
+    assert codes(g2.build()) == set()
