@@ -17,8 +17,9 @@ DEVICE = re.compile(r"^(cpu|gpu|tpu|xla|cuda(:\d+)?)$")
 DEVICES_TEXT = "cpu, cuda, cuda:N, gpu, tpu, xla"
 
 
-def check_node(node: Node) -> None:
-    """Type known, device hint valid, body present exactly for containers; recursive."""
+def check_node(node: Node) -> layers.LayerSpec:
+    """Type known, device hint valid, body present exactly for containers; recursive.
+    Returns the spec."""
     spec = layers.get(node.type, node.id)
     if node.device is not None and not DEVICE.match(node.device):
         raise ValidationError(f'device must be one of {DEVICES_TEXT}; received "{node.device}"',
@@ -34,6 +35,7 @@ def check_node(node: Node) -> None:
                               hint=f"write {spec.name} {{ Conv2D(64, 3, padding=\"same\") }}")
     for child in node.body:
         check_node(child)
+    return spec
 
 
 def check_graph(graph: Graph) -> list[str]:
@@ -45,29 +47,26 @@ def check_graph(graph: Graph) -> list[str]:
         if any(d is not None and (isinstance(d, bool) or not isinstance(d, int) or d < 1) for d in shape):
             raise ValidationError(f"input dimensions must be positive integers; received {shape} for {name!r}",
                                   node=name)
-    ids = [n.id for n in graph.nodes]
     seen: set[str] = set()
+    specs = {}
     for node in graph.nodes:
         if not node.id or node.id in seen or node.id in graph.inputs:
             raise ValidationError(f"node ids must be unique, non-empty and differ from input names; "
                                   f"received {node.id!r} twice", node=node.id)
         seen.add(node.id)
-        check_node(node)
-    ends = seen | set(graph.inputs)
+        specs[node.id] = check_node(node)
     for e in graph.edges:
-        if e.source not in ends:
+        if e.source not in seen and e.source not in graph.inputs:
             raise ValidationError(f"edge {e.id} starts at unknown node {e.source!r}", node=e.target)
         if e.target not in seen:
             raise ValidationError(f"edge {e.id} ends at unknown node {e.target!r}", node=e.source)
-    order = _topological(graph, ids)
-    _check_reachable(graph, order)
+    order = _topological(graph)
     for node in graph.nodes:
-        _check_arity(graph, node)
+        _check_arity(graph, node, specs[node.id])
     return order
 
 
-def _check_arity(graph: Graph, node: Node) -> None:
-    spec = layers.get(node.type, node.id)
+def _check_arity(graph: Graph, node: Node, spec: layers.LayerSpec) -> None:
     n = len(graph.predecessors(node.id))
     low, high = spec.arity
     if n < low or (high is not None and n > high):
@@ -79,41 +78,39 @@ def _check_arity(graph: Graph, node: Node) -> None:
                               hint=hint)
 
 
-def _topological(graph: Graph, ids: list[str]) -> list[str]:
-    indegree = {i: 0 for i in ids}
-    succ: dict[str, list[str]] = {i: [] for i in [*graph.inputs, *ids]}
+def _topological(graph: Graph) -> list[str]:
+    """Kahn's algorithm from the inputs: a node comes once all its sources have. Nodes never
+    reached are unreachable from any input, or on a cycle."""
+    indegree = {n.id: 0 for n in graph.nodes}
+    succ: dict[str, list[str]] = {}
     for e in graph.edges:
         indegree[e.target] += 1
-        succ[e.source].append(e.target)
-    ready = deque(i for i in ids if indegree[i] == 0)
-    for name in graph.inputs:
-        for t in succ[name]:
-            indegree[t] -= 1
-            if indegree[t] == 0:
-                ready.append(t)
-    order = []
+        succ.setdefault(e.source, []).append(e.target)
+    ready = deque(graph.inputs)
+    order: list[str] = []
     while ready:
-        i = ready.popleft()
-        order.append(i)
-        for t in succ[i]:
+        for t in succ.get(ready.popleft(), ()):
             indegree[t] -= 1
             if indegree[t] == 0:
+                order.append(t)
                 ready.append(t)
-    if len(order) < len(ids):
-        stuck = [i for i in ids if indegree[i] > 0]
-        raise ValidationError(f"the graph must be acyclic; received a cycle through {', '.join(stuck)}",
-                              node=stuck[0], hint="remove one of the edges that loop back")
+    if len(order) < len(indegree):
+        _explain_unordered(graph, set(indegree) - set(order), succ)
     return order
 
 
-def _check_reachable(graph: Graph, order: list[str]) -> None:
-    reached = set(graph.inputs)
-    for i in order:
-        preds = graph.predecessors(i)
-        if preds and all(p in reached for p in preds):
-            reached.add(i)
-    for i in order:
-        if i not in reached:
+def _explain_unordered(graph: Graph, left: set[str], succ: dict[str, list[str]]):
+    reachable, todo = set(), list(graph.inputs)
+    while todo:
+        for t in succ.get(todo.pop(), ()):
+            if t not in reachable:
+                reachable.add(t)
+                todo.append(t)
+    for node in graph.nodes:  # report the first, in the user's order
+        if node.id in left and (node.id not in reachable or not graph.predecessors(node.id)):
             raise ValidationError("every layer must be reachable from an input; received a layer "
-                                  "with no path from any input", node=i,
+                                  "with no path from any input", node=node.id,
                                   hint="connect it to an input or a previous layer, or delete it")
+    stuck = [n.id for n in graph.nodes if n.id in left]
+    raise ValidationError(f"the graph must be acyclic; received a cycle through {', '.join(stuck)}",
+                          node=stuck[0], hint="remove one of the edges that loop back")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from neural_engine.layers.base import fmt_shape, numel
+from neural_engine.layers.base import fmt_shape
 from neural_engine.optim import CROSS_ENTROPY, canonical_loss
 from neural_engine.shapes import Analysis, NodeInfo
 
@@ -35,9 +35,10 @@ def lint(analysis: Analysis, *, batch_size: int = 32, dtype_bytes: int = 4) -> l
 
 
 def _huge_tensors(a: Analysis, batch: int, b: int):
+    limit = GIB / (batch * b)
     for nid, info in a.nodes.items():
-        size = numel(info.output.shape) * batch * b
-        if size > GIB:
+        if info.elements > limit:
+            size = info.elements * batch * b
             yield Lint("huge-tensor", nid, "warning",
                        f"output {fmt_shape(info.output.user)} takes {size / GIB:.1f} GiB at batch size {batch}",
                        "downsample earlier (strides, pooling), use fewer channels or a smaller batch")
@@ -49,7 +50,7 @@ def _feeders(a: Analysis, info: NodeInfo) -> list[NodeInfo]:
 
 def _dense_after_big_flatten(a: Analysis, batch: int, b: int):
     for nid, info in a.nodes.items():
-        if info.spec.name not in ("Dense", "Output"):
+        if "units" not in info.site.params or info.spec.name not in ("Dense", "Output"):
             continue
         for src in _feeders(a, info):
             features = info.site.x[-1] or 0
@@ -73,11 +74,10 @@ def _bottleneck(a: Analysis, batch: int, b: int):
         return
     narrowest_out = min(widths)
     for nid, info in a.nodes.items():
-        params = info.site.params
-        if ("units" not in params and "filters" not in params) or nid in a.outputs:
+        if len(info.output.shape) != 1 or "units" not in info.site.params or nid in a.outputs:
             continue
-        w = _width(info)
-        if w and len(info.output.shape) == 1 and 2 * w < narrowest_out:
+        w = info.output.shape[0]
+        if w and 2 * w < narrowest_out:
             yield Lint("bottleneck", nid, "warning",
                        f"hidden width {w} is narrower than the {narrowest_out} outputs after it",
                        "widen this layer to at least the number of outputs")

@@ -126,7 +126,7 @@ def training_memory(analysis: Analysis, batch_size: int = 32, dtype: str = "floa
     frozen = sum(i.non_trainable for i in analysis.nodes.values())
     opt = optimizer(optimizer_name)
     slots = opt.state_slots if opt else 2
-    elements = sum(numel(i.output.shape) for i in analysis.nodes.values()) + \
+    elements = sum(i.elements for i in analysis.nodes.values()) + \
         sum(numel(t.shape) for t in analysis.inputs.values())
     return MemoryEstimate(batch_size, dtype, opt.name if opt else optimizer_name,
                           (trainable + frozen) * b, trainable * b, trainable * 4 * slots,
@@ -142,7 +142,7 @@ def report(graph: Graph | Analysis, *, batch_size: int | None = None, dtype: str
     b = DTYPE_BYTES[dtype]
     nodes = tuple(
         NodeReport(nid, info.spec.name, info.sources, info.output.user, info.params, info.non_trainable,
-                   info.flops, numel(info.output.shape) * b)
+                   info.flops, info.elements * b)
         for nid, info in analysis.nodes.items())
     opt = g.training.get("optimizer")
     opt_name = opt.get("name", "Adam") if isinstance(opt, dict) else (opt or "Adam")

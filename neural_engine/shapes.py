@@ -29,7 +29,7 @@ from neural_engine import layers
 from neural_engine.checks import check_graph
 from neural_engine.errors import NeuralForgeError
 from neural_engine.ir import Graph, Layout, Node, Shape
-from neural_engine.layers.base import LayerSpec, Site
+from neural_engine.layers.base import LayerSpec, Site, numel
 
 
 @dataclass(slots=True)  # analysis record: read-only by convention (frozen costs ~1 us/node)
@@ -74,6 +74,7 @@ class NodeInfo:
     params: int                          # trainable parameters (torch ``parameters()``)
     non_trainable: int                   # persistent float buffers (BatchNorm running stats)
     flops: int                           # counted as torch.utils.flop_counter counts them
+    elements: int                        # values in one sample's output (unknown dims count 1)
     body: Chain | None = None
 
     @property
@@ -149,7 +150,7 @@ def analyse_node(node: Node, ins: list[Tensor], layout: Layout, sources: tuple[s
         out = site.output = tuple(spec.infer(site))
         cf = ins[0].cf and spec.order != "features" and len(out) >= 2
         return NodeInfo(node, site, sources, tuple(adapters), Tensor(out, cf), spec.param_count(site),
-                        spec.non_trainable(site), spec.flops(site), site.body)
+                        spec.non_trainable(site), spec.flops(site), numel(out), site.body)
     except NeuralForgeError as err:
         if err.node is None:
             err.node = node.id

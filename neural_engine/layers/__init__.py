@@ -27,7 +27,7 @@ def register(*specs: LayerSpec) -> None:
 
 def get(name: str, node: str | None = None) -> LayerSpec:
     """The spec for a layer name or alias, case-insensitively; unknown names suggest the closest."""
-    spec = _LOOKUP.get(name.lower())
+    spec = REGISTRY.get(name) or _LOOKUP.get(name.lower())
     if spec is None:
         names = [k for s in REGISTRY.values() for k in (s.name, *s.aliases)]
         raise ValidationError(f'unknown layer type "{name}"', node=node,

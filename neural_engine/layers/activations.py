@@ -65,6 +65,11 @@ def _simple(name: str, act: str, *, params=(), torch=None, aliases=(), doc="") -
                      doc=doc or f"{name} activation, element-wise.")
 
 
+def _softmax_infer(site: Site):
+    site.axis(site.params["axis"])  # refuses the batch axis and out-of-range axes
+    return site.x
+
+
 def _softmax_call(site: Site) -> TorchCall:
     cls = "nn.Softmax"
     return TorchCall(cls, {"dim": site.axis(site.params["axis"]) + 1})
@@ -95,7 +100,7 @@ SPECS = (
     _simple("Tanh", "tanh"),
     _simple("Sigmoid", "sigmoid"),
     LayerSpec("Softmax", "activation", (Param("axis", "int", -1, doc="axis in your notation"),),
-              infer=_same, torch=_softmax_call, doc="Softmax over one axis (default: last)."),
+              infer=_softmax_infer, torch=_softmax_call, doc="Softmax over one axis (default: last)."),
 )
 
 
