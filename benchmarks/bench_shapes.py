@@ -32,18 +32,6 @@ def median_ms(fn, runs: int) -> float:
     return statistics.median(times)
 
 
-def paired_medians_ms(a, b, runs: int) -> tuple[float, float]:
-    """Medians of ``a`` and ``b`` timed alternately, so machine noise hits both alike."""
-    a(), b()
-    ta, tb = [], []
-    for _ in range(runs):
-        for fn, out in ((a, ta), (b, tb)):
-            t0 = time.perf_counter()
-            fn()
-            out.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(ta), statistics.median(tb)
-
-
 def meta_resnet18():
     with torch.device("meta"):
         model = torchvision.models.resnet18()
@@ -67,7 +55,8 @@ def main() -> None:
     torch.set_num_threads(1)
 
     resnet = template("resnet18")
-    ours, meta = paired_medians_ms(lambda: report(resnet), meta_resnet18, args.runs)
+    ours = median_ms(lambda: report(resnet), args.runs)
+    meta = median_ms(meta_resnet18, args.runs)
     sizes = (1_000, 2_500, 5_000, 10_000)
     chains = {n: median_ms(lambda g=chain(n): report(g), max(3, args.runs // 10)) for n in sizes}
     result = {

@@ -9,7 +9,8 @@ a training-memory estimate; lints. Shapes are in the user's notation, batch excl
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
 
 from neural_engine.ir import Graph, Shape
 from neural_engine.layers.base import fmt_shape, numel
@@ -61,11 +62,8 @@ class MemoryEstimate:
 
 @dataclass(frozen=True)
 class Report:
-    name: str
-    layout: str
-    inputs: dict[str, Shape]
-    outputs: tuple[str, ...]
-    nodes: tuple[NodeReport, ...]
+    analysis: Analysis = field(repr=False, compare=False)
+    dtype: str
     params: int            # torch ``parameters()`` (all trainable)
     non_trainable: int     # saved float buffers: BatchNorm running statistics
     flops: int
@@ -73,10 +71,39 @@ class Report:
     memory: MemoryEstimate
     lints: tuple[Lint, ...]
 
+    @property
+    def name(self) -> str:
+        return self.analysis.graph.name
+
+    @property
+    def layout(self) -> str:
+        return self.analysis.graph.layout
+
+    @property
+    def inputs(self) -> dict[str, Shape]:
+        return dict(self.analysis.graph.inputs)
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        return self.analysis.outputs
+
+    @cached_property
+    def nodes(self) -> tuple[NodeReport, ...]:
+        """Per-node rows, made when first read (the analysis already holds the numbers)."""
+        b = DTYPE_BYTES[self.dtype]
+        return tuple(NodeReport(nid, info.spec.name, info.sources, info.output.user, info.params,
+                                info.non_trainable, info.flops, info.elements * b)
+                     for nid, info in self.analysis.nodes.items())
+
     def to_json(self) -> dict:
-        out = asdict(self)
-        out["memory"]["total"] = self.memory.total
-        return out
+        return {
+            "name": self.name, "layout": self.layout, "inputs": self.inputs, "outputs": list(self.outputs),
+            "nodes": [asdict(n) for n in self.nodes], "params": self.params,
+            "non_trainable": self.non_trainable, "flops": self.flops, "dtype": self.dtype,
+            "activation_bytes": self.activation_bytes,
+            "memory": {**asdict(self.memory), "total": self.memory.total},
+            "lints": [asdict(lint) for lint in self.lints],
+        }
 
     def table(self) -> str:
         """A Keras-style summary table."""
@@ -140,14 +167,14 @@ def report(graph: Graph | Analysis, *, batch_size: int | None = None, dtype: str
     g = analysis.graph
     batch = batch_size or int(g.training.get("batch_size") or 32)
     b = DTYPE_BYTES[dtype]
-    nodes = tuple(
-        NodeReport(nid, info.spec.name, info.sources, info.output.user, info.params, info.non_trainable,
-                   info.flops, info.elements * b)
-        for nid, info in analysis.nodes.items())
+    params = non_trainable = flops = elements = 0
+    for info in analysis.nodes.values():
+        params += info.params
+        non_trainable += info.non_trainable
+        flops += info.flops
+        elements += info.elements
     opt = g.training.get("optimizer")
     opt_name = opt.get("name", "Adam") if isinstance(opt, dict) else (opt or "Adam")
-    return Report(
-        g.name, g.layout, dict(g.inputs), analysis.outputs, nodes,
-        sum(n.params for n in nodes), sum(n.non_trainable for n in nodes), sum(n.flops for n in nodes),
-        sum(n.activation_bytes for n in nodes), training_memory(analysis, batch, dtype, opt_name),
-        tuple(lint(analysis, batch_size=batch, dtype_bytes=b)))
+    return Report(analysis, dtype, params, non_trainable, flops, elements * b,
+                  training_memory(analysis, batch, dtype, opt_name),
+                  tuple(lint(analysis, batch_size=batch, dtype_bytes=b)))

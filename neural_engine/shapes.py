@@ -114,24 +114,25 @@ def propagate(graph: Graph) -> Analysis:
     return Analysis(graph, {k: env[k] for k in graph.inputs}, infos, outputs)
 
 
-def _adapters(spec: LayerSpec, ins: list[Tensor], layout: Layout) -> list[str | None]:
-    if layout == "channels_first" or (len(ins) == 1 and spec.order == "any"):
-        return [None] * len(ins)
-    out = []
-    for i, t in enumerate(ins):
-        want = spec.order
-        if want == "any":
-            want = "channels" if ins[0].cf else "features"
-            if i == 0 or len(t.shape) < 2:
-                out.append(None)
-                continue
-        if want == "channels" and not t.cf and len(t.shape) >= 2:
-            out.append("to_cf")
-        elif want == "features" and t.cf:
-            out.append("to_cl")
-        else:
-            out.append(None)
-    return out
+_NONE = (None,)
+
+
+def _adapter(want: str, t: Tensor) -> str | None:
+    if want == "channels":
+        return "to_cf" if not t.cf and len(t.shape) >= 2 else None
+    return "to_cl" if t.cf else None
+
+
+def _adapters(spec: LayerSpec, ins: list[Tensor], layout: Layout) -> tuple[str | None, ...]:
+    """Per input: the move that gives the layer the arrangement it asks for (or None)."""
+    order = spec.order
+    if layout == "channels_first":
+        return _NONE * len(ins)
+    if order != "any":
+        return (_adapter(order, ins[0]),) if len(ins) == 1 else tuple(_adapter(order, t) for t in ins)
+    # element-wise: keep the first input's arrangement, align the others to it
+    want = "channels" if ins[0].cf else "features"
+    return (None, *(_adapter(want, t) if len(t.shape) >= 2 else None for t in ins[1:]))
 
 
 def analyse_node(node: Node, ins: list[Tensor], layout: Layout, sources: tuple[str, ...] = ()) -> NodeInfo:
@@ -140,7 +141,7 @@ def analyse_node(node: Node, ins: list[Tensor], layout: Layout, sources: tuple[s
     try:
         params = spec.validate(node.params, node.id)
         adapters = _adapters(spec, ins, layout)
-        if any(adapters):
+        if adapters != _NONE and any(adapters):
             ins = [ADAPT[a](t) if a else t for a, t in zip(adapters, ins)]
         shapes = (ins[0].shape,) if len(ins) == 1 else tuple(t.shape for t in ins)
         site = Site(spec, node.id, params, shapes, ins[0].cf)
@@ -149,7 +150,7 @@ def analyse_node(node: Node, ins: list[Tensor], layout: Layout, sources: tuple[s
             site.body = analyse_chain(node.body, Tensor(tuple(shape), cf), out_cf, layout)
         out = site.output = tuple(spec.infer(site))
         cf = ins[0].cf and spec.order != "features" and len(out) >= 2
-        return NodeInfo(node, site, sources, tuple(adapters), Tensor(out, cf), spec.param_count(site),
+        return NodeInfo(node, site, sources, adapters, Tensor(out, cf), spec.param_count(site),
                         spec.non_trainable(site), spec.flops(site), numel(out), site.body)
     except NeuralForgeError as err:
         if err.node is None:
