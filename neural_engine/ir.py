@@ -64,6 +64,29 @@ class HPO:
 
 
 @dataclass(frozen=True)
+class Call:
+    """A named call used as a value: an optimizer ``Adam(learning_rate=1e-3)``, a loss
+    ``Huber(delta=1.0)``, a schedule ``ExponentialDecay(0.1, 1000, 0.96)``."""
+
+    name: str
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        object.__setattr__(self, "args", tuple(_freeze(a) for a in self.args))
+        object.__setattr__(self, "kwargs", {k: _freeze(v) for k, v in self.kwargs.items()})
+
+    def to_json(self) -> dict:
+        return {"call": self.name, "args": [_to_json(a) for a in self.args],
+                "kwargs": {k: _to_json(v) for k, v in self.kwargs.items()}}
+
+    @staticmethod
+    def from_json(d: dict) -> Call:
+        return Call(d["call"], tuple(_from_json(a) for a in d.get("args", ())),
+                    {k: _from_json(v) for k, v in (d.get("kwargs") or {}).items()})
+
+
+@dataclass(frozen=True)
 class Origin:
     """Where a node came from: its DSL span and the macro call chain that expanded it."""
 
@@ -92,10 +115,10 @@ class Node:
     id: str
     type: str
     params: dict[str, Any] = field(default_factory=dict)
-    position: Position = Position()
+    position: Position = field(default=Position(), compare=False)   # layout, not meaning
     label: str | None = None
     device: str | None = None
-    origin: Origin | None = None
+    origin: Origin | None = field(default=None, compare=False)     # where it was written
     body: tuple[Node, ...] = ()
 
     def __post_init__(self):
@@ -163,6 +186,7 @@ class Graph:
 
     def __post_init__(self):
         object.__setattr__(self, "inputs", {k: tuple(v) for k, v in self.inputs.items()})
+        object.__setattr__(self, "training", {k: _freeze(v) for k, v in self.training.items()})
         object.__setattr__(self, "nodes", tuple(self.nodes))
         object.__setattr__(self, "edges", tuple(self.edges))
         if self.layout not in LAYOUTS:
@@ -234,7 +258,7 @@ def _freeze(v):
 
 
 def _to_json(v):
-    if isinstance(v, HPO):
+    if isinstance(v, HPO | Call):
         return v.to_json()
     if isinstance(v, tuple | list):
         return [_to_json(x) for x in v]
@@ -246,6 +270,8 @@ def _to_json(v):
 def _from_json(v):
     if isinstance(v, dict) and "hpo" in v:
         return HPO.from_json(v)
+    if isinstance(v, dict) and "call" in v:
+        return Call.from_json(v)
     if isinstance(v, list):
         return tuple(_from_json(x) for x in v)
     if isinstance(v, dict):

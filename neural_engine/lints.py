@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from neural_engine.layers.base import fmt_shape
-from neural_engine.optim import CROSS_ENTROPY, canonical_loss
+from neural_engine.optim import CROSS_ENTROPY, call_name, canonical_loss
 from neural_engine.shapes import Analysis, NodeInfo
 
 GIB = 1 << 30
@@ -84,9 +84,8 @@ def _bottleneck(a: Analysis, batch: int, b: int):
 
 
 def _softmax_before_ce(a: Analysis, batch: int, b: int):
-    loss = a.graph.training.get("loss")
-    name = loss.get("name") if isinstance(loss, dict) else loss
-    if not isinstance(name, str) or canonical_loss(name) not in CROSS_ENTROPY:
+    name = call_name(a.graph.training.get("loss"))
+    if name is None or canonical_loss(name) not in CROSS_ENTROPY:
         return
     for nid in a.outputs:
         info = a.nodes[nid]

@@ -49,3 +49,13 @@ def canonical_loss(name: str) -> str | None:
 
 def optimizer(name: str) -> OptimizerInfo | None:
     return OPTIMIZERS.get(name.lower())
+
+
+def call_name(value) -> str | None:
+    """The name in a training setting given as a string, a ``Call`` or ``{"name": …}``."""
+    if isinstance(value, str):
+        return value
+    name = getattr(value, "name", None)
+    if name is None and isinstance(value, dict):
+        name = value.get("name")
+    return name

@@ -15,7 +15,7 @@ from functools import cached_property
 from neural_engine.ir import Graph, Shape
 from neural_engine.layers.base import fmt_shape, numel
 from neural_engine.lints import Lint, lint
-from neural_engine.optim import optimizer
+from neural_engine.optim import call_name, optimizer
 from neural_engine.shapes import Analysis, propagate
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
@@ -173,8 +173,7 @@ def report(graph: Graph | Analysis, *, batch_size: int | None = None, dtype: str
         non_trainable += info.non_trainable
         flops += info.flops
         elements += info.elements
-    opt = g.training.get("optimizer")
-    opt_name = opt.get("name", "Adam") if isinstance(opt, dict) else (opt or "Adam")
+    opt_name = call_name(g.training.get("optimizer")) or "Adam"
     return Report(analysis, dtype, params, non_trainable, flops, elements * b,
                   training_memory(analysis, batch, dtype, opt_name),
                   tuple(lint(analysis, batch_size=batch, dtype_bytes=b)))

@@ -288,7 +288,7 @@ def _ints(spec, p, v, bad):
         if not p.in_range(x):
             bad(f"integers in {p.range_text()}")
         out.append(x)
-    if p.kind == "size" and not isinstance(v, tuple | list):
+    if p.kind in ("size", "padding") and not isinstance(v, tuple | list):
         return out[0]  # a scalar stays a scalar; :func:`expand` broadcasts it to the layer's rank
     return tuple(out)
 

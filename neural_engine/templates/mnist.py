@@ -1,4 +1,4 @@
-from neural_engine.ir import Graph, GraphBuilder
+from neural_engine.ir import Call, Graph, GraphBuilder
 
 
 def mnist_cnn(classes: int = 10, input_shape=(28, 28, 1), width: int = 32) -> Graph:
@@ -13,6 +13,6 @@ def mnist_cnn(classes: int = 10, input_shape=(28, 28, 1), width: int = 32) -> Gr
                 ("Dense", {"units": 128, "activation": "relu"}),
                 ("Dropout", {"rate": 0.5}))
     g.add("Output", x, units=classes, activation="softmax")
-    g.training = {"loss": "sparse_categorical_crossentropy", "optimizer": "Adam", "batch_size": 64,
+    g.training = {"loss": "sparse_categorical_crossentropy", "optimizer": Call("Adam"), "batch_size": 64,
                   "epochs": 10}
     return g.build()

@@ -1,6 +1,6 @@
 """ResNet-18 (He et al. 2015) exactly as torchvision builds it: 11,689,512 parameters at 1000 classes."""
 
-from neural_engine.ir import Graph, GraphBuilder
+from neural_engine.ir import Call, Graph, GraphBuilder
 
 
 def _bn_relu(g: GraphBuilder, x: str, relu=True) -> str:
@@ -43,7 +43,7 @@ def resnet18(classes: int = 1000, input_shape=(224, 224, 3), width: int = 64, st
             channels = filters
     x = g.add("GlobalAveragePooling2D", x)
     g.add("Output", x, units=classes, activation="softmax")
-    g.training = {"loss": "sparse_categorical_crossentropy", "optimizer": "SGD", "batch_size": 128}
+    g.training = {"loss": "sparse_categorical_crossentropy", "optimizer": Call("SGD"), "batch_size": 128}
     return g.build()
 
 

@@ -1,6 +1,6 @@
 """Sequence classifiers over token ids: an LSTM and a Transformer encoder."""
 
-from neural_engine.ir import Graph, GraphBuilder
+from neural_engine.ir import Call, Graph, GraphBuilder
 
 
 def lstm_classifier(classes: int = 2, input_shape=(100,), width: int = 128, vocab_size: int = 10_000) -> Graph:
@@ -12,7 +12,7 @@ def lstm_classifier(classes: int = 2, input_shape=(100,), width: int = 128, voca
                 ("LSTM", {"units": width}),
                 ("Dropout", {"rate": 0.3}))
     g.add("Output", x, units=classes, activation="softmax")
-    g.training = {"loss": "sparse_categorical_crossentropy", "optimizer": "Adam", "batch_size": 32}
+    g.training = {"loss": "sparse_categorical_crossentropy", "optimizer": Call("Adam"), "batch_size": 32}
     return g.build()
 
 
@@ -27,5 +27,5 @@ def transformer_classifier(classes: int = 2, input_shape=(128,), width: int = 12
                 ("GlobalAveragePooling1D", {}),
                 ("Dropout", {"rate": 0.1}))
     g.add("Output", x, units=classes, activation="softmax")
-    g.training = {"loss": "sparse_categorical_crossentropy", "optimizer": "AdamW", "batch_size": 32}
+    g.training = {"loss": "sparse_categorical_crossentropy", "optimizer": Call("AdamW"), "batch_size": 32}
     return g.build()

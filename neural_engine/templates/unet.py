@@ -1,6 +1,6 @@
 """U-Net (Ronneberger et al. 2015) with "same" padding: 4 levels down, 4 up, skip concatenations."""
 
-from neural_engine.ir import Graph, GraphBuilder
+from neural_engine.ir import Call, Graph, GraphBuilder
 
 
 def _double_conv(g: GraphBuilder, x: str, filters: int) -> str:
@@ -26,5 +26,5 @@ def unet(classes: int = 2, input_shape=(128, 128, 3), width: int = 64, levels: i
         x = g.add("Concatenate", skips[level], x)
         x = _double_conv(g, x, width * 2 ** level)
     g.add("Conv2D", x, filters=classes, kernel_size=1, activation="softmax")
-    g.training = {"loss": "dice", "optimizer": "Adam", "batch_size": 8}
+    g.training = {"loss": "dice", "optimizer": Call("Adam"), "batch_size": 8}
     return g.build()

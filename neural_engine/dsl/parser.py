@@ -1,0 +1,272 @@
+"""Text → syntax tree (:mod:`neural_engine.dsl.syntax`) with lark, LALR(1).
+
+Syntax errors become :class:`DSLSyntaxError` with line, column, what was expected and a hint;
+an unclosed ``{`` names the block that is still open and where it began.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from importlib import resources
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from neural_engine.dsl import syntax as S
+from neural_engine.errors import DSLSyntaxError, Span
+
+REQUIRED = object()
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "0": "\0"}
+_KEYWORDS = {"network", "define", "macro", "input", "layout", "layers", "loss", "optimizer",
+             "metrics", "lr_schedule", "train", "training", "execution", "execute"}
+
+
+@cache
+def _lark() -> Lark:
+    grammar = resources.files("neural_engine.dsl").joinpath("grammar.lark").read_text()
+    return Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True,
+                maybe_placeholders=False, cache=False)
+
+
+def _unescape(text: str) -> str:
+    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), text[1:-1])
+
+
+def _number(text: str) -> int | float:
+    return float(text) if any(c in text for c in ".eE") else int(text)
+
+
+class _Build(Transformer):
+    """Tree → syntax dataclasses. Methods are named after grammar rules."""
+
+    def __init__(self, file: str | None):
+        super().__init__()
+        self.file = file
+
+    def _span(self, meta_or_token) -> Span:
+        return Span(meta_or_token.line, meta_or_token.column, getattr(meta_or_token, "end_line", None),
+                    getattr(meta_or_token, "end_column", None), self.file)
+
+    # values ------------------------------------------------------------------------------
+    def number(self, items):
+        return _number(items[0])
+
+    def string(self, items):
+        return _unescape(items[0])
+
+    def name(self, items):
+        return S.Name(str(items[0]), self._span(items[0]))
+
+    def var(self, items):
+        return S.Var(str(items[0])[1:], self._span(items[0]))
+
+    @v_args(meta=True)
+    def add(self, meta, items):
+        return S.BinOp("+", items[0], items[1], self._span(meta))
+
+    @v_args(meta=True)
+    def sub(self, meta, items):
+        return S.BinOp("-", items[0], items[1], self._span(meta))
+
+    @v_args(meta=True)
+    def mul(self, meta, items):
+        return S.BinOp("*", items[0], items[1], self._span(meta))
+
+    @v_args(meta=True)
+    def div(self, meta, items):
+        return S.BinOp("/", items[0], items[1], self._span(meta))
+
+    @v_args(meta=True)
+    def neg(self, meta, items):
+        v = items[0]
+        return -v if isinstance(v, int | float) and not isinstance(v, bool) else S.Neg(v, self._span(meta))
+
+    def tuple(self, items):
+        return tuple(items)
+
+    def list(self, items):
+        return S.ListExpr(tuple(items))
+
+    def dict(self, items):
+        return S.DictExpr(tuple(items))
+
+    def pair(self, items):
+        key = items[0]
+        return (_unescape(key) if key.type == "STRING" else str(key), items[1], self._span(key))
+
+    @v_args(meta=True)
+    def call(self, meta, items):
+        name, args = items[0], items[1] if len(items) > 1 else ((), ())
+        return S.CallExpr(str(name), args[0], args[1], self._span(meta))
+
+    def arguments(self, items):
+        args = tuple(v for kind, v in items if kind == "arg")
+        kwargs = tuple(v for kind, v in items if kind == "kw")
+        return args, kwargs
+
+    def argument(self, items):
+        return ("arg", items[0])
+
+    def keyword(self, items):
+        return ("kw", (str(items[0]), items[1], self._span(items[0])))
+
+    # layers ------------------------------------------------------------------------------
+    @v_args(meta=True)
+    def layer_call(self, meta, items):
+        name = items[0]
+        if len(items) == 1:
+            bare = not _has_parens(meta, name)
+            return S.CallExpr(str(name), (), (), self._span(name), bare=bare)
+        args, kwargs = items[1]
+        return S.CallExpr(str(name), args, kwargs, self._span(name))
+
+    def body(self, items):
+        return ("body", tuple(items))
+
+    def repeat(self, items):
+        return ("repeat", items[0])
+
+    def device(self, items):
+        return ("device", (_unescape(items[0]), self._span(items[0])))
+
+    def sources(self, items):
+        return ("sources", tuple(str(t) for t in items))
+
+    @v_args(meta=True)
+    def layer_item(self, meta, items):
+        label = None
+        if isinstance(items[0], Token):
+            label, items = str(items[0]), items[1:]
+        call, extras = items[0], dict(items[1:])
+        return S.LayerItem(call, call.span or self._span(meta), label, extras.get("body"),
+                           extras.get("repeat"), extras.get("device"), extras.get("sources"))
+
+    @v_args(meta=True)
+    def branch(self, meta, items):
+        return S.Branch(str(items[0]), tuple(items[1:]), self._span(items[0]))
+
+    # top level ---------------------------------------------------------------------------
+    def macro_param(self, items):
+        return (str(items[0]), items[1] if len(items) > 1 else REQUIRED)
+
+    def macro_params(self, items):
+        return tuple(items)
+
+    @v_args(meta=True)
+    def macro_def(self, meta, items):
+        name = items[1]
+        rest = items[2:]
+        params = ()
+        if rest and isinstance(rest[0], tuple):  # macro_params; layer items are dataclasses
+            params, rest = rest[0], rest[1:]
+        return S.MacroDef(str(name), params, tuple(rest), self._span(name))
+
+    def _section(kind):
+        @v_args(meta=True)
+        def make(self, meta, items):
+            values = tuple(i for i in items if not (isinstance(i, Token) and i.type != "NAME"))
+            return S.Section(kind, values, self._span(items[0]))
+        return make
+
+    input_section = _section("input")
+    layout_section = _section("layout")
+    layers_section = _section("layers")
+    loss_section = _section("loss")
+    optimizer_section = _section("optimizer")
+    metrics_section = _section("metrics")
+    schedule_section = _section("lr_schedule")
+    train_section = _section("train")
+    execution_section = _section("execution")
+
+    @v_args(meta=True)
+    def network(self, meta, items):
+        sections = tuple(i for i in items[2:] if isinstance(i, S.Section))
+        end = Span(meta.end_line, meta.end_column, file=self.file)
+        return S.NetworkDef(str(items[1]), sections, self._span(items[1]), end)
+
+    def start(self, items):
+        return S.Program(tuple(items))
+
+
+def _has_parens(meta, name: Token) -> bool:
+    return getattr(meta, "end_column", None) is not None and (meta.end_line, meta.end_column) != (
+        name.end_line, name.end_column)
+
+
+def parse_syntax(text: str, file: str | None = None) -> S.Program:
+    """Parse DSL text into its syntax tree; raise DSLSyntaxError with a location and a hint."""
+    try:
+        tree = _lark().parse(text)
+    except UnexpectedInput as err:
+        raise _syntax_error(err, text, file) from None
+    return _Build(file).transform(tree)
+
+
+# errors ----------------------------------------------------------------------------------
+
+_PRETTY = {"RPAR": ")", "LPAR": "(", "RBRACE": "}", "LBRACE": "{", "RSQB": "]", "LSQB": "[",
+           "COMMA": ",", "COLON": ":", "EQUAL": "=", "NAME": "a name", "NUMBER": "a number",
+           "STRING": "a string", "VAR": "a $variable", "STAR": "*", "AT": "@", "MINUS": "-",
+           "PLUS": "+", "SLASH": "/", "__ANON_0": "<-", "$END": "the end of the file"}
+
+
+def _expected(names) -> str:
+    pretty = sorted({_PRETTY.get(n, n.lower() if n.isupper() else n) for n in names})
+    if len(pretty) > 8:
+        pretty = pretty[:8] + ["…"]
+    return ", ".join(f'"{p}"' if len(p) <= 2 else p for p in pretty)
+
+
+def _syntax_error(err: UnexpectedInput, text: str, file: str | None) -> DSLSyntaxError:
+    if isinstance(err, UnexpectedEOF) or (isinstance(err, UnexpectedToken) and err.token.type == "$END"):
+        return _unclosed(text, file) or DSLSyntaxError(
+            "the file ended early; expected " + _expected(getattr(err, "expected", ())),
+            span=Span(*_end_position(text), file=file))
+    span = Span(err.line, err.column, file=file)
+    if isinstance(err, UnexpectedCharacters):
+        ch = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
+        hint = "strings need quotes on both ends" if ch in "\"'" else \
+            "names are letters, digits and _; numbers like 1e-3" if ch else None
+        return DSLSyntaxError(f"unexpected character {ch!r}; expected {_expected(err.allowed)}",
+                              span=span, hint=hint)
+    token = err.token
+    expected = _expected(err.expected)
+    hint = None
+    if token.type == "RBRACE" or token.value == "}":
+        hint = "a `}` closes a block that is not open here; check the braces above"
+    elif "RPAR" in err.expected:
+        hint = "check for a missing `)` or `,`"
+    elif token.type == "NAME" and token.value in _KEYWORDS:
+        hint = f"`{token.value}` is a section keyword; it cannot be used as a name here"
+    return DSLSyntaxError(f"unexpected {token.value!r}; expected {expected}", span=span, hint=hint)
+
+
+def _end_position(text: str) -> tuple[int, int]:
+    lines = text.split("\n")
+    return len(lines), len(lines[-1]) + 1
+
+
+_SCAN = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|#[^\n]*|//[^\n]*|/\*.*?\*/|[{}]', re.S)
+_OPENER = re.compile(r"(?:(network|define|macro)\s+([A-Za-z_]\w*)|([A-Za-z_]\w*))[^{}\n]*$")
+
+
+def _unclosed(text: str, file: str | None) -> DSLSyntaxError | None:
+    """The innermost ``{`` never closed, named by what opened it (``network MnistCNN``)."""
+    stack = []
+    for m in _SCAN.finditer(text):
+        if m.group() == "{":
+            stack.append(m.start())
+        elif m.group() == "}" and stack:
+            stack.pop()
+    if not stack:
+        return None
+    pos = stack[-1]
+    line = text.count("\n", 0, pos) + 1
+    col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+    head = text[text.rfind("\n", 0, pos) + 1:pos]
+    m = _OPENER.search(head.strip())
+    what = f"{m.group(1)} {m.group(2)}" if m and m.group(1) else (m.group(3) if m else "block")
+    return DSLSyntaxError(f"expected `}}` to close `{what}` opened at line {line}; received the end "
+                          "of the file", span=Span(line, col, file=file),
+                          hint=f"add `}}` after the last item of `{what}`")
