@@ -156,7 +156,7 @@ class Node:
 
 @dataclass(frozen=True)
 class Edge:
-    id: str
+    id: str = field(compare=False)  # a handle for the canvas; the ends are what count
     source: str
     target: str
     target_handle: str | None = None  # input slot ("0", "1", …) where order matters
@@ -175,7 +175,7 @@ class Edge:
                     str(d["target"]), None if handle is None else str(handle))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Graph:
     name: str
     inputs: dict[str, Shape]
@@ -192,6 +192,17 @@ class Graph:
         if self.layout not in LAYOUTS:
             raise ValidationError(f"layout must be one of {', '.join(LAYOUTS)}; "
                                   f"received {self.layout!r}")
+
+    def __eq__(self, other) -> bool:
+        """Same name, inputs, nodes (in order), layout, training, and the same sources feeding
+        each node in slot order (edge ids and edge order do not matter)."""
+        if not isinstance(other, Graph):
+            return NotImplemented
+        return (self.name, self.inputs, self.nodes, self.layout, self.training) == \
+            (other.name, other.inputs, other.nodes, other.layout, other.training) and \
+            self._sources == other._sources
+
+    __hash__ = None
 
     def node(self, node_id: str) -> Node:
         return self._nodes_by_id[node_id]

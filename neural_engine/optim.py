@@ -36,7 +36,7 @@ LOSSES = {
     "sparse_categorical_crossentropy": "CrossEntropyLoss",
     "dice": "DiceLoss", "bce_dice": "BCEDiceLoss",
 }
-LOSS_ALIASES = {name.replace("crossentropy", "_cross_entropy"): name for name in LOSSES
+LOSS_ALIASES = {name.replace("_crossentropy", "_cross_entropy"): name for name in LOSSES
                 if "crossentropy" in name} | {"mean_squared_error": "mse", "mean_absolute_error": "mae"}
 CROSS_ENTROPY = {"categorical_crossentropy", "sparse_categorical_crossentropy"}
 

@@ -15,7 +15,7 @@ from neural_engine.dsl import syntax as S
 from neural_engine.dsl.lower import DSLWarning, Lowering
 from neural_engine.dsl.parser import parse_syntax
 from neural_engine.dsl.printer import print_dsl
-from neural_engine.errors import ValidationError, did_you_mean
+from neural_engine.errors import DSLSyntaxError, ValidationError, did_you_mean
 from neural_engine.ir import Graph
 
 
@@ -42,6 +42,14 @@ class Parsed:
 
 def parse_file(text: str, file: str | None = None) -> Parsed:
     """Parse every network and macro of a DSL text. Raises DSLSyntaxError/ValidationError."""
+    try:
+        return _parse_file(text, file)
+    except RecursionError:
+        raise DSLSyntaxError("nesting must be at most a few hundred levels deep; received deeper",
+                             hint="flatten nested tuples, calls or macro calls") from None
+
+
+def _parse_file(text: str, file: str | None) -> Parsed:
     program = parse_syntax(text, file)
     warnings: list[DSLWarning] = []
     from neural_engine import layers

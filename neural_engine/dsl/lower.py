@@ -19,7 +19,8 @@ from neural_engine.dsl.values import evaluate
 from neural_engine.errors import NeuralForgeError, Span, ValidationError, did_you_mean
 from neural_engine.ir import HPO, Edge, Graph, Node, Origin
 
-CONTAINER_NAMES = ("ResidualConnection", "Sequential")
+MAX_NODES = 20_000       # per network, after macro expansion and repetition (keeps a parse < 1 s)
+MAX_REPEAT = 10_000
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class IdAllocator:
         self.counts: dict[str, int] = {}
 
     def next(self, type_name: str) -> str:
+        self._count()
         key = type_name.lower()
         n = self.counts.get(key, 0)
         while True:
@@ -49,7 +51,14 @@ class IdAllocator:
                 self.taken.add(candidate)
                 return candidate
 
+    def _count(self) -> None:
+        self.made = getattr(self, "made", 0) + 1
+        if self.made > MAX_NODES:
+            raise ValidationError(f"a network may have at most {MAX_NODES:,} layers after macro expansion "
+                                  "and repetition; received more", hint="check repetition counts and macros")
+
     def claim(self, label: str, span: Span) -> str:
+        self._count()
         if label in self.taken:
             raise ValidationError(f"label {label!r} must name one layer; received it twice", span=span,
                                   hint="pick another name")
@@ -138,8 +147,10 @@ class Lowering:
         if item.repeat is None:
             return 1
         n = evaluate(item.repeat, env, item.span)
-        if isinstance(n, bool) or not isinstance(n, int | float) or not float(n).is_integer() or n < 1:
-            raise ValidationError(f"repetition `* N` needs a positive integer; received {n!r}", span=item.span)
+        if isinstance(n, bool) or not isinstance(n, int | float) or not float(n).is_integer() \
+                or not 1 <= n <= MAX_REPEAT:
+            raise ValidationError(f"repetition `* N` needs a positive integer up to {MAX_REPEAT:,}; "
+                                  f"received {n!r}", span=item.span)
         return int(n)
 
     def layer(self, state: _Net, item: S.LayerItem, env: dict, chain, sources, label) -> None:

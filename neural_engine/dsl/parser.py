@@ -11,7 +11,8 @@ from functools import cache
 from importlib import resources
 
 from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import (UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken,
+                             VisitError)
 
 from neural_engine.dsl import syntax as S
 from neural_engine.errors import DSLSyntaxError, Span
@@ -33,7 +34,11 @@ def _unescape(text: str) -> str:
     return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), text[1:-1])
 
 
-def _number(text: str) -> int | float:
+def _number(token: Token) -> int | float:
+    text = str(token)
+    if len(text) > 100:
+        raise DSLSyntaxError(f"numbers must have at most 100 characters; received {len(text)}",
+                             span=Span(token.line, token.column))
     return float(text) if any(c in text for c in ".eE") else int(text)
 
 
@@ -200,7 +205,13 @@ def parse_syntax(text: str, file: str | None = None) -> S.Program:
         tree = _lark().parse(text)
     except UnexpectedInput as err:
         raise _syntax_error(err, text, file) from None
-    return _Build(file).transform(tree)
+    try:
+        return _Build(file).transform(tree)
+    except VisitError as err:  # an error raised inside a rule method
+        if isinstance(err.orig_exc, DSLSyntaxError):
+            err.orig_exc.span = Span(err.orig_exc.span.line, err.orig_exc.span.column, file=file)
+            raise err.orig_exc from None
+        raise err.orig_exc from None
 
 
 # errors ----------------------------------------------------------------------------------
