@@ -1,6 +1,7 @@
 """The ``neuralforge`` command: one dict of subcommands (name -> (help, add arguments, run)).
 
-Bad input prints the error (with its hint) and exits 2, never a traceback.
+Bad input prints the error (where, what, the source line with a caret, a hint) and exits 1,
+never a traceback; argparse usage errors exit 2.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from neural_engine.ir import Graph
 
 
 def _add_graph_source(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", nargs="?", help="a graph JSON file")
+    p.add_argument("file", nargs="?", help="a DSL file (.neural) or a graph JSON file")
+    p.add_argument("--network", help="DSL: which network of the file (default: the last defined)")
     p.add_argument("--template", help="a built-in template (see `neuralforge templates`)")
     p.add_argument("--classes", type=int, help="template: number of classes")
     p.add_argument("--input-shape", help="template: input shape, e.g. 32,32,3")
@@ -38,13 +40,32 @@ def load_graph(args: argparse.Namespace) -> Graph:
                 raise ValidationError(f"--input-shape must be integers separated by commas; "
                                       f"received {args.input_shape!r}") from None
         return template(args.template, **opts)
-    path = Path(args.file)
+    return load_file(args.file, getattr(args, "network", None))
+
+
+def read_source(file: str) -> str:
+    path = Path(file)
     try:
-        return Graph.from_json(json.loads(path.read_text()))
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ValidationError(f"the graph file must exist; received {path}") from None
-    except json.JSONDecodeError as e:
-        raise ValidationError(f"{path} must be a graph JSON document; it is not JSON ({e})") from None
+        raise ValidationError(f"the file must exist; received {path}") from None
+    except (UnicodeDecodeError, IsADirectoryError) as e:
+        raise ValidationError(f"{path} must be a UTF-8 text file; received {type(e).__name__}") from None
+
+
+def load_file(file: str, network: str | None = None) -> Graph:
+    """A graph from a JSON file (``.json``) or a DSL file (anything else); DSL warnings go to stderr."""
+    text = read_source(file)
+    if file.endswith(".json"):
+        try:
+            return Graph.from_json(json.loads(text))
+        except json.JSONDecodeError as e:
+            raise ValidationError(f"{file} must be a graph JSON document; it is not JSON ({e})") from None
+    from neural_engine.dsl import parse_file
+    parsed = parse_file(text, file)
+    for warning in parsed.warnings:
+        print(warning, file=sys.stderr)
+    return parsed.pick(network)
 
 
 def _summary_args(p):
@@ -103,10 +124,79 @@ def cmd_templates(args) -> int:
     return 0
 
 
+def _check_args(p):
+    p.add_argument("file", help="a DSL file")
+    p.add_argument("--network", help="only this network (default: every network in the file)")
+
+
+def cmd_check(args) -> int:
+    """Parse and infer every network; exit 1 with the error report on the first problem."""
+    from neural_engine.dsl import parse_file
+    from neural_engine.shapes import propagate
+    text = read_source(args.file)
+    parsed = parse_file(text, args.file)
+    for warning in parsed.warnings:
+        print(warning, file=sys.stderr)
+    graphs = [parsed.pick(args.network)] if args.network else list(parsed.graphs.values())
+    for graph in graphs:
+        analysis = propagate(graph)
+        print(f"{args.file}: {graph.name}: ok ({len(analysis.nodes)} layers, "
+              f"{sum(i.params for i in analysis.nodes.values()):,} params)")
+    return 0
+
+
+def _codegen_args(p):
+    _add_graph_source(p)
+    p.add_argument("--target", choices=["pytorch", "keras"], default="pytorch")
+    p.add_argument("--with-training", action="store_true", help="pytorch: append a training script")
+    p.add_argument("-o", "--output", help="write here instead of standard output")
+
+
+def cmd_codegen(args) -> int:
+    from neural_engine.codegen import generate_keras, generate_pytorch
+    graph = load_graph(args)
+    source = generate_pytorch(graph, with_training=args.with_training) if args.target == "pytorch" \
+        else generate_keras(graph)
+    if args.output:
+        Path(args.output).write_text(source, encoding="utf-8")
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        print(source, end="")
+    return 0
+
+
+def _fmt_args(p):
+    p.add_argument("file", help="a DSL file")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--check", action="store_true", help="exit 1 if the file is not in canonical form")
+    group.add_argument("--write", action="store_true", help="rewrite the file in canonical form")
+
+
+def cmd_fmt(args) -> int:
+    """Canonical DSL (macros expanded): to standard output, in place (--write), or --check."""
+    from neural_engine.dsl import parse_file, print_dsl
+    text = read_source(args.file)
+    canonical = "\n".join(print_dsl(g) for g in parse_file(text, args.file).graphs.values())
+    if args.check:
+        if canonical != text:
+            print(f"{args.file}: not in canonical form (run `neuralforge fmt --write {args.file}`)",
+                  file=sys.stderr)
+            return 1
+        return 0
+    if args.write:
+        Path(args.file).write_text(canonical, encoding="utf-8")
+    else:
+        print(canonical, end="")
+    return 0
+
+
 COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
+    "check": ("parse and check every network of a DSL file", _check_args, cmd_check),
     "summary": ("shapes, parameters, FLOPs, memory and lints of a network", _summary_args, cmd_summary),
     "layers": ("the layer registry as a table", _layers_args, cmd_layers),
     "templates": ("the built-in architectures", lambda p: None, cmd_templates),
+    "codegen": ("PyTorch or Keras 3 source for a network", _codegen_args, cmd_codegen),
+    "fmt": ("print a DSL file in canonical form", _fmt_args, cmd_fmt),
 }
 
 
@@ -123,8 +213,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command][2](args)
     except NeuralForgeError as err:
-        print(f"error: {err.render()}", file=sys.stderr)
-        return 2
+        source = None
+        if err.span is not None and err.span.file:
+            try:
+                source = Path(err.span.file).read_text(encoding="utf-8")
+            except OSError:
+                pass
+        print(f"error: {err.render(source)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -35,15 +35,15 @@ def test_summary_template_options(capsys):
 
 
 def test_errors_are_messages_not_tracebacks(tmp_path, capsys):
-    assert main(["summary", str(tmp_path / "missing.json")]) == 2
+    assert main(["summary", str(tmp_path / "missing.json")]) == 1
     assert "must exist" in capsys.readouterr().err
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"inputs": {"x": [4]}, "nodes": [{"id": "a", "type": "Dens", "params": {}}],
                                "edges": [{"source": "x", "target": "a"}]}))
-    assert main(["summary", str(bad)]) == 2
+    assert main(["summary", str(bad)]) == 1
     err = capsys.readouterr().err
     assert 'unknown layer type "Dens"' in err and 'Did you mean "Dense"?' in err and "Traceback" not in err
-    assert main(["summary", "--template", "mnist_cnn", "--input-shape", "a,b"]) == 2
+    assert main(["summary", "--template", "mnist_cnn", "--input-shape", "a,b"]) == 1
 
 
 def test_layers_table_lists_the_registry(capsys):
@@ -66,3 +66,60 @@ def test_console_script_is_installed():
     script = Path(sys.executable).parent / "neuralforge"
     out = subprocess.run([str(script), "templates"], capture_output=True, text=True, check=True).stdout
     assert "resnet18" in out
+
+
+MNIST = """
+define ConvBlock(f) { Conv2D($f, 3, activation="relu") MaxPooling2D(2) }
+network MnistCNN {
+  input: (28, 28, 1)
+  layers:
+    ConvBlock(32)
+    ConvBlock(64)
+    Flatten()
+    Dense(128, "relu")
+    Output(10, "softmax")
+  loss: "sparse_categorical_crossentropy"
+  optimizer: Adam(learning_rate=1e-3)
+}
+network Tiny { input: (4,) layers: Dense(2) }
+"""
+
+
+def write(tmp_path, text, name="net.neural"):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_check_reports_every_network(tmp_path, capsys):
+    assert main(["check", write(tmp_path, MNIST)]) == 0
+    out = capsys.readouterr().out
+    assert "MnistCNN: ok" in out and "Tiny: ok" in out
+
+
+def test_check_fails_with_a_located_report(tmp_path, capsys):
+    path = write(tmp_path, MNIST.replace("Dense(128", "Dense(0"))
+    assert main(["check", path]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}:9:5: Dense units must be in [1, inf); received 0" in err
+    assert '    Dense(0, "relu")\n        ^' in err and "Traceback" not in err
+
+
+def test_summary_of_a_dsl_file_picks_the_network(tmp_path, capsys):
+    path = write(tmp_path, MNIST)
+    assert main(["summary", path, "--network", "MnistCNN", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["name"] == "MnistCNN" and d["nodes"][-1]["output_shape"] == [10]
+    assert main(["summary", path]) == 0
+    assert 'Model: "Tiny"' in capsys.readouterr().out
+
+
+def test_fmt_prints_checks_and_writes(tmp_path, capsys):
+    path = write(tmp_path, MNIST)
+    assert main(["fmt", path]) == 0
+    canonical = capsys.readouterr().out
+    assert "Conv2D(32, 3, activation=\"relu\")" in canonical and "define" not in canonical
+    assert main(["fmt", "--check", path]) == 1
+    assert main(["fmt", "--write", path]) == 0
+    assert main(["fmt", "--check", path]) == 0
+    assert Path(path).read_text() == canonical
