@@ -23,7 +23,8 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 bench: $(STAMP)
-	$(PY) benchmarks/bench_shapes.py
+	$(PY) -m benchmarks.bench_shapes
+	$(PY) -m benchmarks.bench_dsl
 
 clean:
 	rm -rf $(VENV) .neuralforge build *.egg-info
