@@ -157,6 +157,9 @@ def analyse_node(node: Node, ins: list[Tensor], layout: Layout, sources: tuple[s
             err.node = node.id
         if err.span is None and node.origin is not None:
             err.span = node.origin.span
+            if node.origin.macros:
+                calls = " ← ".join(m.replace("@", " called at ") for m in reversed(node.origin.macros))
+                err.message += f" (in macro {calls})"
         raise
 
 
