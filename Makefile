@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 EXTRAS ?= dev
 
-.PHONY: run test bench install clean
+.PHONY: run test bench fuzz install clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python 3.11) on PATH"; exit 1; }
@@ -25,6 +25,9 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks.bench_shapes
 	$(PY) -m benchmarks.bench_dsl
+
+fuzz: $(STAMP)
+	NF_FUZZ_EXAMPLES=25000 $(PY) -m pytest -q tests/test_dsl_fuzz.py
 
 clean:
 	rm -rf $(VENV) .neuralforge build *.egg-info
