@@ -21,6 +21,8 @@ def check_node(node: Node) -> layers.LayerSpec:
     """Type known, device hint valid, body present exactly for containers; recursive.
     Returns the spec."""
     spec = layers.get(node.type, node.id)
+    if node.device is None and not node.body and spec.container is None:
+        return spec  # the common case, nothing more to check
     if node.device is not None and not DEVICE.match(node.device):
         raise ValidationError(f'device must be one of {DEVICES_TEXT}; received "{node.device}"',
                               node=node.id, span=node.origin.span if node.origin else None)
@@ -61,21 +63,23 @@ def check_graph(graph: Graph) -> list[str]:
         if e.target not in seen:
             raise ValidationError(f"edge {e.id} ends at unknown node {e.target!r}", node=e.source)
     order = _topological(graph)
+    sources = graph._sources
     for node in graph.nodes:
-        _check_arity(graph, node, specs[node.id])
+        spec, n = specs[node.id], len(sources.get(node.id, ()))
+        low, high = spec.arity
+        if n < low or (high is not None and n > high):
+            _arity_error(node, spec, n)
     return order
 
 
-def _check_arity(graph: Graph, node: Node, spec: layers.LayerSpec) -> None:
-    n = len(graph.predecessors(node.id))
+def _arity_error(node: Node, spec: layers.LayerSpec, n: int) -> None:
     low, high = spec.arity
-    if n < low or (high is not None and n > high):
-        want = f"{low}" if low == high else f"{low} or more" if high is None else f"{low} to {high}"
-        hint = (f"connect {want} inputs, e.g. {spec.name}() <- [a, b]" if low > 1
-                else "merge the inputs first (Add, Concatenate)" if n > 1 else "connect an input to it")
-        raise ValidationError(f"{spec.name} takes {want} input{'s' if low != 1 or high != 1 else ''};"
-                              f" received {n}", node=node.id, span=node.origin.span if node.origin else None,
-                              hint=hint)
+    want = f"{low}" if low == high else f"{low} or more" if high is None else f"{low} to {high}"
+    hint = (f"connect {want} inputs, e.g. {spec.name}() <- [a, b]" if low > 1
+            else "merge the inputs first (Add, Concatenate)" if n > 1 else "connect an input to it")
+    raise ValidationError(f"{spec.name} takes {want} input{'s' if low != 1 or high != 1 else ''};"
+                          f" received {n}", node=node.id, span=node.origin.span if node.origin else None,
+                          hint=hint)
 
 
 def _topological(graph: Graph) -> list[str]:

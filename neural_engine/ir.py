@@ -209,18 +209,18 @@ class Graph:
 
     def predecessors(self, node_id: str) -> list[str]:
         """Sources feeding ``node_id`` in input-slot order (``target_handle``, then edge order)."""
-        return self._sources.get(node_id, [])
+        return list(self._sources.get(node_id, ()))
 
     @cached_property
     def _nodes_by_id(self) -> dict[str, Node]:
         return {n.id: n for n in self.nodes}
 
     @cached_property
-    def _sources(self) -> dict[str, list[str]]:
+    def _sources(self) -> dict[str, tuple[str, ...]]:
         into: dict[str, list[Edge]] = {}
         for e in self.edges:
             into.setdefault(e.target, []).append(e)
-        return {t: [e.source for e in sorted(es, key=_slot_key)] for t, es in into.items()}
+        return {t: tuple(e.source for e in sorted(es, key=_slot_key)) for t, es in into.items()}
 
     def to_json(self) -> dict:
         return {

@@ -103,10 +103,10 @@ def propagate(graph: Graph) -> Analysis:
     order = check_graph(graph)
     env = {name: input_tensor(shape, graph.layout) for name, shape in graph.inputs.items()}
     infos: dict[str, NodeInfo] = {}
+    nodes, sources_of, layout = graph._nodes_by_id, graph._sources, graph.layout
     for node_id in order:
-        node = graph.node(node_id)
-        sources = tuple(graph.predecessors(node_id))
-        info = analyse_node(node, [env[s] for s in sources], graph.layout, sources)
+        sources = sources_of[node_id]
+        info = analyse_node(nodes[node_id], [env[s] for s in sources], layout, sources)
         infos[node_id] = info
         env[node_id] = info.output
     consumed = {e.source for e in graph.edges}
