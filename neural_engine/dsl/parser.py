@@ -66,21 +66,13 @@ class _Build(Transformer):
     def var(self, items):
         return S.Var(str(items[0])[1:], self._span(items[0]))
 
-    @v_args(meta=True)
-    def add(self, meta, items):
-        return S.BinOp("+", items[0], items[1], self._span(meta))
+    def _binop(op: str):
+        @v_args(meta=True)
+        def make(self, meta, items):
+            return S.BinOp(op, items[0], items[1], self._span(meta))
+        return make
 
-    @v_args(meta=True)
-    def sub(self, meta, items):
-        return S.BinOp("-", items[0], items[1], self._span(meta))
-
-    @v_args(meta=True)
-    def mul(self, meta, items):
-        return S.BinOp("*", items[0], items[1], self._span(meta))
-
-    @v_args(meta=True)
-    def div(self, meta, items):
-        return S.BinOp("/", items[0], items[1], self._span(meta))
+    add, sub, mul, div = _binop("+"), _binop("-"), _binop("*"), _binop("/")
 
     @v_args(meta=True)
     def neg(self, meta, items):
