@@ -22,6 +22,7 @@ import re
 import torch
 from torch import nn
 
+from neural_engine.errors import ValidationError
 from neural_engine.ir import Graph
 from neural_engine.layers.activations import activation_call
 from neural_engine.layers.base import BODY, TorchCall
@@ -62,9 +63,13 @@ def node_module(info: NodeInfo, *, logits: bool = False) -> nn.Module:
 
 
 def _key(node_id: str) -> str:
-    """A ModuleDict key for a node id (no dots, not an nn.Module attribute)."""
+    """A ModuleDict key for a node id (no dots, not an attribute of a ModuleDict such as
+    ``training`` or ``keys``, which ``add_module`` refuses)."""
     key = re.sub(r"\W", "_", node_id)
-    return key if key.isidentifier() and not hasattr(nn.Module, key) else f"n_{key}"
+    return key if key.isidentifier() and not hasattr(_MODULE_DICT, key) else f"n_{key}"
+
+
+_MODULE_DICT = nn.ModuleDict()
 
 
 class GraphModule(nn.Module):
@@ -78,6 +83,9 @@ class GraphModule(nn.Module):
         self.outputs = [_key(o) for o in outputs]
         self.out_adapter = out_adapter
         self.layers = nn.ModuleDict({_key(k): m for k, m in modules.items()})
+        if len(self.layers) != len(modules):
+            raise ValidationError("node ids must map to distinct module names; received "
+                                  + ", ".join(sorted(modules)), hint="rename the nodes")
 
     def forward(self, *args, **kwargs):
         if len(args) + len(kwargs) != len(self.input_names):

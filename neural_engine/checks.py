@@ -15,6 +15,7 @@ from neural_engine.ir import Graph, Node
 
 DEVICE = re.compile(r"^(cpu|gpu|tpu|xla|cuda(:\d+)?)$")
 DEVICES_TEXT = "cpu, cuda, cuda:N, gpu, tpu, xla"
+NON_WORD = re.compile(r"\W")
 
 
 def check_node(node: Node) -> layers.LayerSpec:
@@ -50,12 +51,17 @@ def check_graph(graph: Graph) -> list[str]:
             raise ValidationError(f"input dimensions must be positive integers; received {shape} for {name!r}",
                                   node=name)
     seen: set[str] = set()
+    as_names: dict[str, str] = {}
     specs = {}
     for node in graph.nodes:
         if not node.id or node.id in seen or node.id in graph.inputs:
             raise ValidationError(f"node ids must be unique, non-empty and differ from input names; "
                                   f"received {node.id!r} twice", node=node.id)
         seen.add(node.id)
+        name = NON_WORD.sub("_", node.id)
+        if as_names.setdefault(name, node.id) != node.id:
+            raise ValidationError(f"node ids must stay distinct as Python names; received {as_names[name]!r} "
+                                  f"and {node.id!r}, both {name!r}", node=node.id, hint="rename one of them")
         specs[node.id] = check_node(node)
     for e in graph.edges:
         if e.source not in seen and e.source not in graph.inputs:

@@ -136,3 +136,18 @@ def test_device_hints_are_kept_and_ignored_by_the_builder():
 def test_malformed_json_says_what_is_missing():
     with pytest.raises(ValidationError, match="missing nodes"):
         Graph.from_json({"inputs": {"x": [4]}})
+
+
+def test_ids_that_collide_as_python_names_are_refused():
+    g = GraphBuilder("C", {"x": (4,)})
+    g.add("Dense", "x", id="a.b", units=2)
+    g.add("Dense", "a.b", id="a_b", units=2)
+    with pytest.raises(ValidationError, match="distinct as Python names"):
+        propagate(g.build())
+
+
+def test_ids_named_like_module_attributes_build():
+    g = GraphBuilder("C", {"x": (4,)})
+    g.add("Dense", "x", id="training", units=2)
+    g.add("Dense", "training", id="keys", units=2)
+    assert build(g.build())(torch.randn(1, 4)).shape == (1, 2)
