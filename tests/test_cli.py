@@ -123,3 +123,13 @@ def test_fmt_prints_checks_and_writes(tmp_path, capsys):
     assert main(["fmt", "--write", path]) == 0
     assert main(["fmt", "--check", path]) == 0
     assert Path(path).read_text() == canonical
+
+
+def test_codegen_writes_pytorch_and_keras(tmp_path, capsys):
+    path = write(tmp_path, MNIST)
+    out = tmp_path / "model.py"
+    assert main(["codegen", path, "--network", "MnistCNN", "-o", str(out)]) == 0
+    source = out.read_text()
+    assert "class MnistCNN(nn.Module):" in source and "def forward(self, input" in source
+    assert main(["codegen", "--template", "mnist_cnn", "--target", "keras"]) == 0
+    assert "keras.Model(" in capsys.readouterr().out
