@@ -41,10 +41,14 @@ class KerasWriter:
         for nid, info in a.nodes.items():
             self._node(info, [var[s] for s in info.sources], var[nid])
         ins, outs = [inputs[n] for n in a.graph.inputs], [var[o] for o in a.outputs]
-        listed = lambda vs: vs[0] if len(vs) == 1 else f"[{', '.join(vs)}]"
+        def listed(vs):
+            return vs[0] if len(vs) == 1 else f"[{', '.join(vs)}]"
+
         model_name = self.layer_names.identifier(a.graph.name, "model")
         self.lines.append(f"return keras.Model({listed(ins)}, {listed(outs)}, name={literal(model_name)})")
-        shapes = lambda ts: ", ".join(batch_shape(t.user) for t in ts)
+        def shapes(ts):
+            return ", ".join(batch_shape(t.user) for t in ts)
+
         doc = (f"Inputs {shapes(a.inputs.values())} -> {shapes(a.nodes[o].output for o in a.outputs)}, "
                f"{self.data_format}.")
         helpers = [HELPERS[h].strip("\n") for h in HELPERS if h in self.helpers]

@@ -10,41 +10,13 @@ head trains on logits: the demo builds the model with ``logits=True``.
 
 from __future__ import annotations
 
-import inspect
-
-import torch
-
 from neural_engine.codegen.names import comment_text, literal
-from neural_engine.errors import ExportError
-from neural_engine.ir import HPO
-from neural_engine.optim import LOSSES, OPTIMIZERS, canonical_loss, optimizer
+from neural_engine.errors import ExportError, ValidationError
+from neural_engine.modules import NF_MODULES
+from neural_engine.objectives import loss_spec, named, optimizer_spec, plain
 from neural_engine.shapes import Analysis
 
-# Keras argument name -> torch.optim's (betas are assembled from beta_1 and beta_2)
-OPTIMIZER_ARGS = {"learning_rate": "lr", "lr": "lr", "epsilon": "eps", "eps": "eps",
-                  "weight_decay": "weight_decay", "momentum": "momentum", "nesterov": "nesterov",
-                  "amsgrad": "amsgrad", "rho": "rho", "initial_accumulator_value": "initial_accumulator_value",
-                  "dampening": "dampening", "centered": "centered", "alpha": "alpha"}
 DEFAULTS = {"epochs": 10, "batch_size": 32}
-
-DICE = '''
-
-class DiceLoss(nn.Module):
-    """1 - soft Dice overlap averaged over classes: probabilities (N, C, ...) vs class ids (N, ...)."""
-
-    def __init__(self, with_bce: bool = False):
-        super().__init__()
-        self.with_bce = with_bce
-
-    def forward(self, probs, target):
-        one_hot = nn.functional.one_hot(target, probs.shape[1]).movedim(-1, 1).to(probs.dtype)
-        dims = (0, *range(2, probs.dim()))                  # all but the class axis
-        overlap = (probs * one_hot).sum(dims)
-        total = probs.sum(dims) + one_hot.sum(dims)
-        loss = 1 - ((2 * overlap + 1) / (total + 1)).mean()
-        if self.with_bce:
-            loss = loss + nn.functional.binary_cross_entropy(probs.clamp(1e-6, 1 - 1e-6), one_hot)
-        return loss'''
 
 
 def training_section(analysis: Analysis, model) -> str:
@@ -57,8 +29,6 @@ def training_section(analysis: Analysis, model) -> str:
     loss_name, loss_source = _loss(settings.get("loss", "mse"), model.has_logits_switch)
     epochs, batch = (_count(settings, k) for k in ("epochs", "batch_size"))
     parts = ["# Training " + "-" * 90]
-    if LOSSES[loss_name] in ("DiceLoss", "BCEDiceLoss"):
-        parts.append(DICE.strip("\n"))
     parts += [loss_source, _optimizer(settings.get("optimizer", "Adam")), TRAIN,
               _random_loader(analysis, loss_name, batch),
               (f'if __name__ == "__main__":\n'
@@ -81,25 +51,11 @@ TRAIN = '''def train(model, loader, epochs=1, device="cpu"):
     return loss.item()'''
 
 
-def _named(value, what: str) -> tuple[str, tuple, dict]:
-    """(name, positional args, keyword args) of a setting given as a string, a call or a dict."""
-    if isinstance(value, str):
-        return value, (), {}
-    if isinstance(value, dict) and isinstance(value.get("name"), str):
-        return value["name"], tuple(value.get("args", ())), dict(value.get("params") or value.get("kwargs") or {})
-    name = getattr(value, "name", None)
-    if isinstance(name, str):
-        return name, tuple(getattr(value, "args", ())), dict(getattr(value, "kwargs", None) or {})
-    raise ExportError(f"training {what} must be a name, a call or {{'name', 'params'}}; received {value!r}")
-
-
 def _plain(value, what: str):
-    """A setting's value for the file: an HPO search value gives its default; calls are refused."""
-    value = value.default if isinstance(value, HPO) else value
-    if not isinstance(value, bool | int | float | str | tuple | type(None)):
-        raise ExportError(f"training {what} must be a number, string or bool in generated code; "
-                          f"received {value!r}", hint="schedules and callbacks are not exported yet")
-    return value
+    try:
+        return plain(value, what)
+    except ValidationError as err:
+        raise ExportError(err.message, hint=err.hint) from None
 
 
 def _count(settings: dict, key: str) -> int:
@@ -115,60 +71,31 @@ def _kwargs(pairs) -> str:
 
 
 def _loss(value, logits: bool) -> tuple[str, str]:
-    name, args, kwargs = _named(value, "loss")
-    key = canonical_loss(name)
-    if key is None:
-        raise ExportError(f"unknown loss {name!r}; expected one of {', '.join(LOSSES)}")
-    if args:
-        raise ExportError(f"loss {name} takes keyword arguments in generated code; received {args!r}",
-                          hint=f"write e.g. {name}(delta=1.0)")
-    torch_name = LOSSES[key]
-    if torch_name in ("DiceLoss", "BCEDiceLoss"):
-        cls = "DiceLoss(with_bce=True)" if torch_name == "BCEDiceLoss" else "DiceLoss()"
-        body = (f"    dice = {cls}\n    return lambda logits, target: dice(logits.softmax(dim=1), target)"
-                if logits else f"    return {cls}")
-    else:
-        cls = getattr(torch.nn, torch_name)
-        _check_args(cls, kwargs, f"loss {name}")
-        body = f"    return nn.{torch_name}({_kwargs((k, _plain(v, k)) for k, v in kwargs.items())})"
+    key, cls, kwargs = _spec(loss_spec, value)
+    name = named(value, "loss")[0]
     note = "on logits: the model is built with logits=True" if logits else "on the model's output"
+    prefix, _, short = cls.partition(".")
+    body = f"    return {cls}({_kwargs(kwargs.items())})"
+    if prefix == "nf":
+        module = NF_MODULES[short].__module__
+        body = f"    from {module} import {short}\n\n    return {short}({_kwargs(kwargs.items())})"
     return key, (f"def make_loss():\n    \"\"\"{key} ({note}).\"\"\"\n"
                  f"    # loss setting: {comment_text(name)}\n{body}")
 
 
 def _optimizer(value) -> str:
-    name, args, kwargs = _named(value, "optimizer")
-    info = optimizer(name)
-    if info is None:
-        raise ExportError(f"unknown optimizer {name!r}; expected one of "
-                          f"{', '.join(o.name for o in OPTIMIZERS.values())}")
-    if len(args) > 1:
-        raise ExportError(f"optimizer {name} takes at most one positional argument (the learning "
-                          f"rate); received {args!r}")
-    given = {"learning_rate": args[0]} if args else {}
-    given.update(kwargs)
-    torch_kwargs, betas = {}, {}
-    for key, v in given.items():
-        v = _plain(v, f"optimizer {key}")
-        if key in ("beta_1", "beta_2"):
-            betas[key] = v
-        else:
-            torch_kwargs[OPTIMIZER_ARGS.get(key, key)] = v
-    if betas:
-        torch_kwargs["betas"] = (betas.get("beta_1", 0.9), betas.get("beta_2", 0.999))
-    cls = getattr(torch.optim, info.torch)
-    _check_args(cls, torch_kwargs, f"optimizer {info.name}")
-    extra = _kwargs(torch_kwargs.items())
-    return (f"def make_optimizer(model):\n    return torch.optim.{info.torch}(model.parameters()"
+    cls, kwargs = _spec(optimizer_spec, value)
+    extra = _kwargs(kwargs.items())
+    return (f"def make_optimizer(model):\n    return torch.optim.{cls}(model.parameters()"
             f"{', ' + extra if extra else ''})")
 
 
-def _check_args(cls, kwargs: dict, what: str) -> None:
-    accepted = [k for k in inspect.signature(cls).parameters if k not in ("self", "params")]
-    for k in kwargs:
-        if k not in accepted:
-            raise ExportError(f"{what} has no argument {k!r} in torch; expected one of "
-                              f"{', '.join(accepted)}", hint="check the spelling in the training section")
+def _spec(fn, value):
+    """The shared mapping of :mod:`neural_engine.objectives`, its errors as export errors."""
+    try:
+        return fn(value)
+    except ValidationError as err:
+        raise ExportError(err.message, hint=err.hint) from None
 
 
 def _dims(shape: tuple[int, ...]) -> str:

@@ -25,6 +25,6 @@ def unet(classes: int = 2, input_shape=(128, 128, 3), width: int = 64, levels: i
         x = g.add("Conv2DTranspose", x, filters=width * 2 ** level, kernel_size=2, strides=2)
         x = g.add("Concatenate", skips[level], x)
         x = _double_conv(g, x, width * 2 ** level)
-    g.add("Conv2D", x, filters=classes, kernel_size=1, activation="softmax")
+    g.add("Output", x, units=classes, activation="softmax")  # per pixel: Dense acts on the channels
     g.training = {"loss": "dice", "optimizer": Call("Adam"), "batch_size": 8}
     return g.build()
