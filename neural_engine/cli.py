@@ -190,6 +190,16 @@ def cmd_fmt(args) -> int:
     return 0
 
 
+def _datasets_args(p):
+    from neural_engine.data import cli as data_cli  # lazy: the data package loads only when used
+    data_cli.add_args(p)
+
+
+def cmd_datasets(args) -> int:
+    from neural_engine.data import cli as data_cli
+    return data_cli.run(args)
+
+
 COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
     "check": ("parse and check every network of a DSL file", _check_args, cmd_check),
     "summary": ("shapes, parameters, FLOPs, memory and lints of a network", _summary_args, cmd_summary),
@@ -197,21 +207,25 @@ COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
     "templates": ("the built-in architectures", lambda p: None, cmd_templates),
     "codegen": ("PyTorch or Keras 3 source for a network", _codegen_args, cmd_codegen),
     "fmt": ("print a DSL file in canonical form", _fmt_args, cmd_fmt),
+    "datasets": ("datasets: list, info, register, split, augment, preview", _datasets_args, cmd_datasets),
 }
 
 
-def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="neuralforge", description="Design, check and build neural networks.")
+def parser(commands=None) -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="neuralforge", description="Design, check, train and ship neural networks.")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (help_, add_args, _) in COMMANDS.items():
+    for name, (help_, add_args, _) in (commands or COMMANDS).items():
         add_args(sub.add_parser(name, help=help_, description=help_))
     return ap
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+def main(argv: list[str] | None = None, commands=None) -> int:
+    """Run one subcommand of ``commands`` (default: the engine's; the ``neuralforge`` script
+    adds the Ray jobs' in :mod:`ray_jobs.cli`)."""
+    commands = commands or COMMANDS
+    args = parser(commands).parse_args(argv)
     try:
-        return COMMANDS[args.command][2](args)
+        return commands[args.command][2](args)
     except NeuralForgeError as err:
         source = None
         if err.span is not None and err.span.file:

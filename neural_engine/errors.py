@@ -81,6 +81,18 @@ class ExportError(NeuralForgeError):
     """An export failed or did not match PyTorch numerically."""
 
 
+class ClusterError(NeuralForgeError):
+    """The local Ray head (``neuralforge cluster``) could not be started, found or stopped."""
+
+
+class JobError(NeuralForgeError):
+    """A Ray job request failed (no cluster, refused token, unknown job id), or its accounting."""
+
+
+class QuotaExceededError(JobError):
+    """A user's monthly device-hours are past the quota in the settings."""
+
+
 def did_you_mean(name: str, candidates) -> str | None:
     """``'Did you mean "Conv2D"?'`` for the closest candidate (case-insensitive), or None."""
     lowered = {c.lower(): c for c in candidates}

@@ -114,3 +114,38 @@ def _check_args(cls, kwargs: dict, what: str) -> None:
         if k not in accepted:
             raise ValidationError(f"{what} has no argument {k!r} in torch; expected one of "
                                   f"{', '.join(accepted)}", hint="check the spelling in the training section")
+
+
+def make_scheduler(setting, optimizer: torch.optim.Optimizer, *, epochs: int, steps_per_epoch: int,
+                   warmup_epochs: int = 0):
+    """(scheduler, steps_per_call): the DSL's ``lr_schedule`` — ``StepDecay(step_size, gamma)``
+    (epochs), ``ExponentialDecay(initial_learning_rate, decay_steps, decay_rate)`` and
+    ``CosineDecay(initial_learning_rate, decay_steps)`` (optimizer steps) — or, without one, a
+    linear warm-up over ``warmup_epochs`` then a cosine decay to 0 at the last epoch.
+    ``steps_per_call`` says whether to call ``scheduler.step()`` per "epoch" or per "step"."""
+    import math
+    if setting is None:
+        def warmup_cosine(epoch: int) -> float:
+            if epoch < warmup_epochs:
+                return (epoch + 1) / (warmup_epochs + 1)
+            span = max(epochs - warmup_epochs, 1)
+            return 0.5 * (1 + math.cos(math.pi * (epoch - warmup_epochs) / span))
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine), "epoch"
+    name, args, kwargs = named(setting, "lr_schedule")
+    params = {k: plain(v, k) for k, v in kwargs.items()}
+    key = name.lower()
+    if key in ("stepdecay", "steplr"):
+        step, gamma = (list(args) + [None, None])[:2]
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=int(params.get("step_size", step or 10)),
+                                               gamma=float(params.get("gamma", gamma or 0.1))), "epoch"
+    if key in ("exponentialdecay", "cosinedecay"):
+        values = [plain(a, name) for a in args]
+        decay_steps = int(params.get("decay_steps", values[1] if len(values) > 1 else steps_per_epoch))
+        if key == "exponentialdecay":
+            rate = float(params.get("decay_rate", values[2] if len(values) > 2 else 0.96))
+            fn = lambda step: rate ** (step / decay_steps)  # noqa: E731
+        else:
+            fn = lambda step: 0.5 * (1 + math.cos(math.pi * min(step, decay_steps) / decay_steps))  # noqa: E731
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, fn), "step"
+    raise ValidationError(f"lr_schedule must be StepDecay, ExponentialDecay or CosineDecay; received {name}",
+                          hint="or leave it out for warm-up + cosine")

@@ -8,8 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from neural_engine.cli import COMMANDS, main
+from neural_engine.cli import main
 from neural_engine.templates import template
+from ray_jobs.cli import COMMANDS
 
 ROOT = Path(__file__).resolve().parents[1]
 

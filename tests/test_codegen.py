@@ -124,8 +124,8 @@ def test_float_infinities_are_valid_python():
 def test_training_script_runs_one_step_for_mnist(tmp_path):
     torch.manual_seed(0)
     source = generate_pytorch(template("mnist_cnn", width=4), with_training=True)
-    assert "nn.CrossEntropyLoss()" in source and "torch.optim.Adam(model.parameters())" in source
-    assert "model = MnistCNN(logits=True)" in source and "epochs=10" in source
+    assert "nn.CrossEntropyLoss()" in source and "torch.optim.Adam(model.parameters(), lr=0.003)" in source
+    assert "model = MnistCNN(logits=True)" in source and "epochs=15" in source
     module = load(source, tmp_path, "mnist_train")
     loss = module.train(module.MnistCNN(logits=True), module.random_loader(samples=4, batch_size=4), epochs=1)
     assert math.isfinite(loss)

@@ -29,7 +29,7 @@ def test_report_totals_and_json():
     assert r.params == sum(n.params for n in r.nodes)
     assert r.flops == sum(n.flops for n in r.nodes)
     d = json.loads(json.dumps(r.to_json()))
-    assert d["memory"]["total"] == r.memory.total and d["memory"]["batch_size"] == 64
+    assert d["memory"]["total"] == r.memory.total and d["memory"]["batch_size"] == 32
     assert d["nodes"][0]["output_shape"] == [26, 26, 32]
     assert "Params: 315,146 trainable" in r.table()
 

@@ -2,8 +2,14 @@
 
 import pytest
 
-from neural_engine.shape_math import (broadcast, conv_out, conv_transpose_out, pool_out, same_pad,
-                                      transpose_same_padding)
+from neural_engine.shape_math import (
+    broadcast,
+    conv_out,
+    conv_transpose_out,
+    pool_out,
+    same_pad,
+    transpose_same_padding,
+)
 
 
 @pytest.mark.parametrize("size,k,s,pad,d,out", [

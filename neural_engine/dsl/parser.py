@@ -11,8 +11,7 @@ from functools import cache
 from importlib import resources
 
 from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import (UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken,
-                             VisitError)
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from neural_engine.dsl import syntax as S
 from neural_engine.errors import DSLSyntaxError, Span

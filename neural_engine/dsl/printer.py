@@ -12,9 +12,9 @@ import math
 import re
 
 from neural_engine import layers
+from neural_engine.checks import check_graph
 from neural_engine.dsl.lower import IdAllocator
 from neural_engine.ir import HPO, Call, Graph, Node
-from neural_engine.checks import check_graph
 
 INDENT = "  "
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -43,8 +43,19 @@ def families() -> dict[str, list[LayerSpec]]:
 
 
 def _load() -> None:
-    from neural_engine.layers import (activations, attention, containers, conv, core, merge,
-                                      norm, pooling, recurrent, regularization, spatial)
+    from neural_engine.layers import (
+        activations,
+        attention,
+        containers,
+        conv,
+        core,
+        merge,
+        norm,
+        pooling,
+        recurrent,
+        regularization,
+        spatial,
+    )
     for module in (core, activations, conv, pooling, norm, recurrent, attention, merge, spatial,
                    regularization, containers):
         register(*module.SPECS)

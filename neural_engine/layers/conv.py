@@ -6,8 +6,13 @@ from __future__ import annotations
 import math
 
 from neural_engine.layers.base import LayerSpec, Param, Site, TorchCall, expand, fmt_shape, rank_hint
-from neural_engine.shape_math import (conv_out, conv_transpose_out, effective_kernel, same_pad,
-                                      transpose_same_padding)
+from neural_engine.shape_math import (
+    conv_out,
+    conv_transpose_out,
+    effective_kernel,
+    same_pad,
+    transpose_same_padding,
+)
 
 PADDING_HINT = 'use padding="same", a smaller kernel, or remove a pooling layer before it'
 

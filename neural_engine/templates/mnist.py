@@ -13,6 +13,6 @@ def mnist_cnn(classes: int = 10, input_shape=(28, 28, 1), width: int = 32) -> Gr
                 ("Dense", {"units": 128, "activation": "relu"}),
                 ("Dropout", {"rate": 0.5}))
     g.add("Output", x, units=classes, activation="softmax")
-    g.training = {"loss": "sparse_categorical_crossentropy", "optimizer": Call("Adam"), "batch_size": 64,
-                  "epochs": 10}
+    g.training = {"loss": "sparse_categorical_crossentropy",
+                  "optimizer": Call("Adam", kwargs={"learning_rate": 3e-3}), "batch_size": 32, "epochs": 15}
     return g.build()

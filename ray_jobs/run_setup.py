@@ -1,0 +1,201 @@
+"""Before training: load the network and the dataset, check the configuration against them and
+the cluster, and open the MLflow run with everything needed to reproduce it."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+from neural_engine.errors import ValidationError
+from neural_engine.ir import Graph
+from neural_engine.settings import settings
+from ray_jobs.config import Hyper, TrainConfig, resolve, split_ratios
+
+DEFAULT_LOSS = {"classification": "sparse_categorical_crossentropy", "segmentation": "sparse_categorical_crossentropy",
+                "regression": "mse"}
+
+
+@dataclass(frozen=True)
+class Prepared:
+    config: TrainConfig
+    graph: Graph
+    hyper: Hyper
+    dataset: object          # neural_engine.data.Dataset
+    run_id: str
+    tracking_uri: str
+    loop_config: dict
+
+
+def load_network(config: TrainConfig, dataset) -> tuple[Graph, str | None]:
+    """The graph to train and its DSL text (if it came from DSL). Templates take the dataset's
+    input shape and classes."""
+    from neural_engine.dsl import parse_file, print_dsl
+    if config.template:
+        from neural_engine.templates import template
+        options = {"input_shape": dataset.input_shape}
+        if dataset.task == "classification":
+            options["classes"] = dataset.num_classes
+        graph = template(config.template, **options)
+        return graph, print_dsl(graph)
+    if config.graph:
+        try:
+            graph = Graph.from_json(json.loads(Path(config.graph).read_text()))
+        except (OSError, json.JSONDecodeError) as e:
+            raise ValidationError(f"--graph must be a readable graph JSON file; received {config.graph} ({e})") from None
+        return graph, print_dsl(graph)
+    try:
+        text = Path(config.dsl).read_text(encoding="utf-8")
+    except OSError as e:
+        raise ValidationError(f"--dsl must be a readable file; received {config.dsl} ({e})") from None
+    return parse_file(text, config.dsl).pick(config.network), text
+
+
+def check_fit(graph: Graph, analysis, dataset) -> None:
+    """The network's input and output must match the dataset."""
+    (name, shape), *rest = graph.inputs.items()
+    if rest:
+        raise ValidationError(f"training takes networks with one input; received {len(graph.inputs)}")
+    if tuple(shape) != tuple(dataset.input_shape):
+        raise ValidationError(f"the network's input {name} {tuple(shape)} must match dataset {dataset.name}'s "
+                              f"samples {tuple(dataset.input_shape)}",
+                              hint=f"set input: {tuple(dataset.input_shape)} in the DSL")
+    out = analysis.nodes[analysis.outputs[0]].output.user
+    if dataset.task == "classification" and out[-1] != dataset.num_classes:
+        raise ValidationError(f"the network's output {out} must end in the {dataset.num_classes} classes of "
+                              f"{dataset.name}", hint=f"use Output({dataset.num_classes}, \"softmax\")")
+
+
+def check_resources(config: TrainConfig, analysis, hyper: Hyper) -> None:
+    """A GPU where none exists, or a batch whose training memory exceeds the device: refused."""
+    import psutil
+    import torch
+
+    from neural_engine.report import training_memory
+    if config.gpu and not _cluster_gpus() and not torch.cuda.is_available():
+        raise ValidationError("--gpu needs a GPU; received a cluster with none",
+                              hint="leave out --gpu to train on CPUs, or add GPU workers (cluster.yaml)")
+    memory = training_memory(analysis, hyper.batch_size, "float32", hyper.optimizer)
+    if config.gpu and torch.cuda.is_available():
+        available, where = torch.cuda.get_device_properties(0).total_memory, "the GPU"
+    else:
+        available, where = psutil.virtual_memory().available, "this machine's free memory"
+    if memory.total > available:
+        raise ValidationError(f"--batch-size {hyper.batch_size} needs about {memory.total / 2**30:.1f} GiB to "
+                              f"train; {where} has {available / 2**30:.1f} GiB",
+                              hint="use a smaller --batch-size or --accumulation-steps")
+
+
+def _cluster_gpus() -> float:
+    import ray
+    return ray.cluster_resources().get("GPU", 0) if ray.is_initialized() else 0
+
+
+def prepare(config: TrainConfig) -> Prepared:
+    from neural_engine.data import load
+    from neural_engine.shapes import propagate
+    dataset = load(config.dataset)
+    graph, dsl_text = load_network(config, dataset)
+    analysis = propagate(graph)
+    check_fit(graph, analysis, dataset)
+    hyper = resolve(config, graph, DEFAULT_LOSS[dataset.task])
+    check_resources(config, analysis, hyper)
+    s = settings()
+    s.home.mkdir(parents=True, exist_ok=True)
+    run_id = _open_run(config, graph, dsl_text, analysis, hyper, dataset)
+    split = None
+    if config.split:
+        from neural_engine.data import SplitSpec
+        split = SplitSpec(tuple(r / 100 for r in split_ratios(config.split)),
+                          stratify=dataset.task == "classification", seed=hyper.seed)
+    loop_config = {
+        "graph": graph.to_json(), "dataset": config.dataset, "split": split, "pipeline": config.augment,
+        "task": dataset.task, "hyper": asdict(hyper), "lr_schedule": hyper.lr_schedule,
+        "seed": hyper.seed, "smoke_test": config.smoke_test, "run_id": run_id,
+        "tracking_uri": s.mlflow_uri, "threads": max(1, (os.cpu_count() or 1) // config.workers)}
+    return Prepared(config, graph, hyper, dataset, run_id, s.mlflow_uri, loop_config)
+
+
+def _open_run(config, graph, dsl_text, analysis, hyper, dataset) -> str:
+    from mlflow.tracking import MlflowClient
+
+    from neural_engine.codegen import generate_pytorch
+    from neural_engine.report import report
+    from ray_jobs.tracking import experiment_id
+    s = settings()
+    client = MlflowClient(s.mlflow_uri)
+    exp = experiment_id(s.mlflow_uri, config.experiment, _artifact_root(s))
+    name = config.run_name or f"{graph.name}-{dataset.name}-{datetime.now():%Y%m%d-%H%M%S}"
+    run = client.create_run(exp, run_name=name, tags=_tags(config, graph))
+    params = {**{f"train.{k}": v for k, v in asdict(hyper).items() if k not in ("optimizer_kwargs", "extra")},
+              **{f"optimizer.{k}": v for k, v in hyper.optimizer_kwargs.items()},
+              "workers": config.workers, "gpu": config.gpu, "dataset": dataset.name,
+              "dataset_version": dataset.version or dataset.fingerprint()[:16],
+              "split": config.split or json.dumps(dataset.split or "default"),
+              "augmentation": config.augment or "none", "smoke_test": config.smoke_test,
+              "params": sum(i.params for i in analysis.nodes.values())}
+    from mlflow.entities import Param
+    client.log_batch(run.info.run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
+    files = {"graph.json": json.dumps(graph.to_json(), indent=1), "network.neural": dsl_text or "",
+             "model.py": generate_pytorch(graph), "summary.txt": report(analysis).table(),
+             "summary.json": json.dumps(report(analysis).to_json(), default=str),
+             "environment.json": json.dumps(environment(), indent=1),
+             "seeds.json": json.dumps({"seed": hyper.seed, "per_worker": "seed + rank"})}
+    if config.augment:
+        files["augmentation.json"] = Path(config.augment).read_text()
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        for fname, text in files.items():
+            Path(d, fname).write_text(text)
+        client.log_artifacts(run.info.run_id, d, "setup")
+    return run.info.run_id
+
+
+def _artifact_root(s) -> str:
+    return f"{s.storage.rstrip('/')}/mlartifacts" if "://" in s.storage else str(Path(s.storage, "mlartifacts"))
+
+
+def user() -> str:
+    return settings().user
+
+
+def _tags(config: TrainConfig, graph: Graph) -> dict[str, str]:
+    tags = {"neuralforge.network": graph.name, "neuralforge.user": user(), "mlflow.user": user(),
+            "neuralforge.source": config.template and f"template:{config.template}" or config.dsl or config.graph}
+    if config.template:
+        tags["neuralforge.template"] = config.template
+    if config.dsl:
+        tags["neuralforge.dsl_file"] = str(Path(config.dsl).absolute())
+    commit = _git_commit()
+    if commit:
+        tags["mlflow.source.git.commit"] = commit
+    return tags
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def environment() -> dict:
+    """Package versions, torch/CUDA and hardware: what reproducing the run needs."""
+    from importlib import metadata
+
+    import torch
+    packages = {}
+    for name in ("neuralforge", "torch", "torchvision", "numpy", "ray", "mlflow", "lark", "polars"):
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return {"python": platform.python_version(), "platform": platform.platform(), "packages": packages,
+            "torch_cuda": torch.version.cuda, "cuda_available": torch.cuda.is_available(),
+            "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
+            "cpus": os.cpu_count()}

@@ -1,0 +1,108 @@
+"""Train a network on Ray Train and record it in MLflow.
+
+    python -m ray_jobs.train --template mnist_cnn --dataset digits
+    neuralforge train --dsl net.neural --dataset pets@v2 --workers 2 --gpu
+    ray job submit --working-dir . -- python -m ray_jobs.train --template mnist_cnn --smoke-test
+
+With no ``RAY_ADDRESS`` an embedded Ray starts (``address="local"``, CPUs of this machine, a small
+object store); inside ``ray job submit`` or with an address, the cluster runs it. The driver
+owns the MLflow run: parameters, tags and artifacts before training, the test evaluation and the
+model after; rank 0 of the workers logs each epoch's metrics (see ``ray_jobs.tracking``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from neural_engine.errors import NeuralForgeError
+from neural_engine.settings import settings
+from ray_jobs.config import TrainConfig, add_arguments, from_args
+from ray_jobs.run_setup import Prepared, prepare
+
+OBJECT_STORE_BYTES = 128 * 2**20
+
+
+def connect_ray(num_cpus: int | None = None) -> None:
+    """Attach to ``RAY_ADDRESS`` (or the job's cluster), else start an embedded local Ray."""
+    import ray
+    if ray.is_initialized():
+        return
+    address = settings().ray_address
+    if address:
+        ray.init(address=address, log_to_driver=True)
+    else:
+        # the dashboard serves the state API that Train's placement-group cleaner polls
+        ray.init(address="local", num_cpus=num_cpus, object_store_memory=OBJECT_STORE_BYTES,
+                 include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=True)
+
+
+def fit(p: Prepared):
+    """Run the TorchTrainer; returns Ray's Result."""
+    import ray.train
+    from ray.train.torch import TorchTrainer
+
+    from ray_jobs.loop import train_loop
+    c = p.config
+    storage = settings().storage
+    storage_path = f"{storage.rstrip('/')}/checkpoints" if "://" in storage else str(Path(storage, "checkpoints"))
+    trainer = TorchTrainer(
+        train_loop,
+        train_loop_config=p.loop_config,
+        scaling_config=ray.train.ScalingConfig(num_workers=c.workers, use_gpu=c.gpu),
+        run_config=ray.train.RunConfig(
+            name=p.run_id, storage_path=storage_path,
+            failure_config=ray.train.FailureConfig(max_failures=c.max_failures),
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=c.keep_checkpoints)))
+    return trainer.fit()
+
+
+def train(config: TrainConfig) -> str:
+    """Train per ``config``; returns the MLflow run id (the run ends FINISHED, or FAILED and raises)."""
+    from mlflow.tracking import MlflowClient
+
+    from ray_jobs.finish import finish
+    p = prepare(config)
+    client = MlflowClient(p.tracking_uri)
+    started = time.time()
+    try:
+        connect_ray()
+        result = fit(p)
+        if result.error is not None:
+            raise result.error
+        finish(p, result, seconds=time.time() - started)
+    except BaseException as err:
+        client.set_terminated(p.run_id, "KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED")
+        if isinstance(err, NeuralForgeError | KeyboardInterrupt):
+            raise
+        raise NeuralForgeError(f"training failed: {type(err).__name__}: {err}",
+                               hint="see the Ray logs above; the MLflow run is marked FAILED") from err
+    return p.run_id
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m ray_jobs.train", description=__doc__.splitlines()[0])
+    add_arguments(ap)
+    return ap
+
+
+def run(args: argparse.Namespace) -> int:
+    """The ``neuralforge train`` command."""
+    run_id = train(from_args(args))
+    print(f"MLflow run {run_id} finished ({settings().mlflow_uri})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return run(args)
+    except NeuralForgeError as err:
+        print(f"error: {err.render()}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""Job control (ray_jobs.submit) against a real local head: the SDK, `neuralforge jobs`, `ray job submit`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from neural_engine.errors import JobError
+from ray_jobs import cluster, submit
+from ray_jobs.cli import main
+
+SCRIPT = """import os
+print("hello from", os.environ["NEURALFORGE_USER"], os.environ["NEURALFORGE_HOME"])
+print("files", sorted(os.listdir(".")))
+"""
+
+
+def working_dir(tmp_path: Path) -> Path:
+    """A job directory with a script, plus what the default excludes must keep out."""
+    wd = tmp_path / "job"
+    (wd / ".venv").mkdir(parents=True)
+    (wd / ".venv" / "big.bin").write_bytes(b"0" * 1000)
+    (wd / "model.onnx").write_bytes(b"onnx")
+    (wd / "hello.py").write_text(SCRIPT)
+    return wd
+
+
+@pytest.mark.slow
+def test_submit_wait_logs_and_list(ray_head, tmp_path):
+    job_id = submit.submit(["python", "hello.py"], working_dir=working_dir(tmp_path))
+    job = submit.wait(job_id, timeout=120)
+    assert job.status == "SUCCEEDED", submit.logs(job_id)
+    text = submit.logs(job_id)
+    assert f"hello from tester {ray_head.home}" in text  # the submitter's user and absolute home
+    assert "'hello.py'" in text and ".venv" not in text and "model.onnx" not in text
+    assert submit.logs(job_id, tail=1).count("\n") == 1 and "files" in submit.logs(job_id, tail=1)
+    assert submit.status(job_id).status == "SUCCEEDED"
+    listed = {j.id: j for j in submit.list_jobs()}
+    assert listed[job_id].user == "tester" and listed[job_id].entrypoint == "python hello.py"
+
+
+@pytest.mark.slow
+def test_stop_a_long_job(ray_head):
+    job_id = submit.submit("sleep 300", working_dir=None, submission_id=f"nf-sleep-{os.getpid()}")
+    assert job_id == f"nf-sleep-{os.getpid()}"
+    deadline = time.monotonic() + 60
+    while submit.status(job_id).status != "RUNNING":
+        assert time.monotonic() < deadline, submit.status(job_id)
+        time.sleep(0.3)
+    assert submit.stop(job_id) is True
+    assert submit.wait(job_id, timeout=60).status == "STOPPED"
+    assert submit.stop(job_id) is False  # already ended
+
+
+@pytest.mark.slow
+def test_unknown_job_ids_are_clear_errors(ray_head, capsys):
+    for call in (submit.status, submit.logs, submit.stop):
+        with pytest.raises(JobError, match="no job has the id 'raysubmit_nope'") as err:
+            call("raysubmit_nope")
+        assert "jobs list" in err.value.hint
+    assert main(["jobs", "status", "raysubmit_nope"]) == 1
+    err = capsys.readouterr().err
+    assert "no job has the id" in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_a_missing_or_wrong_token_is_a_clear_error(ray_head, monkeypatch, tmp_path):
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(tmp_path / "no-token"))
+    with pytest.raises(JobError, match="requires its authentication token; none was found") as err:
+        submit.list_jobs()
+    assert "~/.ray/auth_token" in err.value.hint
+    monkeypatch.setenv("RAY_AUTH_TOKEN", "not-the-token")
+    with pytest.raises(JobError, match="the token sent was refused"):
+        submit.list_jobs()
+
+
+def test_no_cluster_is_a_clear_error(nf_home, monkeypatch):
+    for var in ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS"):
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(JobError, match="a Ray cluster is needed") as err:
+        submit.list_jobs()
+    assert "neuralforge cluster up" in err.value.hint
+    monkeypatch.setenv("RAY_ADDRESS", "http://127.0.0.1:9")  # nothing listens there
+    with pytest.raises(JobError, match="must be reachable at http://127.0.0.1:9"):
+        submit.status("raysubmit_x")
+
+
+def test_a_stopped_head_is_a_clear_error(nf_home, monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    cluster.ClusterState(pid=gone.pid, create_time=time.time() - 60, gcs_address="127.0.0.1:1",
+                         dashboard_url="http://127.0.0.1:1", ports={}, temp_dir="/nonexistent", log="",
+                         num_cpus=1, object_store_mb=100, started_at=0).save(cluster.state_path())
+    with pytest.raises(JobError, match="must be running") as err:
+        submit.submit(["python", "-c", "1"])
+    assert err.value.hint == "run `neuralforge cluster up`"
+
+
+def test_submit_needs_an_entrypoint(capsys):
+    assert main(["jobs", "submit", "--"]) == 1
+    assert "needs an entry point" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_neuralforge_jobs_cli(ray_head, tmp_path, capsys):
+    wd = working_dir(tmp_path)
+    assert main(["jobs", "submit", "--working-dir", str(wd), "--env", "GREETING=hi", "--wait", "--",
+                 "python", "-c", "import os; print(os.environ['GREETING'], 'from cli')"]) == 0
+    out = capsys.readouterr().out
+    job_id = out.splitlines()[0]
+    assert job_id.startswith("raysubmit_") and "hi from cli" in out
+    assert main(["jobs", "list"]) == 0
+    assert job_id in capsys.readouterr().out
+    assert main(["jobs", "logs", job_id, "--tail", "1"]) == 0
+    assert capsys.readouterr().out == "hi from cli\n"
+
+
+@pytest.mark.slow
+def test_ray_job_submit_cli_with_the_token(ray_head, tmp_path):
+    """What the README shows: RAY_ADDRESS + RAY_AUTH_MODE=token, the token file found by Ray."""
+    wd = working_dir(tmp_path)
+    env = {**os.environ, "RAY_ADDRESS": ray_head.state.dashboard_url, "RAY_AUTH_MODE": "token"}
+    ray = Path(sys.executable).parent / "ray"
+    r = subprocess.run([str(ray), "job", "submit", "--working-dir", str(wd), "--",
+                        "python", "-c", "print('via ray job submit')"],
+                       check=False, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "via ray job submit" in r.stdout and "succeeded" in r.stdout
