@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-EXTRAS ?= dev,data,ray
+EXTRAS ?= dev,data,ray,app
 
 .PHONY: run test bench fuzz install clean
 
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/neuralforge summary --template mnist_cnn
+	$(VENV)/bin/neuralforge ui
 
 test: $(STAMP)
 	$(PY) -m pytest

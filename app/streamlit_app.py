@@ -1,0 +1,12 @@
+"""NeuralForge dashboard. This file only routes; pages live in ``app/app_pages/``."""
+
+import streamlit as st
+
+st.set_page_config(page_title="NeuralForge", layout="wide")
+
+pages = {
+    "Design": [st.Page("app_pages/canvas.py", title="Canvas", default=True)],
+    "Data": [st.Page("app_pages/datasets.py", title="Datasets")],
+    "Track": [st.Page("app_pages/experiments.py", title="Experiments")],
+}
+st.navigation(pages).run()

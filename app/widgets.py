@@ -1,0 +1,59 @@
+"""Typed inputs for a layer's parameters, read from its registry spec (kind, default, range)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from neural_engine.errors import NeuralForgeError
+from neural_engine.layers.activations import ACTIVATIONS
+from neural_engine.layers.base import LayerSpec, Param
+
+
+def _ints(text: str) -> int | tuple[int, ...]:
+    parts = [p for p in text.replace("(", "").replace(")", "").split(",") if p.strip()]
+    values = tuple(int(float(p)) for p in parts)
+    return values[0] if len(values) == 1 and "," not in text else values
+
+
+def _widget(p: Param, value, key: str):
+    label = p.name + ("" if p.range_text() is None else f" {p.range_text()}")
+    if p.kind == "bool":
+        return st.checkbox(label, value=bool(value), key=key, help=p.doc or None)
+    if p.kind == "activation":
+        options = ["linear", *ACTIVATIONS]
+        return st.selectbox(label, options, index=options.index(value or "linear"), key=key, help=p.doc or None)
+    if p.kind == "str" and p.choices:
+        return st.selectbox(label, p.choices, index=p.choices.index(value) if value in p.choices else 0, key=key)
+    text = "" if value is None else str(value)
+    raw = st.text_input(label, value=text, key=key, help=p.doc or None)
+    if raw.strip() == "":
+        return None
+    if p.kind == "int":
+        return int(float(raw))
+    if p.kind == "float":
+        return float(raw)
+    if p.kind in ("size", "ints") or (p.kind == "padding" and raw.strip("\"' ") not in ("valid", "same")):
+        return _ints(raw)
+    return raw.strip("\"' ")
+
+
+def param_inputs(spec: LayerSpec, params: dict, *, key: str, required_only: bool = False) -> dict | None:
+    """The values entered, checked by the spec (None, with the error shown, when they are wrong)."""
+    out = {}
+    for p in spec.params:
+        if required_only and not p.required:
+            continue
+        current = params.get(p.name, None if p.required else p.default)
+        try:
+            value = _widget(p, current, f"{key}_{p.name}")
+        except ValueError:
+            st.error(f"{p.name} must be {p.kind}; received text that is not")
+            return None
+        if value is not None and (p.name in params or value != p.default or p.required):
+            out[p.name] = value
+    try:
+        spec.validate(out)
+    except NeuralForgeError as err:
+        st.error(f"{err.message}" + (f" — {err.hint}" if err.hint else ""))
+        return None
+    return out
