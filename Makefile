@@ -25,6 +25,9 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks.bench_shapes
 	$(PY) -m benchmarks.bench_dsl
+	$(PY) -m benchmarks.bench_tracking
+	$(PY) -m benchmarks.bench_app
+	$(PY) -m benchmarks.bench_train
 
 fuzz: $(STAMP)
 	NF_FUZZ_EXAMPLES=25000 $(PY) -m pytest -q tests/test_dsl_fuzz.py
