@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-EXTRAS ?= dev,data,ray,app
+EXTRAS ?= dev,data,ray,app,export
 
 .PHONY: run test bench fuzz install clean
 

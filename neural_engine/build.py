@@ -29,7 +29,9 @@ from neural_engine.layers.base import BODY, TorchCall
 from neural_engine.modules import NF_MODULES
 from neural_engine.shapes import Analysis, Chain, NodeInfo, propagate
 
-_MOVE = {"to_cf": lambda x: x.movedim(-1, 1), "to_cl": lambda x: x.movedim(1, -1), None: lambda x: x}
+# positive dims: the TorchScript ONNX exporter writes movedim(-1, 1) as an invalid negative Transpose perm
+_MOVE = {"to_cf": lambda x: x.movedim(x.dim() - 1, 1), "to_cl": lambda x: x.movedim(1, x.dim() - 1),
+         None: lambda x: x}
 
 
 def instantiate(call: TorchCall, body: nn.Module | None = None) -> nn.Module:

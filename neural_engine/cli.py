@@ -211,11 +211,15 @@ COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
 }
 
 
-def parser(commands=None) -> argparse.ArgumentParser:
+def parser(commands=None, only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; with ``only``, just that subcommand's arguments are built (each
+    command imports its own module, so `neuralforge templates` never loads torch or Ray)."""
     ap = argparse.ArgumentParser(prog="neuralforge", description="Design, check, train and ship neural networks.")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (help_, add_args, _) in (commands or COMMANDS).items():
-        add_args(sub.add_parser(name, help=help_, description=help_))
+        sp = sub.add_parser(name, help=help_, description=help_)
+        if only is None or name == only:
+            add_args(sp)
     return ap
 
 
@@ -223,7 +227,9 @@ def main(argv: list[str] | None = None, commands=None) -> int:
     """Run one subcommand of ``commands`` (default: the engine's; the ``neuralforge`` script
     adds the Ray jobs' in :mod:`ray_jobs.cli`)."""
     commands = commands or COMMANDS
-    args = parser(commands).parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    chosen = next((a for a in argv if not a.startswith("-")), "")
+    args = parser(commands, only=chosen).parse_args(argv)
     try:
         return commands[args.command][2](args)
     except NeuralForgeError as err:

@@ -14,13 +14,14 @@ default. Cross-entropy losses take logits (the model is built with ``logits=True
 from __future__ import annotations
 
 import inspect
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from neural_engine.errors import ValidationError
 from neural_engine.ir import HPO
 from neural_engine.optim import LOSSES, OPTIMIZERS, canonical_loss, optimizer
+
+if TYPE_CHECKING:
+    import torch
 
 # Keras argument name -> torch.optim's (betas are assembled from beta_1 and beta_2)
 OPTIMIZER_ARGS = {"learning_rate": "lr", "lr": "lr", "epsilon": "eps", "eps": "eps",
@@ -53,6 +54,7 @@ def plain(value, what: str):
 def optimizer_spec(value, **overrides) -> tuple[str, dict[str, Any]]:
     """(torch.optim class name, torch kwargs) for an optimizer setting; ``overrides`` use
     Keras names too (``learning_rate=…``)."""
+    import torch
     name, args, kwargs = named(value, "optimizer")
     info = optimizer(name)
     if info is None:
@@ -81,6 +83,7 @@ def optimizer_spec(value, **overrides) -> tuple[str, dict[str, Any]]:
 
 def loss_spec(value) -> tuple[str, str, dict[str, Any]]:
     """(canonical loss name, module class — ``nn.X`` or ``nf.X`` —, kwargs)."""
+    import torch
     name, args, kwargs = named(value, "loss")
     key = canonical_loss(name)
     if key is None:
@@ -97,11 +100,14 @@ def loss_spec(value) -> tuple[str, str, dict[str, Any]]:
 
 
 def make_optimizer(value, params, **overrides) -> torch.optim.Optimizer:
+    import torch
     cls, kwargs = optimizer_spec(value, **overrides)
     return getattr(torch.optim, cls)(params, **kwargs)
 
 
 def make_loss(value) -> torch.nn.Module:
+    import torch
+
     from neural_engine.modules import NF_MODULES
     _, cls, kwargs = loss_spec(value)
     prefix, _, name = cls.partition(".")
@@ -124,6 +130,8 @@ def make_scheduler(setting, optimizer: torch.optim.Optimizer, *, epochs: int, st
     linear warm-up over ``warmup_epochs`` then a cosine decay to 0 at the last epoch.
     ``steps_per_call`` says whether to call ``scheduler.step()`` per "epoch" or per "step"."""
     import math
+
+    import torch
     if setting is None:
         def warmup_cosine(epoch: int) -> float:
             if epoch < warmup_epochs:

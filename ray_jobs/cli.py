@@ -5,20 +5,21 @@ One dict (``COMMANDS``); imports of Ray and MLflow happen inside the commands th
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 from neural_engine import cli as engine_cli
 from ray_jobs import jobs_cli
 
 
-def _train_args(p) -> None:
-    from ray_jobs.config import add_arguments
-    add_arguments(p)
+def lazy(module: str, add: str = "add_arguments", run: str = "run"):
+    """(add-arguments, run) for a subcommand whose module is imported only when it is used."""
+    def add_args(parser) -> None:
+        getattr(importlib.import_module(module), add)(parser)
 
-
-def cmd_train(args) -> int:
-    from ray_jobs.train import run
-    return run(args)
+    def command(args) -> int:
+        return getattr(importlib.import_module(module), run)(args)
+    return add_args, command
 
 
 def _ui_args(p) -> None:
@@ -38,8 +39,19 @@ def cmd_ui(args) -> int:
 
 COMMANDS = {
     **engine_cli.COMMANDS,
-    "train": ("train a network on Ray Train, tracked in MLflow", _train_args, cmd_train),
+    "train": ("train a network on Ray Train, tracked in MLflow", *lazy("ray_jobs.train")),
+    "tune": ("sweep the network's HPO values with Ray Tune (ASHA, Optuna); writes best.neural",
+             *lazy("ray_jobs.tune", add="add_sweep_arguments")),
+    "evaluate": ("evaluate a run's best weights (metrics, tables, figures) into its MLflow run",
+                 *lazy("ray_jobs.evaluate", add="add_args")),
+    "runs": ("MLflow runs: list (filters), compare, tag, untag", *lazy("ray_jobs.runs", add="add_args")),
+    "reproduce": ("train a run again from its recorded configuration, as a new run",
+                  *lazy("ray_jobs.reproduce", add="add_args")),
     "ui": ("start the dashboard (Streamlit) on http://127.0.0.1:8501", _ui_args, cmd_ui),
+    "export": ("export a run or network to ONNX/TorchScript, validated vs torch; quantize, prune, serving configs",
+               *lazy("ray_jobs.export")),
+    "serve": ("Ray Serve deployments of an export: deploy, status, scale, canary, promote, rollback, delete",
+              *lazy("ray_jobs.serve")),
     **jobs_cli.COMMANDS,  # jobs, cluster, usage
 }
 

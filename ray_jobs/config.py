@@ -99,9 +99,11 @@ def split_ratios(text: str) -> tuple[float, float, float]:
     return parts
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """One flag per field, its help from the field (``--batch-size``, ``--gpu``, …)."""
+def add_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    """One flag per field, its help from the field (``--batch-size``, ``--gpu``, …), but ``skip``."""
     for f in fields(TrainConfig):
+        if f.name in skip:
+            continue
         flag = "--" + f.name.replace("_", "-")
         if f.type == "bool":
             parser.add_argument(flag, action="store_true", help=f.metadata["help"])
@@ -111,8 +113,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(flag, type=kind, default=default, help=f.metadata["help"])
 
 
-def from_args(args: argparse.Namespace) -> TrainConfig:
-    return TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+def from_args(args: argparse.Namespace, **given) -> TrainConfig:
+    """The configuration of parsed flags; ``given`` fields replace (or stand in for skipped) flags."""
+    return TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.name not in given},
+                       **given)
 
 
 @dataclass(frozen=True)

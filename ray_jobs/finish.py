@@ -1,5 +1,5 @@
-"""After training: evaluate the best weights on the test split and log the model, the best
-checkpoint, usage and the final status to the MLflow run."""
+"""After training: evaluate the best weights on the test split (``ray_jobs.evaluate``: metrics,
+tables, figures) and log the model, the best checkpoint, usage and the final status to the run."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from neural_engine.errors import NeuralForgeError
-from ray_jobs.loop import CHECKPOINT, _run
+from ray_jobs.loop import CHECKPOINT
 from ray_jobs.run_setup import Prepared, user
 
 
@@ -25,30 +25,31 @@ def best_model(p: Prepared, checkpoint):
     return model.eval(), state
 
 
-def evaluate(p: Prepared, model) -> dict[str, float]:
+def evaluate(p: Prepared, model):
+    """The full evaluation of ``model`` on the test split (``ray_jobs.evaluate.Evaluation``)."""
     from neural_engine.data import make_loaders
     from neural_engine.objectives import make_loss
+    from ray_jobs.evaluate import evaluate_model
     h = p.hyper
     loaders = make_loaders(p.config.dataset, p.loop_config["split"], h.batch_size, p.config.augment, seed=h.seed)
-    classify = p.dataset.task == "classification"
-    loss, acc, _ = _run(model, loaders["test"], make_loss(h.loss), torch.device("cpu"), None, classify,
-                        3 if p.config.smoke_test else None)
-    return {"test_loss": loss, **({"test_accuracy": acc} if classify else {})}
+    return evaluate_model(model, loaders["test"], task=p.dataset.task, classes=p.dataset.classes,
+                          loss_fn=make_loss(h.loss), max_batches=3 if p.config.smoke_test else None)
 
 
-def finish(p: Prepared, result, *, seconds: float) -> None:
+def finish(p: Prepared, result, *, seconds: float, usage: bool = True) -> None:
+    """Evaluate and log the best weights, the model and (``usage``) the device-hours; end the run."""
     import mlflow
     from mlflow.tracking import MlflowClient
 
+    from ray_jobs import evaluate as ev
     from ray_jobs.usage import Usage, record_usage
     client = MlflowClient(p.tracking_uri)
     model, state = best_model(p, result.checkpoint)
-    metrics = evaluate(p, model)
-    metrics["best_epoch"] = state["best_epoch"]
-    for key, value in metrics.items():
-        client.log_metric(p.run_id, key, value)
-    record_usage(p.run_id, Usage(user(), "gpu" if p.config.gpu else "cpu", p.config.workers, 1, seconds),
-                 client=client)
+    ev.log(client, p.run_id, evaluate(p, model))
+    client.log_metric(p.run_id, "best_epoch", state["best_epoch"])
+    if usage:
+        record_usage(p.run_id, Usage(user(), "gpu" if p.config.gpu else "cpu", p.config.workers, 1, seconds),
+                     client=client)
     with tempfile.TemporaryDirectory() as d:
         torch.save(model.state_dict(), Path(d, "best.pt"))
         client.log_artifact(p.run_id, str(Path(d, "best.pt")), "checkpoints")

@@ -4,6 +4,9 @@
 ``config`` (a plain dict, sent to every worker) holds the graph JSON, the dataset spec, the
 hyperparameters and the MLflow run. Checkpoints hold the last state and the best weights so far,
 and the metrics of every finished epoch, so a restarted worker group resumes where it was.
+
+The same epochs run in a Ray Tune trial (``ray_jobs.tune``): :func:`train_loop` binds the loop to
+Ray Train, :func:`tune_trial_loop` to a one-worker Tune trial in its own process.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import os
 import random
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,32 +31,60 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+@dataclass(frozen=True)
+class Session:
+    """Where the loop runs: a Ray Train worker, or a Tune trial training in its own process."""
+
+    rank: int
+    world: int
+    device: torch.device
+    prepare_model: Callable
+    prepare_loader: Callable
+    report: Callable            # (metrics, checkpoint=None)
+    checkpoint: object          # the checkpoint to resume from, or None
+    make_checkpoint: Callable   # directory -> Checkpoint
+
+
 def train_loop(config: dict) -> None:
+    """The Ray Train worker function."""
     import ray.train
     import ray.train.torch as rt
+    context = ray.train.get_context()
+    run_epochs(config, Session(context.get_world_rank(), context.get_world_size(), rt.get_device(),
+                               rt.prepare_model, rt.prepare_data_loader, ray.train.report,
+                               ray.train.get_checkpoint(), ray.train.Checkpoint.from_directory))
 
+
+def tune_trial_loop(config: dict) -> None:
+    """The same epochs inside a Tune function trainable: one worker, no process group."""
+    import ray.tune
+    device = torch.device("cuda" if config.get("gpu") and torch.cuda.is_available() else "cpu")
+    run_epochs(config, Session(0, 1, device, lambda m: m.to(device), lambda loader: loader, ray.tune.report,
+                               ray.tune.get_checkpoint(), ray.tune.Checkpoint.from_directory))
+
+
+def run_epochs(config: dict, session: Session) -> None:
     from neural_engine.build import build
     from neural_engine.data import make_loaders
     from neural_engine.ir import Graph
     from neural_engine.objectives import make_loss, make_scheduler
 
-    context = ray.train.get_context()
-    rank, world = context.get_world_rank(), context.get_world_size()
+    rank, world = session.rank, session.world
     torch.set_num_threads(config["threads"])
     seed_everything(config["seed"] + rank)
     h = config["hyper"]
 
     graph = Graph.from_json(config["graph"])
     model = build(graph, logits=True)
-    device = rt.get_device()
+    device = session.device
     amp = _amp_dtype(device)
     if device.type == "cuda" and any(n.type.startswith("Conv") for n in graph.nodes):
         model = model.to(memory_format=torch.channels_last)
-    model = rt.prepare_model(model)
+    model = session.prepare_model(model)
     loaders = make_loaders(config["dataset"], config["split"], h["batch_size"], config["pipeline"],
                            seed=h["seed"])
-    train_loader = rt.prepare_data_loader(loaders["train"])
-    val_loader = rt.prepare_data_loader(loaders["val"])
+    train_loader = session.prepare_loader(loaders["train"])
+    val_loader = session.prepare_loader(loaders["val"])
     max_batches = 3 if config["smoke_test"] else None
 
     optimizer = getattr(torch.optim, h["optimizer"])(model.parameters(), **h["optimizer_kwargs"])
@@ -60,7 +93,7 @@ def train_loop(config: dict) -> None:
     scheduler, per = make_scheduler(config["lr_schedule"], optimizer, epochs=h["epochs"],
                                     steps_per_epoch=steps, warmup_epochs=h["warmup_epochs"])
     scaler = torch.amp.GradScaler(enabled=amp == torch.float16)
-    state = _restore(ray.train.get_checkpoint(), model, optimizer, scheduler)
+    state = _restore(session.checkpoint, model, optimizer, scheduler)
 
     logger = None
     if rank == 0 and config.get("run_id"):
@@ -84,20 +117,30 @@ def train_loop(config: dict) -> None:
         if classify:
             metrics.update(train_accuracy=train_acc, val_accuracy=val_acc)
         if device.type == "cuda":
-            metrics["gpu_memory_gb"] = torch.cuda.max_memory_allocated(device) / 2**30
+            metrics.update(_gpu_metrics(device))
         improved = val_loss < state["best"]
         if improved:
             state.update(best=val_loss, best_epoch=epoch, best_weights=_cpu_state(model))
         state["stale"] = 0 if improved else state["stale"] + 1
         state["history"].append(metrics)
         state["epoch"] = epoch + 1
-        _report(rank, metrics, state, model, optimizer, scheduler)
+        _report(session, metrics, state, model, optimizer, scheduler)
         if logger is not None:
             logger.log(metrics, step=epoch)
         if h["early_stopping"] and state["stale"] >= h["early_stopping"]:
             break
     if logger is not None:
         logger.close()
+
+
+def _gpu_metrics(device: torch.device) -> dict[str, float]:
+    """Peak memory, and utilisation where NVML is available (``nvidia-ml-py``)."""
+    out = {"gpu_memory_gb": torch.cuda.max_memory_allocated(device) / 2**30}
+    try:
+        out["gpu_utilization"] = float(torch.cuda.utilization(device))
+    except Exception:  # no NVML on this machine: memory only
+        pass
+    return out
 
 
 def _amp_dtype(device: torch.device):
@@ -163,13 +206,12 @@ def _restore(checkpoint, model, optimizer, scheduler) -> dict:
     return state
 
 
-def _report(rank, metrics, state, model, optimizer, scheduler) -> None:
+def _report(session: Session, metrics, state, model, optimizer, scheduler) -> None:
     """Every rank reports (a barrier); rank 0 attaches the checkpoint."""
-    import ray.train
-    if rank != 0:
-        ray.train.report(metrics)
+    if session.rank != 0:
+        session.report(metrics)
         return
     with tempfile.TemporaryDirectory() as d:
         torch.save({**state, "model": _cpu_state(model), "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict()}, os.path.join(d, CHECKPOINT))
-        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d))
+        session.report(metrics, checkpoint=session.make_checkpoint(d))

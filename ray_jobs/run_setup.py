@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import subprocess
+import weakref
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -95,32 +96,89 @@ def _cluster_gpus() -> float:
     return ray.cluster_resources().get("GPU", 0) if ray.is_initialized() else 0
 
 
-def prepare(config: TrainConfig) -> Prepared:
-    from neural_engine.data import load
+def plan(config: TrainConfig, graph: Graph, dataset):
+    """Shapes, fit to the dataset and hyperparameters of ``graph``: (analysis, hyper). Raises the
+    shape or validation error of a network that cannot train on ``dataset``."""
     from neural_engine.shapes import propagate
-    dataset = load(config.dataset)
-    graph, dsl_text = load_network(config, dataset)
     analysis = propagate(graph)
     check_fit(graph, analysis, dataset)
-    hyper = resolve(config, graph, DEFAULT_LOSS[dataset.task])
+    return analysis, resolve(config, graph, DEFAULT_LOSS[dataset.task])
+
+
+def prepare(config: TrainConfig, *, tags: dict[str, str] | None = None) -> Prepared:
+    from neural_engine.data import load
+    dataset = load(config.dataset)
+    graph, dsl_text = load_network(config, dataset)
+    analysis, hyper = plan(config, graph, dataset)
     check_resources(config, analysis, hyper)
     s = settings()
     s.home.mkdir(parents=True, exist_ok=True)
-    run_id = _open_run(config, graph, dsl_text, analysis, hyper, dataset)
+    run_id = _open_run(config, graph, dsl_text, analysis, hyper, dataset, tags or {})
+    return Prepared(config, graph, hyper, dataset, run_id, s.mlflow_uri,
+                    loop_config(config, graph, hyper, dataset, run_id))
+
+
+def loop_config(config: TrainConfig, graph: Graph, hyper: Hyper, dataset, run_id: str | None,
+                threads: int | None = None) -> dict:
+    """What every worker needs (a plain dict): see :mod:`ray_jobs.loop`."""
     split = None
     if config.split:
         from neural_engine.data import SplitSpec
         split = SplitSpec(tuple(r / 100 for r in split_ratios(config.split)),
                           stratify=dataset.task == "classification", seed=hyper.seed)
-    loop_config = {
+    return {
         "graph": graph.to_json(), "dataset": config.dataset, "split": split, "pipeline": config.augment,
         "task": dataset.task, "hyper": asdict(hyper), "lr_schedule": hyper.lr_schedule,
-        "seed": hyper.seed, "smoke_test": config.smoke_test, "run_id": run_id,
-        "tracking_uri": s.mlflow_uri, "threads": max(1, (os.cpu_count() or 1) // config.workers)}
-    return Prepared(config, graph, hyper, dataset, run_id, s.mlflow_uri, loop_config)
+        "seed": hyper.seed, "smoke_test": config.smoke_test, "run_id": run_id, "gpu": config.gpu,
+        "tracking_uri": settings().mlflow_uri,
+        "threads": threads or max(1, (os.cpu_count() or 1) // config.workers)}
 
 
-def _open_run(config, graph, dsl_text, analysis, hyper, dataset) -> str:
+def run_params(config: TrainConfig, hyper: Hyper, dataset, analysis=None) -> dict:
+    """The MLflow parameters of a run: every hyperparameter, the scaling, the data."""
+    params = {**{f"train.{k}": v for k, v in asdict(hyper).items() if k not in ("optimizer_kwargs", "extra")},
+              **{f"optimizer.{k}": v for k, v in hyper.optimizer_kwargs.items()},
+              "workers": config.workers, "gpu": config.gpu, "dataset": dataset.name,
+              "dataset_version": dataset.version or fingerprint(dataset)[:16],
+              "split": config.split or json.dumps(dataset.split or "default"),
+              "augmentation": config.augment or "none", "smoke_test": config.smoke_test}
+    if analysis is not None:
+        params["params"] = sum(i.params for i in analysis.nodes.values())
+    return params
+
+
+def setup_files(config: TrainConfig, graph: Graph, dsl_text: str | None, dataset) -> dict[str, str]:
+    """``setup/`` artifacts that rebuild the run (``neuralforge reproduce``): the graph, its DSL,
+    and the configuration with the dataset pinned to its version."""
+    pinned = f"{dataset.name}@{dataset.version}" if dataset.version else config.dataset
+    files = {"graph.json": json.dumps(graph.to_json(), indent=1), "network.neural": dsl_text or "",
+             "config.json": json.dumps({**config.to_dict(), "dataset_pinned": pinned,
+                                        "dataset_fingerprint": fingerprint(dataset)}, indent=1)}
+    if config.augment:
+        files["augmentation.json"] = Path(config.augment).read_text()
+    return files
+
+
+_FINGERPRINTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def fingerprint(dataset) -> str:
+    """The dataset's content hash, computed once per loaded dataset (a sweep asks for every trial)."""
+    if dataset not in _FINGERPRINTS:
+        _FINGERPRINTS[dataset] = dataset.fingerprint()
+    return _FINGERPRINTS[dataset]
+
+
+def log_files(client, run_id: str, files: dict[str, str], where: str = "setup") -> None:
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        for fname, text in files.items():
+            Path(d, fname).write_text(text)
+        client.log_artifacts(run_id, d, where)
+
+
+def _open_run(config, graph, dsl_text, analysis, hyper, dataset, tags) -> str:
+    from mlflow.entities import Param
     from mlflow.tracking import MlflowClient
 
     from neural_engine.codegen import generate_pytorch
@@ -130,28 +188,15 @@ def _open_run(config, graph, dsl_text, analysis, hyper, dataset) -> str:
     client = MlflowClient(s.mlflow_uri)
     exp = experiment_id(s.mlflow_uri, config.experiment, _artifact_root(s))
     name = config.run_name or f"{graph.name}-{dataset.name}-{datetime.now():%Y%m%d-%H%M%S}"
-    run = client.create_run(exp, run_name=name, tags=_tags(config, graph))
-    params = {**{f"train.{k}": v for k, v in asdict(hyper).items() if k not in ("optimizer_kwargs", "extra")},
-              **{f"optimizer.{k}": v for k, v in hyper.optimizer_kwargs.items()},
-              "workers": config.workers, "gpu": config.gpu, "dataset": dataset.name,
-              "dataset_version": dataset.version or dataset.fingerprint()[:16],
-              "split": config.split or json.dumps(dataset.split or "default"),
-              "augmentation": config.augment or "none", "smoke_test": config.smoke_test,
-              "params": sum(i.params for i in analysis.nodes.values())}
-    from mlflow.entities import Param
+    run = client.create_run(exp, run_name=name, tags={**_tags(config, graph), **tags})
+    params = run_params(config, hyper, dataset, analysis)
     client.log_batch(run.info.run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
-    files = {"graph.json": json.dumps(graph.to_json(), indent=1), "network.neural": dsl_text or "",
+    files = {**setup_files(config, graph, dsl_text, dataset),
              "model.py": generate_pytorch(graph), "summary.txt": report(analysis).table(),
              "summary.json": json.dumps(report(analysis).to_json(), default=str),
              "environment.json": json.dumps(environment(), indent=1),
              "seeds.json": json.dumps({"seed": hyper.seed, "per_worker": "seed + rank"})}
-    if config.augment:
-        files["augmentation.json"] = Path(config.augment).read_text()
-    import tempfile
-    with tempfile.TemporaryDirectory() as d:
-        for fname, text in files.items():
-            Path(d, fname).write_text(text)
-        client.log_artifacts(run.info.run_id, d, "setup")
+    log_files(client, run.info.run_id, files)
     return run.info.run_id
 
 

@@ -59,12 +59,13 @@ def fit(p: Prepared):
     return trainer.fit()
 
 
-def train(config: TrainConfig) -> str:
-    """Train per ``config``; returns the MLflow run id (the run ends FINISHED, or FAILED and raises)."""
+def train(config: TrainConfig, *, tags: dict[str, str] | None = None) -> str:
+    """Train per ``config``; returns the MLflow run id (the run ends FINISHED, or FAILED and raises).
+    ``tags`` go on the run besides the usual ones."""
     from mlflow.tracking import MlflowClient
 
     from ray_jobs.finish import finish
-    p = prepare(config)
+    p = prepare(config, tags=tags)
     client = MlflowClient(p.tracking_uri)
     started = time.time()
     try:

@@ -119,7 +119,7 @@ def ray_head_session(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         RayHead(home, env, None).apply(mp)
         state = cluster.up(num_cpus=1, object_store_mb=100)
-    bystander = subprocess.Popen(["sleep", "300"])  # not ours to stop
+    bystander = subprocess.Popen(["sleep", "86400"])  # not ours to stop
     try:
         yield RayHead(home, env, state)
     finally:

@@ -1,0 +1,248 @@
+"""One export request from start to finish: prune (optional), export, validate against torch,
+quantized variants with the advisor, serving bundles, and the report (``report.json``,
+``report.md``) — all written into one folder.
+
+Only files that passed their checks stay beside the report: a failed fp32 export is moved to
+``rejected/`` (``ExportResult.passed`` is False), and so is a rejected variant.
+
+>>> import tempfile
+>>> from neural_engine.templates import template
+>>> with tempfile.TemporaryDirectory() as d:
+...     r = run_export(template("mnist_cnn", input_shape=(8, 8, 1)), None, ExportSpec(serving=False), d,
+...                    dataset="digits")
+...     r.passed, r.report.comparison.agreement, r.report.random_weights, [f.name for f in r.files]
+(True, 1.0, True, ['model.onnx'])
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from neural_engine.errors import ExportError
+from neural_engine.export.validate import Thresholds, ValidationReport
+
+FORMATS = ("onnx", "torchscript")
+RANDOM_WEIGHTS = (
+    "the weights are random (an untrained network): numbers check the export, not a model; "
+    "the exporter also merges identical untrained tensors, so sizes understate a trained model's"
+)
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    """What to export and how to check it; fields are the ``neuralforge export`` flags."""
+
+    format: str = "onnx"
+    opset: int = 17
+    quantize: tuple[str, ...] = ()
+    prune: float | None = None
+    prune_method: str = "unstructured"
+    finetune_epochs: int = 0
+    samples: int = 100
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    serving: bool = True
+    max_batch_size: int = 32
+    latency_budget_s: float = 0.25
+    name: str | None = None
+
+    def __post_init__(self):
+        from neural_engine.export.quantize import parse_variants
+
+        if self.format not in FORMATS:
+            raise ExportError(f"--format must be one of {', '.join(FORMATS)}; received {self.format!r}")
+        if self.quantize and self.format != "onnx":
+            raise ExportError(
+                f"--quantize works on ONNX exports; received --format {self.format}", hint="use --format onnx"
+            )
+        parse_variants(",".join(self.quantize))
+        if not isinstance(self.samples, int) or self.samples < 1:
+            raise ExportError(f"--samples must be a positive integer; received {self.samples!r}")
+        if not isinstance(self.finetune_epochs, int) or self.finetune_epochs < 0:
+            raise ExportError(
+                f"--finetune-epochs must be a non-negative integer; received {self.finetune_epochs!r}"
+            )
+        if self.prune is not None:
+            from neural_engine.export.prune import check
+
+            check(self.prune, self.prune_method)
+        if self.finetune_epochs and self.prune is None:
+            raise ExportError("--finetune-epochs fine-tunes after pruning; received no --prune")
+
+
+@dataclass
+class ExportResult:
+    directory: Path
+    name: str
+    report: ValidationReport
+    variants: list = field(default_factory=list)  # VariantResult, fp32 first
+    advice: object = None  # Advice
+    prune: object = None  # PruneReport
+    bundles: dict = field(default_factory=dict)  # kind -> Bundle
+    files: list[Path] = field(default_factory=list)  # model files that passed
+
+    @property
+    def passed(self) -> bool:
+        return self.report.passed and all(v.passed for v in self.variants)
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "passed": self.passed,
+            "validation": self.report.to_json(),
+            "variants": [v.to_json() for v in self.variants],
+            "advice": self.advice.to_json() if self.advice else None,
+            "prune": self.prune.to_json() if self.prune else None,
+            "files": [str(f.relative_to(self.directory)) for f in self.files],
+            "serving": {
+                k: [str(f.relative_to(self.directory)) for f in b.files] for k, b in self.bundles.items()
+            },
+        }
+
+
+def _reject(path: Path, directory: Path) -> None:
+    if path.exists():
+        (directory / "rejected").mkdir(exist_ok=True)
+        shutil.move(str(path), directory / "rejected" / path.name)
+
+
+def _primary(module, analysis, spec: ExportSpec, directory: Path, samples, random_weights: bool):
+    """Export in ``spec.format`` and validate against torch: (report, file, outputs of the export)."""
+    from neural_engine.export import formats, runners, validate
+
+    torch_runner = runners.TorchRunner(module)
+    reference = runners.run_batched(torch_runner, samples)
+    if spec.format == "onnx":
+        exported = formats.export_onnx(module, analysis, directory / "model.onnx", opset=spec.opset)
+        runner = runners.OrtRunner(exported.path)
+    else:
+        exported = formats.export_torchscript(module, analysis, directory / "model.pt")
+        runner = runners.TorchScriptRunner(exported.path)
+    outputs = runners.run_batched(runner, samples)
+    comparison = validate.compare(reference, outputs, tie_tol=spec.thresholds.max_abs_diff)
+    latency = {
+        r.name: {
+            b: runners.latency_ms(r, samples.repeat_to(b), budget_s=spec.latency_budget_s) for b in (1, 32)
+        }
+        for r in (torch_runner, runner)
+    }
+    notes = list(exported.notes) + ([RANDOM_WEIGHTS] if random_weights else [])
+    if exported.method:
+        notes.append(f"TorchScript by {exported.method}")
+    report = ValidationReport(
+        spec.format,
+        exported.path.name,
+        exported.size_bytes,
+        len(samples),
+        samples.source,
+        random_weights,
+        comparison,
+        {
+            "torch": validate.accuracy(reference, samples.labels),
+            runner.name: validate.accuracy(outputs, samples.labels),
+        },
+        latency,
+        spec.thresholds,
+        validate.check_fp32(comparison, spec.thresholds),
+        notes,
+    )
+    return report, exported, outputs
+
+
+def _variants(exported, analysis, spec: ExportSpec, directory: Path, samples, dataset, split):
+    from neural_engine.export import advisor, quantize, variants
+    from neural_engine.export import samples as sample_mod
+
+    fp32, fp32_outputs = variants.measure("fp32", exported.path, samples, budget_s=spec.latency_budget_s)
+    results = [fp32]
+    calibration = (
+        sample_mod.calibration_batches(analysis, dataset, split) if "int8-static" in spec.quantize else None
+    )
+    for name in spec.quantize:
+        path = quantize.make_variant(name, exported.path, directory, exported.inputs, calibration)
+        level, note = quantize.loadable_level(path)
+        result, _ = variants.measure(
+            name, path, samples, (fp32, fp32_outputs), level=level, budget_s=spec.latency_budget_s
+        )
+        result.notes += [note] if note else []
+        result.failures = result.check(spec.thresholds.max_accuracy_drop)
+        results.append(result)
+    conv = any(i.spec.name.startswith("Conv") for i in analysis.nodes.values())
+    return results, advisor.advise(results, conv_net=conv)
+
+
+def _prune(graph, state, spec: ExportSpec, samples, dataset, split):
+    from neural_engine.export.prune import prune_state
+
+    loader = None
+    if spec.finetune_epochs:
+        if dataset is None:
+            raise ExportError(
+                "--finetune-epochs needs a dataset to train on; received none",
+                hint="give --dataset, or leave out --finetune-epochs",
+            )
+        from neural_engine.data import make_loaders
+
+        loader = make_loaders(dataset, split, batch_size=32)["train"]
+    return prune_state(
+        graph,
+        state,
+        spec.prune,
+        spec.prune_method,
+        samples=samples,
+        train_loader=loader,
+        finetune_epochs=spec.finetune_epochs,
+    )
+
+
+def _bundles(exported, spec: ExportSpec, directory: Path, samples, outputs, name: str) -> dict:
+    """Serving bundles for the export, their signature taken from one real sample and its output."""
+    from neural_engine.export.serving import Signature, write_bundles
+
+    first = next(samples.batches(1))
+    signature = Signature.from_arrays(exported.inputs, first, exported.outputs, [o[:1] for o in outputs])
+    onnx_path = exported.path if spec.format == "onnx" else None
+    ts_path = exported.path if spec.format == "torchscript" else None
+    return write_bundles(directory / "serving", name, signature, onnx_path, ts_path, spec.max_batch_size)
+
+
+def run_export(
+    graph, state: dict | None, spec: ExportSpec, directory, *, dataset=None, split=None
+) -> ExportResult:
+    """Export ``graph`` with weights ``state`` (the training build's state dict; None: random
+    weights) into ``directory``; validate on ``dataset``'s test split (None: random inputs)."""
+    from neural_engine.export import report as report_mod
+    from neural_engine.export.samples import validation_samples
+    from neural_engine.export.weights import export_module
+    from neural_engine.shapes import propagate
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    analysis = propagate(graph)
+    samples = validation_samples(analysis, dataset, split, spec.samples)
+    pruned = None
+    if spec.prune is not None:
+        state, pruned = _prune(graph, state, spec, samples, dataset, split)
+    module, random_weights = export_module(graph, state)
+    report, exported, outputs = _primary(module, analysis, spec, directory, samples, random_weights)
+    result = ExportResult(directory, spec.name or graph.name, report, prune=pruned)
+    if not report.passed:
+        _reject(exported.path, directory)
+    else:
+        result.files.append(exported.path)
+        if spec.quantize:
+            result.variants, result.advice = _variants(
+                exported, analysis, spec, directory, samples, dataset, split
+            )
+            for v in result.variants[1:]:
+                if v.passed:
+                    result.files.append(directory / v.file)
+                else:
+                    _reject(directory / v.file, directory)
+        if spec.serving:
+            result.bundles = _bundles(exported, spec, directory, samples, outputs, result.name)
+    (directory / "report.json").write_text(json.dumps(result.to_json(), indent=1, default=str))
+    (directory / "report.md").write_text(report_mod.markdown(result))
+    return result

@@ -1,0 +1,172 @@
+"""Rebuild a run from what its MLflow run recorded, and train it again.
+
+    neuralforge reproduce RUN_ID
+
+A run's ``setup/`` holds the graph (``graph.json``), the configuration with the dataset pinned
+to its version and content fingerprint (``config.json``) and the augmentation pipeline; the
+hyperparameters and seeds follow from them exactly as they did the first time
+(``ray_jobs.config.resolve``). The new run is tagged ``neuralforge.reproduced_from``; on the same
+machine with one CPU worker its first epoch's training loss equals the original's. A sweep's
+parent run stands for its best trial. :func:`load_run` is shared with ``neuralforge evaluate``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from neural_engine.errors import DatasetError, NeuralForgeError, ValidationError
+from neural_engine.ir import Graph
+from ray_jobs.config import Hyper, TrainConfig
+
+BEST_RUN_TAG = "neuralforge.best_run"
+SOURCE_TAG = "neuralforge.reproduced_from"
+
+
+@dataclass(frozen=True)
+class RunSource:
+    run_id: str
+    run: object            # mlflow.entities.Run
+    config: TrainConfig    # network from the downloaded graph.json, dataset pinned
+    graph: Graph
+    dataset: object        # neural_engine.data.Dataset
+    hyper: Hyper
+    loop_config: dict
+    tracking_uri: str
+    directory: Path
+
+    def model(self):
+        """The run's best weights (``checkpoints/best.pt``) in its network."""
+        import torch
+        from mlflow.tracking import MlflowClient
+
+        from neural_engine.build import build
+        client = MlflowClient(self.tracking_uri)
+        saved = {a.path for a in client.list_artifacts(self.run_id, "checkpoints")}
+        if "checkpoints/best.pt" not in saved:
+            raise NeuralForgeError(f"run {self.run_id} must have its best weights (checkpoints/best.pt); it "
+                                   "has none",
+                                   hint="only finished training runs and a sweep's best trial keep them")
+        path = client.download_artifacts(self.run_id, "checkpoints/best.pt", str(self.directory))
+        model = build(self.graph, logits=True)
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        return model.eval()
+
+
+def load_run(run_id: str) -> RunSource:
+    """The configuration, graph and dataset of a run, from its artifacts (downloaded under
+    ``<home>/runs/<run id>/``)."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    from neural_engine.data import load
+    from neural_engine.settings import settings
+    from ray_jobs.run_setup import DEFAULT_LOSS, loop_config
+    quiet_downloads()
+    uri = settings().mlflow_uri
+    client = MlflowClient(uri)
+    try:
+        run = client.get_run(run_id)
+        if BEST_RUN_TAG in run.data.tags:
+            run_id = run.data.tags[BEST_RUN_TAG]
+            run = client.get_run(run_id)
+    except MlflowException as err:
+        raise ValidationError(f"RUN_ID must be an MLflow run of {uri}; received {run_id!r}",
+                              hint="see `neuralforge runs list`") from err
+    directory = settings().home / "runs" / run_id
+    directory.mkdir(parents=True, exist_ok=True)
+    setup = {a.path.split("/")[-1] for a in client.list_artifacts(run_id, "setup")}
+    if "graph.json" not in setup:
+        raise ValidationError(f"run {run_id} must hold setup/graph.json; it has "
+                              f"{sorted(setup) or 'no setup files'}",
+                              hint="only runs of `neuralforge train` or `tune` can be rebuilt")
+    local = Path(client.download_artifacts(run_id, "setup", str(directory)))
+    recorded = json.loads((local / "config.json").read_text()) if "config.json" in setup else None
+    config = _config(recorded, run.data.params, local)
+    dataset = load(config.dataset)
+    if recorded and dataset.fingerprint() != recorded["dataset_fingerprint"]:
+        raise DatasetError(f"dataset {config.dataset} must hold the data run {run_id} trained on "
+                           f"(fingerprint {recorded['dataset_fingerprint'][:16]}); it now holds "
+                           f"{dataset.fingerprint()[:16]}",
+                           hint="register the original data again, or pin the version it had")
+    graph = Graph.from_json(json.loads((local / "graph.json").read_text()))
+    from ray_jobs.config import resolve
+    hyper = resolve(config, graph, DEFAULT_LOSS[dataset.task])
+    return RunSource(run_id, run, config, graph, dataset, hyper,
+                     loop_config(config, graph, hyper, dataset, run_id), uri, directory)
+
+
+def quiet_downloads() -> None:
+    """No MLflow progress bars in the commands' output."""
+    import os
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+def _config(recorded: dict | None, params: dict, local: Path) -> TrainConfig:
+    """The run's TrainConfig with the network read from ``graph.json``."""
+    source = {"dsl": None, "network": None, "template": None, "graph": str(local / "graph.json")}
+    if recorded is None:  # a run from before config.json: what its parameters say
+        split = params.get("split", "")
+        return TrainConfig(**source, dataset=params["dataset"],
+                           split=split if split.count(",") == 2 else None,
+                           epochs=int(params["train.epochs"]), batch_size=int(params["train.batch_size"]),
+                           seed=int(params["train.seed"]), workers=int(params.get("workers", 1)))
+    names = {f.name for f in fields(TrainConfig)}
+    config = {k: v for k, v in recorded.items() if k in names}
+    augment = str(local / "augmentation.json") if config.get("augment") else None
+    return TrainConfig(**{**config, **source, "dataset": recorded["dataset_pinned"], "augment": augment})
+
+
+def reproduce(run_id: str) -> tuple[str, RunSource]:
+    """Train the run again as a new run; returns (new run id, the source)."""
+    from ray_jobs.train import train
+    source = load_run(run_id)
+    name = source.run.info.run_name or source.run_id
+    config = replace(source.config, run_name=f"{name}-reproduced", experiment=_experiment(source))
+    return train(config, tags={SOURCE_TAG: source.run_id, "neuralforge.kind": "reproduction"}), source
+
+
+def _experiment(source: RunSource) -> str:
+    from mlflow.tracking import MlflowClient
+    return MlflowClient(source.tracking_uri).get_experiment(source.run.info.experiment_id).name
+
+
+def first_losses(tracking_uri: str, *run_ids: str) -> list[float | None]:
+    from mlflow.tracking import MlflowClient
+    client = MlflowClient(tracking_uri)
+    out = []
+    for rid in run_ids:
+        history = [m for m in client.get_metric_history(rid, "train_loss") if m.step == 0]
+        out.append(history[0].value if history else None)
+    return out
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_id", help="the MLflow run to train again (a sweep: its best trial)")
+
+
+def run(args: argparse.Namespace) -> int:
+    new_id, source = reproduce(args.run_id)
+    before, after = first_losses(source.tracking_uri, source.run_id, new_id)
+    print(f"MLflow run {new_id} finished: a reproduction of {source.run_id}")
+    if before is not None and after is not None:
+        same = "equal" if before == after else f"differs by {abs(after - before):.3g}"
+        print(f"first-epoch train_loss: original {before:.6f}, reproduction {after:.6f} ({same})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    import sys
+    ap = argparse.ArgumentParser(prog="python -m ray_jobs.reproduce", description=__doc__.splitlines()[0])
+    add_args(ap)
+    try:
+        return run(ap.parse_args(argv))
+    except NeuralForgeError as err:
+        print(f"error: {err.render()}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
