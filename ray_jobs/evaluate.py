@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from neural_engine.errors import NeuralForgeError
 from neural_engine.metrics import Report, classification_report, regression_report, segmentation_report
+from ray_jobs.entry import module_main
 
 GRID = 25  # misclassified examples shown
 
@@ -212,13 +212,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m ray_jobs.evaluate", description=__doc__.splitlines()[0])
-    add_args(ap)
-    try:
-        return run(ap.parse_args(argv))
-    except NeuralForgeError as err:
-        print(f"error: {err.render()}", file=sys.stderr)
-        return 1
+    return module_main("python -m ray_jobs.evaluate", __doc__, add_args, run, argv)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from neural_engine.errors import ExportError, NeuralForgeError
 from neural_engine.settings import settings
+from ray_jobs.entry import module_main
 
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -292,13 +293,7 @@ def run(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m ray_jobs.export", description=__doc__.splitlines()[0])
-    add_arguments(ap)
-    try:
-        return run(ap.parse_args(argv))
-    except NeuralForgeError as err:
-        print(f"error: {err.render()}", file=sys.stderr)
-        return 1
+    return module_main("python -m ray_jobs.export", __doc__, add_arguments, run, argv)
 
 
 if __name__ == "__main__":

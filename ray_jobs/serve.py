@@ -27,8 +27,8 @@ import sys
 import time
 from pathlib import Path
 
-from neural_engine.errors import NeuralForgeError
 from neural_engine.settings import settings
+from ray_jobs.entry import module_main
 from ray_jobs.serve_plans import (
     ServeError,
     deployment,
@@ -356,13 +356,7 @@ def run(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m ray_jobs.serve", description=__doc__.splitlines()[0])
-    add_arguments(ap)
-    try:
-        return run(ap.parse_args(argv))
-    except NeuralForgeError as err:
-        print(f"error: {err.render()}", file=sys.stderr)
-        return 1
+    return module_main("python -m ray_jobs.serve", __doc__, add_arguments, run, argv)
 
 
 if __name__ == "__main__":

@@ -197,8 +197,7 @@ def adversarial_graph(two_outputs: bool = True) -> Graph:
 
 @pytest.fixture(scope="module")
 def keras_results(tmp_path_factory):
-    if importlib.util.find_spec("keras") is None:
-        pytest.skip("keras is not installed (pip install -e .[dev])")
+    assert importlib.util.find_spec("keras") is not None, "keras comes with the dev extra"
     directory = tmp_path_factory.mktemp("keras")
     graphs = {f"t_{n}": template(n, **p) for n, p in SMALL.items()}
     graphs |= {f"c_{i}": single_layer_graph(c) for i, c in enumerate(CASES) if c.id not in KERAS_REFUSED}
