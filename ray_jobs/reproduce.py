@@ -20,6 +20,7 @@ from pathlib import Path
 from neural_engine.errors import DatasetError, NeuralForgeError, ValidationError
 from neural_engine.ir import Graph
 from ray_jobs.config import Hyper, TrainConfig
+from ray_jobs.entry import module_main
 
 BEST_RUN_TAG = "neuralforge.best_run"
 SOURCE_TAG = "neuralforge.reproduced_from"
@@ -158,14 +159,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import sys
-    ap = argparse.ArgumentParser(prog="python -m ray_jobs.reproduce", description=__doc__.splitlines()[0])
-    add_args(ap)
-    try:
-        return run(ap.parse_args(argv))
-    except NeuralForgeError as err:
-        print(f"error: {err.render()}", file=sys.stderr)
-        return 1
+    return module_main("python -m ray_jobs.reproduce", __doc__, add_args, run, argv)
 
 
 if __name__ == "__main__":

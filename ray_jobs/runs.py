@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from neural_engine.errors import ValidationError
+from ray_jobs.entry import module_main
 
 CURVES = ("train_loss", "val_loss", "val_accuracy")
 
@@ -325,16 +326,7 @@ def run(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import sys
-
-    from neural_engine.errors import NeuralForgeError
-    ap = argparse.ArgumentParser(prog="python -m ray_jobs.runs", description=__doc__.splitlines()[0])
-    add_args(ap)
-    try:
-        return run(ap.parse_args(argv))
-    except NeuralForgeError as err:
-        print(f"error: {err.render()}", file=sys.stderr)
-        return 1
+    return module_main("python -m ray_jobs.runs", __doc__, add_args, run, argv)
 
 
 if __name__ == "__main__":

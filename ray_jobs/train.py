@@ -20,6 +20,7 @@ from pathlib import Path
 from neural_engine.errors import NeuralForgeError
 from neural_engine.settings import settings
 from ray_jobs.config import TrainConfig, add_arguments, from_args
+from ray_jobs.entry import module_main
 from ray_jobs.run_setup import Prepared, prepare
 
 OBJECT_STORE_BYTES = 128 * 2**20
@@ -83,12 +84,6 @@ def train(config: TrainConfig, *, tags: dict[str, str] | None = None) -> str:
     return p.run_id
 
 
-def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m ray_jobs.train", description=__doc__.splitlines()[0])
-    add_arguments(ap)
-    return ap
-
-
 def run(args: argparse.Namespace) -> int:
     """The ``neuralforge train`` command."""
     run_id = train(from_args(args))
@@ -97,12 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    try:
-        return run(args)
-    except NeuralForgeError as err:
-        print(f"error: {err.render()}", file=sys.stderr)
-        return 1
+    return module_main("python -m ray_jobs.train", __doc__, add_arguments, run, argv)
 
 
 if __name__ == "__main__":

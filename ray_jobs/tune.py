@@ -35,6 +35,7 @@ from neural_engine.errors import NeuralForgeError, ValidationError
 from neural_engine.ir import HPO, Call, Graph
 from neural_engine.search import parse_search_value, search_values, substitute
 from ray_jobs.config import TrainConfig, add_arguments
+from ray_jobs.entry import module_main
 
 METHODS = ("bayesian", "random", "grid")
 TRAIN_FLAGS = ("epochs", "batch_size", "gradient_clip", "accumulation_steps", "warmup_epochs",
@@ -332,12 +333,6 @@ def sweep_config(args: argparse.Namespace) -> SweepConfig:
     return SweepConfig(**{**values, "search": tuple(values["search"] or ())})
 
 
-def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m ray_jobs.tune", description=__doc__.splitlines()[0])
-    add_sweep_arguments(ap)
-    return ap
-
-
 def run(args: argparse.Namespace) -> int:
     """The ``neuralforge tune`` command."""
     from ray_jobs.config import from_args
@@ -355,12 +350,7 @@ def _values_text(values: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    try:
-        return run(args)
-    except NeuralForgeError as err:
-        print(f"error: {err.render()}", file=sys.stderr)
-        return 1
+    return module_main("python -m ray_jobs.tune", __doc__, add_sweep_arguments, run, argv)
 
 
 if __name__ == "__main__":

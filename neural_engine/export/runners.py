@@ -46,19 +46,8 @@ class TorchScriptRunner(TorchRunner):
 
 
 def session_options(level: str = "all", threads: int | None = None):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or torch.get_num_threads()
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = {
-        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-        "disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-    }[level]
-    options.log_severity_level = 3  # errors only: no per-node warnings for quantized graphs
-    return options
+    from neural_engine.export.assets.predictor import session_options as options
+    return options(level, threads or torch.get_num_threads())
 
 
 class OrtRunner:

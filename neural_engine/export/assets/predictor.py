@@ -125,6 +125,24 @@ def answer(outputs: list[np.ndarray], names: list[str]) -> dict:
     return body
 
 
+
+def session_options(level: str = "all", threads: int = 1):
+    """onnxruntime session options: ``threads`` intra-op threads, one inter-op, the given
+    graph optimisation level, errors-only logging (also used by the engine's runners)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    options.graph_optimization_level = {
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    }[level]
+    options.log_severity_level = 3  # errors only: no per-node warnings for quantized graphs
+    return options
+
+
 class Predictor:
     """An onnxruntime session plus its signature (from ``signature.json`` or the model itself)."""
 
@@ -133,14 +151,7 @@ class Predictor:
     ):
         import onnxruntime as ort
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-        options.graph_optimization_level = {
-            "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-            "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-            "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-            "disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-        }[level]
+        options = session_options(level, threads)
         source = model if isinstance(model, bytes) else str(model)
         self.session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
         self.spec = spec or {
