@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-EXTRAS ?= dev,data,ray,app,export
+EXTRAS ?= dev,data,ray,app,export,api
 
 .PHONY: run test bench fuzz install clean
 
