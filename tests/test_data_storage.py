@@ -28,6 +28,9 @@ def exercise(store) -> None:
     store.write("datasets/b/three.txt.bak", b"3")
     assert store.delete("datasets/b/three.txt") == 1 and store.list() == ["datasets/b/three.txt.bak"]
     assert store.delete("datasets/") == 1 and store.list() == []
+    assert store.create("once/v1.json", b"first") and not store.create("once/v1.json", b"second")
+    assert store.read("once/v1.json") == b"first" and store.list() == ["once/v1.json"]
+    assert store.delete("once/") == 1
 
 
 def test_local_storage(tmp_path):

@@ -28,6 +28,7 @@ class Storage(Protocol):
     uri: str
 
     def write(self, key: str, data: bytes) -> None: ...
+    def create(self, key: str, data: bytes) -> bool: ...  # write only if absent; False if it exists
     def read(self, key: str) -> bytes: ...
     def exists(self, key: str) -> bool: ...
     def list(self, prefix: str = "") -> list[str]: ...
@@ -74,6 +75,21 @@ class LocalStorage:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+    def create(self, key: str, data: bytes) -> bool:
+        """Write ``key`` only if it does not exist (a hard link is atomic and exclusive)."""
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.link(tmp, path)
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            Path(tmp).unlink(missing_ok=True)
 
     def read(self, key: str) -> bytes:
         try:
@@ -162,6 +178,20 @@ class S3Storage:
 
     def write(self, key: str, data: bytes) -> None:
         self._call(f"writing {key}", self.client.put_object, Bucket=self.bucket, Key=self._key(key), Body=data)
+
+    def create(self, key: str, data: bytes) -> bool:
+        """Write ``key`` only if it does not exist (S3 conditional write, ``If-None-Match: *``)."""
+        return self._call(f"creating {key}", self._put_if_absent, key, data)
+
+    def _put_if_absent(self, key: str, data: bytes) -> bool:
+        import botocore.exceptions as bx
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*")
+        except bx.ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+                return False
+            raise
+        return True
 
     def read(self, key: str) -> bytes:
         obj = self._call(f"reading {key}", self.client.get_object, Bucket=self.bucket, Key=self._key(key))
