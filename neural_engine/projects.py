@@ -14,6 +14,8 @@ between two saves racing for the same number, and the loser takes the next).
 >>> v2 = save_version("demo", wider, "wider", parent=1, storage=store)
 >>> [(v.number, v.parent, v.message) for v in versions("demo", storage=store)]
 [(1, None, 'first'), (2, 1, 'wider')]
+>>> load_project_ref("demo@v2", storage=store).ref
+'demo@v2'
 >>> diff_versions("demo", 1, 2, storage=store).lines()
 ['~ dense_1 (Dense): units 8 -> 16']
 """
@@ -54,6 +56,11 @@ class Version:
     def from_json(doc: dict) -> Version:
         return Version(doc["project"], int(doc["version"]), doc.get("parent"), doc.get("message", ""),
                        doc.get("user", "unknown"), float(doc.get("created", 0)), Graph.from_json(doc["graph"]))
+
+    @property
+    def ref(self) -> str:
+        """``name@vN``: how training (``--project``) and the dashboard name this version."""
+        return f"{self.project}@v{self.number}"
 
     @property
     def label(self) -> str:
@@ -101,6 +108,19 @@ def load_version(project: str, number: int | None = None, storage: Storage | Non
         raise ValidationError(f"version {number} of {project!r} must exist; versions are "
                               f"{', '.join(f'v{n}' for n in numbers)}")
     return Version.from_json(json.loads(storage.read(_key(project, number))))
+
+
+def load_project_ref(ref: str, storage: Storage | None = None) -> Version:
+    """The version ``ref`` names: ``name@vN``, or ``name`` for the latest.
+
+    >>> load_project_ref("demo@latest")
+    Traceback (most recent call last):
+    neural_engine.errors.ValidationError: a version reference must be NAME or NAME@vN, e.g. mnist-cnn@v3; received 'demo@latest'
+    """
+    name, _, number = ref.partition("@")
+    if number and not re.fullmatch(r"v\d+", number):
+        raise ValidationError(f"a version reference must be NAME or NAME@vN, e.g. mnist-cnn@v3; received {ref!r}")
+    return load_version(name, int(number[1:]) if number else None, storage=storage)
 
 
 def save_version(project: str, graph: Graph, message: str = "", parent: int | None = None,

@@ -28,6 +28,7 @@ class TrainConfig:
     network: str | None = _f(None, "which network of the DSL file (default: the last)")
     graph: str | None = _f(None, "a graph JSON file")
     template: str | None = _f(None, "a built-in template, e.g. mnist_cnn")
+    project: str | None = _f(None, "a saved architecture version, NAME@vN (NAME alone: the latest)")
     # data
     dataset: str = _f("digits", "dataset name (built-in or registered, e.g. pets@v2)")
     split: str | None = _f(None, "train,val,test percentages, e.g. 70,15,15 (default: the dataset's)")
@@ -54,9 +55,9 @@ class TrainConfig:
     smoke_test: bool = _f(False, "a tiny run: 1 epoch on a few batches")
 
     def __post_init__(self):
-        sources = [k for k in ("dsl", "graph", "template") if getattr(self, k)]
+        sources = [k for k in ("dsl", "graph", "template", "project") if getattr(self, k)]
         if len(sources) != 1:
-            raise ValidationError("give exactly one of --dsl, --graph or --template; received "
+            raise ValidationError("give exactly one of --dsl, --graph, --template or --project; received "
                                   + (", ".join(f"--{s}" for s in sources) or "none"))
         positive = {"epochs": int, "batch_size": int, "accumulation_steps": int, "workers": int,
                     "keep_checkpoints": int, "early_stopping": int}

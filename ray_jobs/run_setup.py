@@ -43,6 +43,10 @@ def load_network(config: TrainConfig, dataset) -> tuple[Graph, str | None]:
             options["classes"] = dataset.num_classes
         graph = template(config.template, **options)
         return graph, print_dsl(graph)
+    if config.project:
+        from neural_engine.projects import load_project_ref
+        graph = load_project_ref(config.project).graph
+        return graph, print_dsl(graph)
     if config.graph:
         try:
             graph = Graph.from_json(json.loads(Path(config.graph).read_text()))
@@ -210,9 +214,14 @@ def user() -> str:
 
 def _tags(config: TrainConfig, graph: Graph) -> dict[str, str]:
     tags = {"neuralforge.network": graph.name, "neuralforge.user": user(), "mlflow.user": user(),
-            "neuralforge.source": config.template and f"template:{config.template}" or config.dsl or config.graph}
+            "neuralforge.source": (config.template and f"template:{config.template}"
+                                   or config.project and f"project:{config.project}" or config.dsl or config.graph)}
     if config.template:
         tags["neuralforge.template"] = config.template
+    if config.project:
+        tags["neuralforge.project"] = config.project
+    if os.environ.get("NEURALFORGE_JOB_ID"):  # set by ray_jobs.submit: the Ray job that runs this
+        tags["neuralforge.job_id"] = os.environ["NEURALFORGE_JOB_ID"]
     if config.dsl:
         tags["neuralforge.dsl_file"] = str(Path(config.dsl).absolute())
     commit = _git_commit()

@@ -13,6 +13,7 @@ header, whatever ``RAY_AUTH_MODE`` says. Every failure is a :class:`JobError` wi
 from __future__ import annotations
 
 import os
+import secrets
 import shlex
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -41,6 +42,7 @@ class Job:
     entrypoint: str
     message: str = ""
     user: str = ""
+    kind: str = ""             # what submitted it: train, tune, reproduce (metadata), else ""
     start_time: float | None = None  # seconds since the epoch
     end_time: float | None = None
 
@@ -52,6 +54,7 @@ class Job:
     def from_details(cls, d) -> Job:
         return cls(id=d.submission_id or d.job_id or "", status=str(d.status), entrypoint=d.entrypoint,
                    message=d.message or "", user=(d.metadata or {}).get("user", ""),
+                   kind=(d.metadata or {}).get("kind", ""),
                    start_time=d.start_time / 1000 if d.start_time else None,
                    end_time=d.end_time / 1000 if d.end_time else None)
 
@@ -146,16 +149,21 @@ def job_env(address: str, s: Settings | None = None) -> dict[str, str]:
 
 def submit(entrypoint_args: Sequence[str] | str, *, address: str | None = None,
            working_dir: str | Path | None = ".", excludes: Sequence[str] = EXCLUDES,
-           env_vars: Mapping[str, str] | None = None, submission_id: str | None = None) -> str:
+           env_vars: Mapping[str, str] | None = None, submission_id: str | None = None,
+           metadata: Mapping[str, str] | None = None) -> str:
     """Submit a job; its submission id. ``working_dir`` is uploaded (minus ``excludes``) and is
-    the job's current directory; ``env_vars`` add to (and override) :func:`job_env`.
+    the job's current directory; ``env_vars`` add to (and override) :func:`job_env`. The job sees
+    its own id as ``NEURALFORGE_JOB_ID`` (training tags its MLflow run with it); ``metadata``
+    (e.g. ``{"kind": "train"}``) is kept by Ray beside the user.
 
     >>> submit(["python", "-c", "print('hi')"], working_dir="/tmp/w")  # doctest: +SKIP
     'raysubmit_…'
     """
     command = entrypoint(entrypoint_args)
     c = client(address)
-    runtime_env: dict = {"env_vars": {**job_env(c.get_address()), **(env_vars or {})}}
+    submission_id = submission_id or f"raysubmit_{secrets.token_hex(8)}"
+    runtime_env: dict = {"env_vars": {**job_env(c.get_address()), **(env_vars or {}),
+                                      "NEURALFORGE_JOB_ID": submission_id}}
     if working_dir is not None:
         path = Path(working_dir).expanduser().absolute()
         if not path.is_dir():
@@ -163,7 +171,7 @@ def submit(entrypoint_args: Sequence[str] | str, *, address: str | None = None,
         runtime_env.update(working_dir=str(path), excludes=list(excludes))
     with _errors(c.get_address()):
         return c.submit_job(entrypoint=command, runtime_env=runtime_env, submission_id=submission_id,
-                            metadata={"user": settings().user})
+                            metadata={**(metadata or {}), "user": settings().user})
 
 
 def status(job_id: str, *, address: str | None = None) -> Job:

@@ -62,3 +62,17 @@ def test_project_names_are_checked(tmp_path, name):
 def test_an_empty_project_says_to_save_first(tmp_path):
     with pytest.raises(ValidationError, match="must have a saved version"):
         load_version("nothing", storage=open_storage(str(tmp_path)))
+
+
+def test_training_takes_a_saved_version(nf_home):
+    from neural_engine.data import load
+    from ray_jobs.config import TrainConfig
+    from ray_jobs.run_setup import _tags, load_network
+    g = template("mnist_cnn", input_shape=(8, 8, 1), classes=10)
+    save_version("digits-cnn", g, "first")
+    config = TrainConfig(project="digits-cnn@v1", dataset="digits")
+    graph, dsl_text = load_network(config, load("digits"))
+    assert graph == g and dsl_text.startswith("network")
+    assert _tags(config, graph)["neuralforge.source"] == "project:digits-cnn@v1"
+    with pytest.raises(ValidationError, match="version 2 of 'digits-cnn' must exist"):
+        load_network(TrainConfig(project="digits-cnn@v2"), load("digits"))

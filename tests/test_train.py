@@ -35,7 +35,7 @@ def test_bad_flags_are_refused_naming_the_flag(kwargs, message):
 
 
 def test_exactly_one_network_source():
-    with pytest.raises(ValidationError, match="exactly one of --dsl, --graph or --template; received none"):
+    with pytest.raises(ValidationError, match="exactly one of --dsl, --graph, --template or --project; received none"):
         TrainConfig()
     with pytest.raises(ValidationError, match="received --dsl, --template"):
         TrainConfig(dsl="a.neural", template="mnist_cnn")
