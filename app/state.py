@@ -11,6 +11,16 @@ FLOW = "flow_state"           # the streamlit-flow state shown on the canvas (ke
 FLOW_VERSION = "flow_version"  # bumped when the graph changes outside the canvas; rebuilds FLOW
 DSL = "dsl_text"              # the DSL editor's text
 MESSAGE = "message"           # a one-shot message: (kind, text)
+PROJECT = "project"           # the architecture project the canvas graph belongs to (saved versions)
+VERSION = "version"           # the version number the canvas graph was loaded from or saved as (the next save's parent)
+WATCHED_JOB = "watched_job"   # the Ray job the Train page shows (jobs themselves live in Ray)
+DATASET = "dataset_ref"       # Datasets page: the dataset shown, "digits" or "name@<version id>"
+DATASETS_TAB = "datasets_tab"  # Datasets page: the open tab (st.tabs key; only the open tab runs)
+PIPELINE = "augment_pipeline"  # Datasets page: the augmentation builder's operations (a JSON list)
+RUNS_TABLE = "runs_table"     # Experiments page: the runs table's selection (st.dataframe key)
+RUNS_SHOWN = "runs_shown"     # Experiments page: run ids of the table's rows last shown (keeps the selection)
+RUNS_TAB = "runs_tab"         # Experiments page: the open tab (st.tabs key; only the open tab runs)
+EXPORT_RESULT = "export_result"  # Export page: the last export (report JSON, Markdown, folder, source)
 
 
 def get(key: str, default: Any = None) -> Any:

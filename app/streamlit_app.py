@@ -7,6 +7,7 @@ st.set_page_config(page_title="NeuralForge", layout="wide")
 pages = {
     "Design": [st.Page("app_pages/canvas.py", title="Canvas", default=True)],
     "Data": [st.Page("app_pages/datasets.py", title="Datasets")],
+    "Train": [st.Page("app_pages/train.py", title="Train"), st.Page("app_pages/sweeps.py", title="Sweeps")],
     "Track": [st.Page("app_pages/experiments.py", title="Experiments")],
 }
 st.navigation(pages).run()

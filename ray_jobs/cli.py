@@ -25,12 +25,23 @@ def lazy(module: str, add: str = "add_arguments", run: str = "run"):
 def _ui_args(p) -> None:
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    p.add_argument("--no-cluster", action="store_true",
+                   help="do not start the local Ray head (Train and Sweeps then say what to start)")
 
 
 def cmd_ui(args) -> int:
-    """Start the Streamlit dashboard (the engine's embedded defaults: see neural_engine.settings)."""
+    """Start the Streamlit dashboard on the embedded defaults (see neural_engine.settings): unless
+    RAY_ADDRESS names a cluster, a local Ray head (``neuralforge cluster up``) that outlives the
+    dashboard, so jobs survive its restarts; ``neuralforge cluster down`` stops it."""
     import subprocess
     from pathlib import Path
+
+    from neural_engine.settings import settings
+    if not (args.no_cluster or settings().ray_address):
+        from ray_jobs import cluster
+        print("starting the local Ray head (neuralforge cluster up)…", flush=True)
+        state = cluster.up()
+        print(f"Ray dashboard: {state.dashboard_url}", flush=True)
     app = Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py"
     return subprocess.call([sys.executable, "-m", "streamlit", "run", str(app), "--server.address", args.host,
                             "--server.port", str(args.port), "--server.headless", "true",
@@ -52,6 +63,7 @@ COMMANDS = {
                *lazy("ray_jobs.export")),
     "serve": ("Ray Serve deployments of an export: deploy, status, scale, canary, promote, rollback, delete",
               *lazy("ray_jobs.serve")),
+    "api": ("the REST API (FastAPI): serve it, manage its keys", *lazy("ray_jobs.api.cli")),
     **jobs_cli.COMMANDS,  # jobs, cluster, usage
 }
 

@@ -114,6 +114,22 @@ def add_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -
         parser.add_argument(flag, type=kind, default=default, help=f.metadata["help"])
 
 
+def to_flags(config: TrainConfig) -> list[str]:
+    """The flags that give ``config`` back (fields left at their defaults are left out).
+
+    >>> to_flags(TrainConfig(template="mnist_cnn", epochs=3, smoke_test=True))
+    ['--template', 'mnist_cnn', '--epochs', '3', '--smoke-test']
+    """
+    out: list[str] = []
+    for f in fields(TrainConfig):
+        value = getattr(config, f.name)
+        if value is None or value == f.default:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        out += [flag] if value is True else [flag, str(value)]
+    return out
+
+
 def from_args(args: argparse.Namespace, **given) -> TrainConfig:
     """The configuration of parsed flags; ``given`` fields replace (or stand in for skipped) flags."""
     return TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.name not in given},

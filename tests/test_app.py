@@ -43,7 +43,7 @@ def test_canvas_shows_shapes_on_nodes_and_edges(app):
 
 def test_opening_a_template_updates_the_canvas_and_totals(app):
     app.selectbox[0].set_value("resnet18").run()
-    app.button[0].click().run()
+    app.button(key="open_template").click().run()
     assert not app.exception
     assert app.metric[0].value == "11,689,512"
     assert any(n["id"] == "add_1" for n in canvas_args(app)["nodes"])
@@ -52,12 +52,12 @@ def test_opening_a_template_updates_the_canvas_and_totals(app):
 def test_dsl_edits_update_the_graph_and_errors_are_messages(app):
     bad = 'network T { input: (8, 8, 1) layers: Conv2D(4, 9) Flatten() Output(3, "softmax") }'
     app.text_area[0].set_value(bad)
-    app.button[-1].click().run()
+    app.button(key="apply_dsl").click().run()
     assert not app.exception
     assert any("does not fit the input (8, 8, 1)" in e.value for e in app.error)
     good = 'network T { input: (8, 8, 1) layers: Conv2D(4, 3) Flatten() Output(3, "softmax") }'
     app.text_area[0].set_value(good)
-    app.button[-1].click().run()
+    app.button(key="apply_dsl").click().run()
     assert not app.exception and not app.error
     ids = [n["id"] for n in canvas_args(app)["nodes"]]
     assert ids == ["input", "conv2d_1", "flatten_1", "output_1"]

@@ -42,7 +42,7 @@ def analysis_of(graph: dict) -> dict:
 def template_ui() -> None:
     cols = st.columns([3, 1])
     name = cols[0].selectbox("Template", list(TEMPLATES), format_func=lambda n: f"{n} — {TEMPLATES[n].doc}")
-    if cols[1].button("Open template", width="stretch"):
+    if cols[1].button("Open template", width="stretch", key="open_template"):
         set_graph(cache.template_json(name))
         state.flash("success", f"Opened {name}.")
 
@@ -138,7 +138,7 @@ def dsl_ui() -> None:
     except NeuralForgeError as err:
         canonical = f"# the graph cannot be printed yet: {err}\n"
     text = st.text_area("DSL", value=state.get(state.DSL) or canonical, height=420, key="dsl_editor")
-    if st.button("Apply DSL"):
+    if st.button("Apply DSL", key="apply_dsl"):
         from neural_engine.dsl import parse_file
         state.put(state.DSL, text)
         try:
@@ -155,11 +155,62 @@ def dsl_ui() -> None:
         st.rerun()
 
 
+def versions_ui() -> None:
+    """Save the graph as a version of a project (message, parent), load any version, diff two."""
+    from neural_engine.ir import Graph
+    from neural_engine.projects import diff_versions, save_version, versions
+    graph = current_graph()
+    c = st.columns([2, 3, 1])
+    project = c[0].text_input("Project", state.get(state.PROJECT) or graph.get("name", "net").lower(),
+                              key="project_name").strip()
+    message = c[1].text_input("Message", key="version_message", placeholder="what changed")
+    if c[2].button("Save version", width="stretch", key="save_version"):
+        parent = state.get(state.VERSION) if state.get(state.PROJECT) == project else None
+        try:
+            v = save_version(project, Graph.from_json(graph), message, parent=parent)
+        except NeuralForgeError as err:
+            st.error(err.message + (f" — {err.hint}" if err.hint else ""))
+            return
+        state.put(state.PROJECT, project)
+        state.put(state.VERSION, v.number)
+        cache.architecture_refs.clear()
+        state.flash("success", f"Saved {v.ref}" + (f" (parent v{v.parent})" if v.parent else "") + ".")
+        st.rerun()
+    try:
+        saved = versions(project)
+    except NeuralForgeError as err:
+        st.error(err.message)
+        return
+    if not saved:
+        st.caption(f"No versions of {project!r} yet.")
+        return
+    st.dataframe([{"version": f"v{v.number}", "parent": f"v{v.parent}" if v.parent else "", "message": v.message,
+                   "user": v.user, "saved": v.label.rsplit(" · ", 1)[-1]} for v in reversed(saved)],
+                 hide_index=True, width="stretch")
+    numbers = [v.number for v in reversed(saved)]
+    c = st.columns([2, 1])
+    chosen = c[0].selectbox("Version", numbers, format_func=lambda n: f"v{n}", key="load_version")
+    if c[1].button("Load version", width="stretch", key="load_version_button"):
+        set_graph(next(v for v in saved if v.number == chosen).graph.to_json())
+        state.put(state.PROJECT, project)
+        state.put(state.VERSION, chosen)
+        state.flash("success", f"Loaded {project}@v{chosen}.")
+        st.rerun()
+    if len(numbers) > 1:
+        c = st.columns(2)
+        a = c[0].selectbox("Diff from", numbers, index=1, format_func=lambda n: f"v{n}", key="diff_a")
+        b = c[1].selectbox("to", numbers, index=0, format_func=lambda n: f"v{n}", key="diff_b")
+        lines = diff_versions(project, a, b).lines()
+        st.code("\n".join(lines) or "(no differences)", language="diff")
+
+
 st.title("Canvas")
 state.show_flash()
 template_ui()
-canvas_tab, dsl_tab = st.tabs(["Canvas", "DSL"])
+canvas_tab, dsl_tab, versions_tab = st.tabs(["Canvas", "DSL", "Versions"])
 with canvas_tab:
     canvas_ui()
 with dsl_tab:
     dsl_ui()
+with versions_tab:
+    versions_ui()

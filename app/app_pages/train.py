@@ -1,0 +1,155 @@
+"""Train: a saved architecture version (or a template) and a dataset, checked before it starts
+(shapes, fit, memory, an estimated time), submitted to Ray as a job; then the jobs, live.
+
+Jobs live in Ray and their runs in MLflow, so they survive a page reload and a dashboard restart:
+this page keeps nothing but the job being watched.
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import polars as pl
+import streamlit as st
+
+from app import cache, state
+from app.jobs_view import curve_rows, defaults, kind_of, neuralforge_jobs, progress
+from app.run_inputs import architecture_ui, error_message, ray_address
+from neural_engine.errors import NeuralForgeError
+from neural_engine.report import human_bytes
+
+JOB_PICKER = "train_job"
+
+
+def config_ui():
+    """The run's TrainConfig from the form (None, with the error shown, when it is invalid)."""
+    from ray_jobs.config import TrainConfig
+    source, ref = architecture_ui("train_architecture")
+    dataset = st.selectbox("Dataset", cache.dataset_names(), key="train_dataset")
+    try:
+        d = defaults(cache.architecture_graph(source, ref))
+    except NeuralForgeError as err:
+        error_message(err)
+        return None
+    c = st.columns(5)
+    epochs = c[0].number_input("Epochs", 1, 10_000, d.epochs, key="train_epochs")
+    batch = c[1].number_input("Batch size", 1, 65_536, d.batch_size, key="train_batch")
+    lr = c[2].number_input("Learning rate", 0.0, 10.0, d.learning_rate, format="%.2e", key="train_lr")
+    optimizer = c[3].text_input("Optimizer", d.optimizer, key="train_optimizer")
+    seed = c[4].number_input("Seed", 0, 2**31 - 1, d.seed, key="train_seed")
+    c = st.columns(3)
+    workers = c[0].number_input("Workers", 1, 64, 1, key="train_workers")
+    experiment = c[1].text_input("Experiment", "neuralforge", key="train_experiment")
+    smoke = c[2].checkbox("Smoke test (1 epoch, a few batches)", key="train_smoke")
+    try:
+        return TrainConfig(**{source: ref}, dataset=dataset, epochs=int(epochs), batch_size=int(batch),
+                           learning_rate=float(lr), optimizer=optimizer.strip(), seed=int(seed),
+                           workers=int(workers), experiment=experiment.strip() or "neuralforge",
+                           smoke_test=smoke)
+    except NeuralForgeError as err:
+        error_message(err)
+        return None
+
+
+def preflight_ui(config) -> bool:
+    """Shapes, fit, memory and an estimated time, measured on this machine; False if it cannot train."""
+    try:
+        p = cache.preflight(config)
+    except NeuralForgeError as err:
+        error_message(err)
+        return False
+    c = st.columns(4)
+    c[0].metric("Parameters", f"{p.params:,}")
+    c[1].metric("Training memory", human_bytes(p.memory_bytes), help="weights, gradients, optimizer "
+                "state and activations of one step")
+    c[2].metric("Steps", f"{p.epochs} × {p.steps_per_epoch}")
+    c[3].metric("Estimated time", f"~{p.seconds:.0f} s", help="measured steps of this network on this "
+                f"machine's CPU x steps, + {p.startup_seconds:.0f} s Ray start-up; GPUs are faster")
+    if not p.fits:
+        st.error(f"One step needs about {human_bytes(p.memory_bytes)}; this machine has "
+                 f"{human_bytes(p.memory_available)} free. Lower the batch size.")
+    return p.fits
+
+
+def submit_ui(config, address: str) -> None:
+    from ray_jobs import submit
+    from ray_jobs.config import to_flags
+    if st.button("Submit to Ray", type="primary", key="train_submit"):
+        try:
+            job_id = submit.submit(["python", "-m", "ray_jobs.train", *to_flags(config)], address=address,
+                                   working_dir=None, metadata={"kind": "train"})
+        except NeuralForgeError as err:
+            error_message(err)
+            return
+        state.put(state.WATCHED_JOB, job_id)
+        state.flash("success", f"Submitted {job_id}; it appears below as it starts.")
+        st.rerun()
+
+
+@st.fragment(run_every=3)
+def jobs_ui(address: str) -> None:
+    """The cluster's NeuralForge jobs and the watched one's progress, curves and logs (refreshed)."""
+    from ray_jobs import submit
+    try:
+        jobs = neuralforge_jobs(submit.list_jobs(address=address))
+    except NeuralForgeError as err:
+        error_message(err)
+        return
+    if not jobs:
+        st.info("No jobs yet on this cluster.")
+        return
+    ids = [j.id for j in jobs]
+    watched = state.get(state.WATCHED_JOB)
+    if watched in ids:  # a new submission (or a reload) picks the job shown
+        st.session_state[JOB_PICKER] = watched
+    chosen = st.selectbox("Job", ids, key=JOB_PICKER, on_change=_watch,
+                          format_func=lambda i: _job_label(next(j for j in jobs if j.id == i)))
+    job = next(j for j in jobs if j.id == chosen)
+    job_ui(job, address)
+
+
+def _watch() -> None:
+    state.put(state.WATCHED_JOB, st.session_state[JOB_PICKER])
+
+
+def _job_label(job) -> str:
+    return f"{job.id} · {kind_of(job)} · {job.status}"
+
+
+def job_ui(job, address: str) -> None:
+    from ray_jobs import submit
+    top = st.columns([3, 1])
+    top[0].markdown(f"**{job.status}** · {job.entrypoint}" + (f"  \n{job.message}" if job.message else ""))
+    if not job.done and top[1].button("Stop", key=f"stop_{job.id}"):
+        try:
+            submit.stop(job.id, address=address)
+            st.toast(f"Stopping {job.id}")
+        except NeuralForgeError as err:
+            error_message(err)
+    run = cache.run_of_job(job.id, job.done)
+    if run is None:
+        st.caption("Waiting for the run to be recorded in MLflow…" if not job.done else
+                   "This job recorded no MLflow run.")
+    else:
+        done, total = progress(run["params"], run["history"])
+        st.progress(done / total if total else 0.0, text=f"epoch {done} of {total} · MLflow run {run['id']}")
+        rows = curve_rows({k: v for k, v in run["history"].items() if v})
+        if rows:
+            chart = alt.Chart(pl.DataFrame(rows).to_pandas()).mark_line(point=True).encode(
+                x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)), y="value:Q", color="metric:N")
+            st.altair_chart(chart, width="stretch")
+    with st.expander("Logs (last 40 lines)", expanded=job.status == "FAILED"):
+        try:
+            st.code(submit.logs(job.id, tail=40, address=address) or "(no output yet)", language="text")
+        except NeuralForgeError as err:
+            error_message(err)
+
+
+st.title("Train")
+state.show_flash()
+address = ray_address()
+config = config_ui()
+if config is not None and preflight_ui(config) and address:
+    submit_ui(config, address)
+if address:
+    st.subheader("Jobs")
+    jobs_ui(address)
