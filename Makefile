@@ -19,7 +19,15 @@ install: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/neuralforge ui
 
-test: $(STAMP)
+# The browser test drives Debian's chromium (never a downloaded browser).
+CHROMIUM := /usr/bin/chromium
+
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "install chromium (Debian package) for the browser test"; exit 1; }
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq chromium >/dev/null
+
+test: $(STAMP) $(CHROMIUM)
 	$(PY) -m pytest
 
 bench: $(STAMP)
@@ -33,4 +41,4 @@ fuzz: $(STAMP)
 	NF_FUZZ_EXAMPLES=25000 $(PY) -m pytest -q tests/test_dsl_fuzz.py
 
 clean:
-	rm -rf $(VENV) .neuralforge build *.egg-info
+	rm -rf $(VENV) .neuralforge build *.egg-info test-artifacts

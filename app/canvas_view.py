@@ -17,7 +17,7 @@ from neural_engine.layers.base import fmt_shape
 NODE = {"width": 190, "fontSize": 12, "padding": 6, "borderRadius": 6}
 INVALID = {"background": "#ffe4e4", "border": "2px solid #d33"}
 INPUT = {"background": "#eef6ff"}
-X_STEP, Y_STEP = 230, 90
+X_STEP, Y_STEP = 230, 120
 
 
 def layered_positions(graph: dict) -> dict[str, tuple[float, float]]:
@@ -46,6 +46,7 @@ def flow_state(graph: dict, analysis: dict) -> StreamlitFlowState:
     """Nodes labelled with their type and output shape, edges with the tensor shape they carry,
     the node an error stops at in red with the message."""
     nodes_report = {n["id"]: n for n in analysis.get("report", {}).get("nodes", [])}
+    partial = analysis.get("partial", {})  # with an error: the shapes not downstream of it
     error = analysis.get("error")
     bad = error["node"] if error else None
     auto = layered_positions(graph)
@@ -56,7 +57,8 @@ def flow_state(graph: dict, analysis: dict) -> StreamlitFlowState:
                                        node_type="input", style={**NODE, **INPUT}))
     for n in graph["nodes"]:
         r = nodes_report.get(n["id"])
-        detail = f"{fmt_shape(tuple(r['output_shape']))} · {r['params']:,} params" if r else "?"
+        detail = (f"{fmt_shape(tuple(r['output_shape']))} · {r['params']:,} params" if r
+                  else fmt_shape(tuple(partial[n["id"]])) if n["id"] in partial else "?")
         pos = n.get("position") or {}
         xy = (pos["x"], pos["y"]) if pos.get("x") or pos.get("y") else auto[n["id"]]
         message = error["message"] if n["id"] == bad else None
@@ -65,6 +67,7 @@ def flow_state(graph: dict, analysis: dict) -> StreamlitFlowState:
                                                      "kind": "layer", "type": n["type"]},
                                        node_type="default", style=style))
     shapes = {n: fmt_shape(tuple(s)) for n, s in graph["inputs"].items()}
+    shapes.update({k: fmt_shape(tuple(v)) for k, v in partial.items()})
     shapes.update({k: fmt_shape(tuple(v["output_shape"])) for k, v in nodes_report.items()})
     edges = [StreamlitFlowEdge(e["id"], e["source"], e["target"], label=shapes.get(e["source"], ""),
                                animated=False, style={}) for e in graph["edges"]]

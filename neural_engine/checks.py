@@ -91,9 +91,24 @@ def _arity_error(node: Node, spec: layers.LayerSpec, n: int) -> None:
 def _topological(graph: Graph) -> list[str]:
     """Kahn's algorithm from the inputs: a node comes once all its sources have. Nodes never
     reached are unreachable from any input, or on a cycle."""
+    order, indegree, succ = _kahn(graph)
+    if len(order) < len(indegree):
+        _explain_unordered(graph, set(indegree) - set(order), succ)
+    return order
+
+
+def reachable_order(graph: Graph) -> list[str]:
+    """The nodes reachable from the inputs in a valid order, never raising (for partial analyses
+    of a graph being edited; edges to unknown nodes are ignored)."""
+    known = {n.id for n in graph.nodes} | set(graph.inputs)
+    edges = [e for e in graph.edges if e.source in known and e.target in known and e.target not in graph.inputs]
+    return _kahn(graph, edges)[0]
+
+
+def _kahn(graph: Graph, edges=None) -> tuple[list[str], dict[str, int], dict[str, list[str]]]:
     indegree = {n.id: 0 for n in graph.nodes}
     succ: dict[str, list[str]] = {}
-    for e in graph.edges:
+    for e in graph.edges if edges is None else edges:
         indegree[e.target] += 1
         succ.setdefault(e.source, []).append(e.target)
     ready = deque(graph.inputs)
@@ -104,9 +119,7 @@ def _topological(graph: Graph) -> list[str]:
             if indegree[t] == 0:
                 order.append(t)
                 ready.append(t)
-    if len(order) < len(indegree):
-        _explain_unordered(graph, set(indegree) - set(order), succ)
-    return order
+    return order, indegree, succ
 
 
 def _explain_unordered(graph: Graph, left: set[str], succ: dict[str, list[str]]):

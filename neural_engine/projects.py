@@ -85,7 +85,7 @@ def projects(storage: Storage | None = None) -> list[str]:
     return sorted({k.split("/")[1] for k in storage.list("projects/") if VERSION_FILE.match(k.rsplit("/", 1)[-1])})
 
 
-def _numbers(project: str, storage: Storage) -> list[int]:
+def version_numbers(project: str, storage: Storage) -> list[int]:
     keys = storage.list(f"projects/{check_name(project)}/")
     return sorted(int(m.group(1)) for k in keys if (m := VERSION_FILE.match(k.rsplit("/", 1)[-1])))
 
@@ -93,13 +93,13 @@ def _numbers(project: str, storage: Storage) -> list[int]:
 def versions(project: str, storage: Storage | None = None) -> list[Version]:
     """Every version of ``project``, oldest first."""
     storage = storage or open_storage()
-    return [load_version(project, n, storage=storage) for n in _numbers(project, storage)]
+    return [load_version(project, n, storage=storage) for n in version_numbers(project, storage)]
 
 
 def load_version(project: str, number: int | None = None, storage: Storage | None = None) -> Version:
     """Version ``number`` of ``project`` (default: the latest)."""
     storage = storage or open_storage()
-    numbers = _numbers(project, storage)
+    numbers = version_numbers(project, storage)
     if not numbers:
         raise ValidationError(f"project {project!r} must have a saved version; it has none",
                               hint="save the graph first (Canvas → Save version)")
@@ -127,7 +127,7 @@ def save_version(project: str, graph: Graph, message: str = "", parent: int | No
                  storage: Storage | None = None, user: str | None = None) -> Version:
     """Save ``graph`` as the next version of ``project``; ``parent`` is the version it was edited from."""
     storage = storage or open_storage()
-    numbers = _numbers(project, storage)
+    numbers = version_numbers(project, storage)
     if parent is not None and parent not in numbers:
         raise ValidationError(f"the parent version must exist in {project!r}; received v{parent}")
     for number in range((numbers[-1] if numbers else 0) + 1, (numbers[-1] if numbers else 0) + 100):

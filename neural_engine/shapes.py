@@ -114,6 +114,39 @@ def propagate(graph: Graph) -> Analysis:
     return Analysis(graph, {k: env[k] for k in graph.inputs}, infos, outputs)
 
 
+def partial_shapes(graph: Graph) -> dict[str, Shape]:
+    """Output shapes (user notation) of every node that does not depend on a failing one: what an
+    editor can still label while the graph has an error.
+
+    >>> from neural_engine.dsl import parse
+    >>> g = parse('network N { input: (4,) layers: Dense(8) Conv2D(4, 3) Output(2) }')
+    >>> partial_shapes(g)
+    {'input': (4,), 'dense_1': (8,)}
+    >>> partial_shapes(parse('network N { input: (4,) layers: a = Dense(8) b = Dense(3) <- [input, a] Output(2) }'))
+    {'input': (4,), 'a': (8,)}
+    """
+    from neural_engine import layers
+    from neural_engine.checks import reachable_order
+    from neural_engine.errors import NeuralForgeError
+    env: dict[str, Tensor] = {}
+    for name, shape in graph.inputs.items():
+        if all(isinstance(d, int) and not isinstance(d, bool) and d > 0 or d is None for d in shape):
+            env[name] = input_tensor(shape, graph.layout)
+    nodes, sources_of, layout = graph._nodes_by_id, graph._sources, graph.layout
+    for node_id in reachable_order(graph):
+        sources = sources_of.get(node_id, ())
+        try:
+            low, high = layers.get(nodes[node_id].type).arity
+        except NeuralForgeError:
+            continue  # an unknown layer type
+        if all(s in env for s in sources) and low <= len(sources) and (high is None or len(sources) <= high):
+            try:
+                env[node_id] = analyse_node(nodes[node_id], [env[s] for s in sources], layout, sources).output
+            except NeuralForgeError:
+                pass  # this node and everything fed by it stay unlabelled
+    return {k: tuple(t.user) for k, t in env.items()}
+
+
 _NONE = (None,)
 
 

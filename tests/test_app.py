@@ -83,6 +83,12 @@ def test_a_canvas_edit_that_breaks_shapes_turns_the_node_red(tmp_path, monkeypat
     assert any("Dense takes 1 input; received 2" in e.value for e in at.error)
     node = next(n for n in canvas_args(at)["nodes"] if n["id"] == "dense_1")
     assert node["style"]["border"] == "2px solid #d33" and "received 2" in node["data"]["content"]
+    # shapes not downstream of the error stay labelled; dense_1 and what it feeds have none
+    args = canvas_args(at)
+    contents = {n["id"]: n["data"]["content"] for n in args["nodes"]}
+    assert "(2304,)" in contents["flatten_1"] and contents["output_1"].endswith("?")
+    labels = {(e["source"], e["target"]): e["label"] for e in args["edges"]}
+    assert labels[("flatten_1", "dense_1")] == "(2304,)" and labels[("dense_1", "dropout_1")] == ""
 
 
 def test_other_pages_render(tmp_path, monkeypatch):

@@ -72,7 +72,8 @@ def test_train_form_checks_before_submitting(nf_home):
 
 
 def test_jobs_view_helpers():
-    job = lambda i, kind="", ep="python x.py", t=0: Job(i, "RUNNING", ep, kind=kind, start_time=t)  # noqa: E731
+    def job(i, kind="", ep="python x.py", t=0):
+        return Job(i, "RUNNING", ep, kind=kind, start_time=t)
     jobs = [job("a", "train", t=1), job("b", t=3), job("c", ep="python -m ray_jobs.tune --x", t=2)]
     assert [j.id for j in neuralforge_jobs(jobs)] == ["c", "a"] and kind_of(jobs[2]) == "tune"
     assert progress({"epochs": "3"}, {"train_loss": [(0, 1.0)] * 4}) == (4, 4)
@@ -117,7 +118,7 @@ def test_sweeps_page_lists_the_search_space_and_opens_the_best(nf_home):
     at.button(key="sweep_open_best").click().run()
     assert not at.exception, [e.value for e in at.exception]
     graph = at.session_state["graph_json"]
-    assert [n["params"] for n in graph["nodes"] if n["id"] == "dense_1"][0]["units"] == 32
+    assert next(n["params"] for n in graph["nodes"] if n["id"] == "dense_1")["units"] == 32
 
 
 @pytest.mark.slow

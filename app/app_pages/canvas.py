@@ -69,12 +69,16 @@ def canvas_ui() -> None:
     analysis = analysis_of(graph)
     totals_ui(analysis)
     if state.get(state.FLOW) is None:
+        # A graph replaced from outside the canvas (template, version, DSL, palette, a structural
+        # edit) gets a new component instance: the old one's last value, or an event it sends while
+        # switching, describes the old graph and must never be applied to the new one.
         state.put(state.FLOW, flow_state(graph, analysis))
-    new = streamlit_flow("canvas", state.get(state.FLOW), height=560, fit_view=True, show_minimap=False,
-                         allow_new_edges=True, get_node_on_click=True, enable_node_menu=True,
-                         enable_edge_menu=True, layout=ManualLayout(), hide_watermark=True)
-    if new is None:
-        return
+        state.put(state.FLOW_VERSION, state.get(state.FLOW_VERSION, 0) + 1)
+    shown = state.get(state.FLOW)
+    new = streamlit_flow(f"canvas_{state.get(state.FLOW_VERSION)}", shown, height=560, fit_view=True,
+                         show_minimap=False, allow_new_edges=True, get_node_on_click=True,
+                         enable_node_menu=True, enable_edge_menu=True, layout=ManualLayout(),
+                         hide_watermark=True)
     edited = apply_canvas(graph, new)
     state.put(state.FLOW, new)
     if structure(edited) != structure(graph):

@@ -9,6 +9,7 @@ import streamlit as st
 from app import cache, state
 from app.run_inputs import architecture_ui, error_message, ray_address
 from neural_engine.errors import NeuralForgeError
+from neural_engine.settings import settings
 
 METHODS = ("bayesian", "random", "grid")
 
@@ -70,11 +71,13 @@ def _check_search(line: str) -> None:
 
 @st.fragment(run_every=5)
 def sweeps_ui() -> None:
-    try:
-        sweeps = cache.sweeps()
-    except Exception as err:  # the tracking store is down: say so, keep the page
-        st.warning(f"MLflow is not reachable ({type(err).__name__}); sweeps appear once it is.")
+    uri = settings().mlflow_uri
+    problem = cache.tracking_problem(uri)
+    if problem:
+        st.warning(f"MLflow at {uri} is not reachable ({problem}). Start the server or check "
+                   "MLFLOW_TRACKING_URI; sweeps appear here once it is.")
         return
+    sweeps = cache.sweeps()
     if not sweeps:
         st.caption("No sweeps recorded yet.")
         return
