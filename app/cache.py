@@ -11,13 +11,18 @@ from neural_engine.errors import NeuralForgeError
 
 @st.cache_data(max_entries=256, show_spinner=False)
 def analyse(graph_text: str) -> dict:
-    """The report of a graph (JSON text) or the error that stops it: ``{"report"|"error": …}``."""
+    """The report of a graph (JSON text), or the error that stops it with the shapes still known
+    (those not downstream of the error): ``{"report": …}`` or ``{"error": …, "partial": {id: shape}}``."""
     from neural_engine.ir import Graph
     from neural_engine.report import report
+    from neural_engine.shapes import partial_shapes
+    graph = None
     try:
-        r = report(Graph.from_json(json.loads(graph_text)))
+        graph = Graph.from_json(json.loads(graph_text))
+        r = report(graph)
     except NeuralForgeError as err:
-        return {"error": err.to_dict()}
+        partial = partial_shapes(graph) if graph is not None else {}
+        return {"error": err.to_dict(), "partial": {k: list(v) for k, v in partial.items()}}
     return {"report": r.to_json()}
 
 
@@ -84,13 +89,7 @@ def augment_preview(ref: str, storage: str, pipeline_text: str, n: int, seed: in
     return {"indices": pv.indices, "originals": pv.originals, "augmented": pv.augmented}
 
 
-# ---- tracking (MLflow): the client is a resource; listings and histories are short-lived data ----
-
-@st.cache_resource(show_spinner=False)
-def mlflow_client(uri: str):
-    from mlflow.tracking import MlflowClient
-    return MlflowClient(uri)
-
+# ---- tracking (MLflow): listings and histories are short-lived data (the client: mlflow_client) ----
 
 @st.cache_data(ttl=5, show_spinner=False)
 def tracking_problem(uri: str) -> str | None:
@@ -101,7 +100,7 @@ def tracking_problem(uri: str) -> str | None:
             import requests
             requests.get(f"{uri.rstrip('/')}/health", timeout=3).raise_for_status()
         mlflow_client(uri).search_experiments(max_results=1)
-    except Exception as err:  # whatever the store raises (HTTP, SQL, MLflow) becomes the page's banner
+    except Exception as err:  # noqa: BLE001 -- HTTP, SQL and MLflow errors alike become the page's banner
         first = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
         return f"{type(err).__name__}: {first}" if first else type(err).__name__
     return None
@@ -267,6 +266,7 @@ def trials(sweep_id: str) -> list[dict]:
 @st.cache_data(max_entries=32, show_spinner=False)
 def artifact_text(run_id: str, path: str) -> str:
     import mlflow.artifacts
+
     from neural_engine.settings import settings
     mlflow.set_tracking_uri(settings().mlflow_uri)
     return mlflow.artifacts.load_text(f"runs:/{run_id}/{path}")

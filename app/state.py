@@ -8,7 +8,7 @@ import streamlit as st
 
 GRAPH = "graph_json"          # the graph being edited, as its JSON dict (the canvas's format)
 FLOW = "flow_state"           # the streamlit-flow state shown on the canvas (kept, never rebuilt per run)
-FLOW_VERSION = "flow_version"  # bumped when the graph changes outside the canvas; rebuilds FLOW
+FLOW_VERSION = "flow_version"  # bumped whenever FLOW is rebuilt: the canvas component's key (a new instance)
 DSL = "dsl_text"              # the DSL editor's text
 MESSAGE = "message"           # a one-shot message: (kind, text)
 PROJECT = "project"           # the architecture project the canvas graph belongs to (saved versions)

@@ -57,3 +57,29 @@ def param_inputs(spec: LayerSpec, params: dict, *, key: str, required_only: bool
         st.error(f"{err.message}" + (f" — {err.hint}" if err.hint else ""))
         return None
     return out
+
+
+def augment_param_input(d, key: str):
+    """An input for one augmentation parameter (``augment.ParamDoc``): numbers with their range,
+    checkboxes, choices; lists and unions as JSON text (ValueError when it is not JSON)."""
+    import json
+    label = d.name + (" (required)" if d.required else "")
+    if d.kind == "bool":
+        return st.checkbox(label, value=bool(d.default), key=key, help=d.expects)
+    if d.kind == "choice":
+        return st.selectbox(label, d.choices, index=d.choices.index(d.default), key=key, help=d.expects)
+    if d.kind in ("int", "number"):
+        cast = int if d.kind == "int" else float
+        small = d.lo is not None and d.hi is not None and d.hi - d.lo <= 1
+        return st.number_input(label, None if d.lo is None else cast(d.lo), None if d.hi is None else cast(d.hi),
+                               None if d.default is None else cast(d.default),
+                               step=1 if d.kind == "int" else (0.05 if small else 1.0), key=key, help=d.expects)
+    text = st.text_input(label, value="" if d.default is None else json.dumps(d.default), key=key,
+                         placeholder=d.expects, help=f"JSON: {d.expects}")
+    if not text.strip():
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise ValueError(f"{d.name} must be JSON: a number, a list such as [8, 8], true/false or \"text\"; "
+                         f"received {text!r}") from None

@@ -150,3 +150,45 @@ def test_preview_refuses_what_it_cannot_show():
         preview(load_builtin("regression", n=10), [], n=2)
     with pytest.raises(DatasetError, match="1 to 64 samples"):
         preview(load_builtin("digits"), [], n=0)
+
+
+@pytest.mark.parametrize("op", sorted(SCHEMA))
+def test_param_docs_describe_every_parameter_as_its_check_does(op):
+    from neural_engine.data.augment import param_docs
+    docs = param_docs(op)
+    assert [d.name for d in docs] == list(SCHEMA[op].params)
+    for d in docs:
+        check = SCHEMA[op].params[d.name][0]
+        assert d.expects and d.kind in ("int", "number", "bool", "choice", "json")
+        if d.default is not None:
+            assert check(d.default) == d.default  # the form's starting value passes the engine's check
+        if d.kind in ("int", "number"):
+            for bound in (d.lo, d.hi):
+                if bound is not None:
+                    assert check(bound) == bound
+            if d.hi is not None:
+                with pytest.raises(ValueError, match=d.expects.replace("[", r"\[")):
+                    check(d.hi + 1)
+        if d.kind == "choice":
+            assert all(check(c) == c for c in d.choices)
+            with pytest.raises(ValueError):
+                check("not-a-choice")
+        if d.kind == "bool":
+            assert check(True) is True
+
+
+def test_param_docs_of_an_unknown_op_suggest_a_name():
+    from neural_engine.data.augment import param_docs
+    with pytest.raises(DatasetError, match="received \"RandomFlip\"") as e:
+        param_docs("RandomFlip")
+    assert "Did you mean" in e.value.hint
+    kinds = {d.name: (d.kind, d.required) for d in param_docs("RandomCrop")}
+    assert kinds == {"size": ("json", True), "padding": ("json", False), "pad_if_needed": ("bool", False),
+                     "fill": ("number", False), "padding_mode": ("choice", False)}
+
+
+def test_a_pipeline_torchvision_refuses_for_these_images_is_a_dataset_error():
+    with pytest.raises(DatasetError, match=r"digits's images \(8x8x1, H x W x C\); it fails on sample \d+: "
+                                           r"Required crop size \(16, 16\) is larger") as e:
+        preview(load_builtin("digits"), [{"type": "RandomCrop", "params": {"size": 16}}], n=2)
+    assert "pad_if_needed" in e.value.hint

@@ -70,6 +70,8 @@ def test_csv_with_text_labels(tmp_path):
     assert ds.kind == "tabular" and ds.task == "classification" and ds.classes == ("setosa", "virginica")
     assert ds.x.dtype == np.float32 and ds.x.tolist() == [[1, 2.5], [3, 4], [5, 6]] and ds.y.tolist() == [0, 1, 0]
     assert ds.extra["features"] == ["f1", "f2"]
+    from neural_engine.data.stats import describe
+    assert describe(ds)["features"] == ["f1", "f2"]  # registration records the names with the version
 
 
 def test_csv_with_float_labels_is_regression(tmp_path):

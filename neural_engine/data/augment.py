@@ -32,6 +32,7 @@ def number(lo=-math.inf, hi=math.inf, integer=False):
         if not ok or (not integer and not math.isfinite(v)):
             raise ValueError(f"{'an integer' if integer else 'a number'} in [{lo:g}, {hi:g}]")
         return v
+    check.form = {"kind": "int" if integer else "number", "lo": lo, "hi": hi}  # read by param_docs
     return check
 
 
@@ -89,11 +90,15 @@ def boolean(v):
     return v
 
 
+boolean.form = {"kind": "bool"}
+
+
 def choice(*options):
     def check(v):
         if v not in options:
             raise ValueError(f"one of {', '.join(map(repr, options))}")
         return v
+    check.form = {"kind": "choice", "choices": options}
     return check
 
 
@@ -146,6 +151,45 @@ SCHEMA = {s.name: s for s in (
            doc="(x - mean) / std per channel, on [0, 1] values"),
     OpSpec("Resize", {"size": (SIZE, REQUIRED)}, at_eval=True, doc="resize (an int: the shorter side)"),
 )}
+
+
+@dataclass(frozen=True)
+class ParamDoc:
+    """One parameter of an operation, as a form needs it: ``kind`` is "int", "number", "bool",
+    "choice" or "json" (a list, or one of several forms: entered as JSON text)."""
+
+    name: str
+    kind: str
+    expects: str              # the check's own words: "a number in [0, 1]"
+    default: object = None    # None: required, or unset unless given
+    required: bool = False
+    lo: float | None = None
+    hi: float | None = None
+    choices: tuple = ()
+
+
+def param_docs(op_type: str) -> tuple[ParamDoc, ...]:
+    """The parameters of ``op_type``, read from its schema entry.
+
+    >>> [(d.name, d.kind, d.default) for d in param_docs("RandomHorizontalFlip")]
+    [('p', 'number', 0.5)]
+    """
+    spec = SCHEMA.get(op_type)
+    if spec is None:
+        raise DatasetError(f'an operation type must be one of {", ".join(SCHEMA)}; received "{op_type}"',
+                           hint=did_you_mean(str(op_type), SCHEMA))
+    docs = []
+    for name, (check, default) in spec.params.items():
+        form, expects = getattr(check, "form", {"kind": "json"}), ""
+        try:
+            check(REQUIRED)  # no check accepts the sentinel: its message says what it expects
+        except ValueError as e:
+            expects = str(e)
+        lo, hi = form.get("lo"), form.get("hi")
+        docs.append(ParamDoc(name, form["kind"], expects, None if default is REQUIRED else default,
+                             default is REQUIRED, None if lo is None or math.isinf(lo) else lo,
+                             None if hi is None or math.isinf(hi) else hi, tuple(form.get("choices", ()))))
+    return tuple(docs)
 
 
 @dataclass(frozen=True)

@@ -74,7 +74,13 @@ def preview(dataset: Dataset | str, pipeline, n: int = 8, seed: int = 0) -> Prev
         torch.manual_seed(seed)
         for i in indices:
             img = torch.from_numpy(dataset.x[i]).permute(2, 0, 1)  # (C, H, W) uint8
-            out = transform(img).clamp(0, 1).mul(255).round().to(torch.uint8)
+            try:
+                out = transform(img).clamp(0, 1).mul(255).round().to(torch.uint8)
+            except (ValueError, RuntimeError, TypeError) as e:  # torchvision refuses this image size/type
+                size = "x".join(map(str, dataset.x.shape[1:]))
+                raise DatasetError(f"the pipeline must run on {dataset.name}'s images ({size}, H x W x C); "
+                                   f"it fails on sample {i}: {e}",
+                                   hint="fit sizes to the images (e.g. RandomCrop with pad_if_needed=true)") from None
             originals.append(dataset.x[i])
             augmented.append(out.permute(1, 2, 0).numpy())
     return Preview(indices, originals, augmented)

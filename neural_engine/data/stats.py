@@ -34,6 +34,8 @@ def describe(ds: Dataset) -> dict:
         out["image_sizes"] = ds.extra.get("image_sizes") or {f"{ds.x.shape[1]}x{ds.x.shape[2]}": len(ds)}
         out["channel_mean"], out["channel_std"] = channel_stats(ds.x)
     elif ds.kind == "tabular":
+        if ds.extra.get("features"):  # a CSV's column names (the stored arrays do not keep them)
+            out["features"] = list(ds.extra["features"])
         out["feature_mean"] = [round(float(v), 6) for v in ds.x.mean(0, dtype=np.float64)]
         out["feature_std"] = [round(float(v), 6) for v in ds.x.std(0, dtype=np.float64)]
     out["corrupt_files"] = list(ds.extra.get("corrupt_files", []))
