@@ -150,3 +150,18 @@ def test_train_page_submits_to_ray_and_shows_the_run_live(ray_head):
     at.run()
     at.button(key=f"stop_{long_id}").click().run()
     assert submit.wait(long_id, timeout=60).status == "STOPPED"
+
+
+def test_sign_in_gates_the_app_and_tags_jobs_with_the_user(nf_home):
+    from app import auth
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "s3cret",
+                          "client_id": "nf", "client_secret": "x",
+                          "server_metadata_url": "https://idp.example/.well-known/openid-configuration"}
+    at.run()
+    assert not at.exception and [b.label for b in at.button] == ["Sign in"] and not at.metric
+    at.user = {"is_logged_in": True, "email": "ada@example.com", "name": "Ada"}
+    at.run()
+    assert not at.exception and at.metric[0].value == "315,146"
+    assert any("Signed in as ada@example.com" in c.value for c in at.sidebar.caption)
+    assert auth.job_env() == {}  # outside a signed-in session: the settings' user

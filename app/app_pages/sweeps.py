@@ -6,7 +6,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from app import cache, state
+from app import auth, cache, state
 from app.run_inputs import architecture_ui, error_message, ray_address
 from neural_engine.errors import NeuralForgeError
 from neural_engine.settings import settings
@@ -51,7 +51,7 @@ def sweep_ui(address: str | None) -> None:
             args += ["--search", line]
         try:
             job_id = submit.submit(["python", "-m", "ray_jobs.tune", *args], address=address, working_dir=None,
-                                   metadata={"kind": "tune"})
+                                   metadata={"kind": "tune"}, env_vars=auth.job_env())
         except NeuralForgeError as err:
             error_message(err)
             return

@@ -11,7 +11,7 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from app import cache, state
+from app import auth, cache, state
 from app.jobs_view import curve_rows, defaults, kind_of, neuralforge_jobs, progress
 from app.run_inputs import architecture_ui, error_message, ray_address
 from neural_engine.errors import NeuralForgeError
@@ -76,7 +76,8 @@ def submit_ui(config, address: str) -> None:
     if st.button("Submit to Ray", type="primary", key="train_submit"):
         try:
             job_id = submit.submit(["python", "-m", "ray_jobs.train", *to_flags(config)], address=address,
-                                   working_dir=None, metadata={"kind": "train"})
+                                   working_dir=None, metadata={"kind": "train"},
+                                   env_vars=auth.job_env())
         except NeuralForgeError as err:
             error_message(err)
             return
