@@ -2,12 +2,16 @@
 
 import streamlit as st
 
+from app import auth
+
 st.set_page_config(page_title="NeuralForge", layout="wide")
+auth.gate()
 
 pages = {
     "Design": [st.Page("app_pages/canvas.py", title="Canvas", default=True)],
     "Data": [st.Page("app_pages/datasets.py", title="Datasets")],
     "Train": [st.Page("app_pages/train.py", title="Train"), st.Page("app_pages/sweeps.py", title="Sweeps")],
     "Track": [st.Page("app_pages/experiments.py", title="Experiments")],
+    "Ship": [st.Page("app_pages/export.py", title="Export")],
 }
 st.navigation(pages).run()

@@ -6,6 +6,7 @@ One dict (``COMMANDS``); imports of Ray and MLflow happen inside the commands th
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 from neural_engine import cli as engine_cli
@@ -43,9 +44,12 @@ def cmd_ui(args) -> int:
         state = cluster.up()
         print(f"Ray dashboard: {state.dashboard_url}", flush=True)
     app = Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py"
+    # One torch thread in the dashboard: it measures latencies and training steps, and several
+    # threads on a loaded small machine are many times slower (FIELD_NOTES).
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     return subprocess.call([sys.executable, "-m", "streamlit", "run", str(app), "--server.address", args.host,
                             "--server.port", str(args.port), "--server.headless", "true",
-                            "--browser.gatherUsageStats", "false"])
+                            "--browser.gatherUsageStats", "false"], env=env)
 
 
 COMMANDS = {

@@ -181,3 +181,25 @@ def test_a_sweep_records_every_trial_and_hands_back_the_best_network(tmp_path):
     assert network.node("maxpooling2d_1").params["pool_size"] == int(pool)
     assert network.node("sequential_1").body[0].params["units"] == 32 and network.training["epochs"] == 2
 
+
+
+@pytest.mark.slow
+def test_workers_per_trial_runs_a_torchtrainer_in_each_trial(tmp_path):
+    """Tune over Train: each trial a TorchTrainer of 2 workers (Ray's TuneReportCallback pattern)."""
+    from mlflow.tracking import MlflowClient
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI")}
+    env["NEURALFORGE_HOME"] = str(tmp_path / "home")
+    out = subprocess.run([sys.executable, "-m", "ray_jobs.tune", "--template", "mnist_cnn", "--dataset", "digits",
+                          "--search", "dense_1.units=choice(16, 32)", "--num-samples", "1",
+                          "--workers-per-trial", "2", "--epochs", "2", "-o", str(tmp_path / "best.neural")],
+                         env=env, capture_output=True, text=True, timeout=400, check=False)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    parent_id = re.search(r"sweep: MLflow run (\w+) finished", out.stdout).group(1)
+    client = MlflowClient(f"sqlite:///{tmp_path}/home/mlflow.db")
+    parent = client.get_run(parent_id)
+    (trial,) = client.search_runs([parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent_id}'")
+    assert trial.data.tags["neuralforge.trial_status"] in ("completed", "early_stopped")
+    assert trial.data.params["workers"] == "2", trial.data.params
+    steps = [m.step for m in client.get_metric_history(trial.info.run_id, "val_loss")]
+    assert steps == list(range(len(steps))) and 1 <= len(steps) <= 2  # each epoch once, from rank 0 only
+    assert (tmp_path / "best.neural").is_file()
