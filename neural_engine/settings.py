@@ -11,6 +11,13 @@
 | user | ``NEURALFORGE_USER`` | the login name (``getpass.getuser()``) |
 | quota_gpu_hours | ``NEURALFORGE_QUOTA_GPU_HOURS`` | none: no monthly GPU-hour limit per user |
 | quota_cpu_hours | ``NEURALFORGE_QUOTA_CPU_HOURS`` | none: no monthly CPU-hour limit per user |
+| api_rate_limit | ``NEURALFORGE_API_RATE_LIMIT`` | ``120/minute`` per API key (``limits`` notation) |
+| api_rate_limit_storage | ``NEURALFORGE_API_RATE_LIMIT_STORAGE`` | ``memory://`` (one API process; ``redis://…`` for several) |
+| api_max_body_bytes | ``NEURALFORGE_API_MAX_BODY_MB`` | 10 MiB per request body |
+| api_cors_origins | ``NEURALFORGE_API_CORS_ORIGINS`` | none (comma-separated origins, e.g. ``https://app.example.com``) |
+| api_jwt_secret | ``NEURALFORGE_API_JWT_SECRET`` | none: JWT bearer tokens refused (HS256, at least 32 characters) |
+| api_dev_key | ``NEURALFORGE_API_DEV_KEY`` | none: no development key (when set, this value is an admin key) |
+| webhook_secret | ``NEURALFORGE_WEBHOOK_SECRET`` | none: generated once into ``<home>/api/webhook_secret`` |
 
 >>> s = Settings.from_env({"NEURALFORGE_HOME": "/tmp/nf"})
 >>> s.storage, s.mlflow_uri
@@ -22,7 +29,7 @@ from __future__ import annotations
 import getpass
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from neural_engine.errors import ValidationError
@@ -39,6 +46,13 @@ class Settings:
     user: str = "unknown"
     quota_gpu_hours: float | None = None
     quota_cpu_hours: float | None = None
+    api_rate_limit: str = "120/minute"
+    api_rate_limit_storage: str = "memory://"
+    api_max_body_bytes: int = 10 * 2**20
+    api_cors_origins: tuple[str, ...] = ()
+    api_jwt_secret: str | None = field(default=None, repr=False)
+    api_dev_key: str | None = field(default=None, repr=False)
+    webhook_secret: str | None = field(default=None, repr=False)
 
     def __post_init__(self):
         if self.max_upload_bytes <= 0:
@@ -48,6 +62,13 @@ class Settings:
                            ("NEURALFORGE_QUOTA_CPU_HOURS", self.quota_cpu_hours)):
             if value is not None and not value >= 0:
                 raise ValidationError(f"{var} must be a number of hours >= 0; received {value:g}")
+        if self.api_max_body_bytes <= 0:
+            raise ValidationError(f"NEURALFORGE_API_MAX_BODY_MB must be positive; received "
+                                  f"{self.api_max_body_bytes / 2**20:g}")
+        for var, value, least in (("NEURALFORGE_API_JWT_SECRET", self.api_jwt_secret, 32),
+                                  ("NEURALFORGE_API_DEV_KEY", self.api_dev_key, 16)):
+            if value is not None and len(value) < least:
+                raise ValidationError(f"{var} must be at least {least} characters; received {len(value)}")
 
     @staticmethod
     def from_env(env: Mapping[str, str] | None = None) -> Settings:
@@ -68,6 +89,14 @@ class Settings:
             user=env.get("NEURALFORGE_USER") or _login_name(),
             quota_gpu_hours=_hours(env, "NEURALFORGE_QUOTA_GPU_HOURS"),
             quota_cpu_hours=_hours(env, "NEURALFORGE_QUOTA_CPU_HOURS"),
+            api_rate_limit=env.get("NEURALFORGE_API_RATE_LIMIT") or "120/minute",
+            api_rate_limit_storage=env.get("NEURALFORGE_API_RATE_LIMIT_STORAGE") or "memory://",
+            api_max_body_bytes=int(_number(env, "NEURALFORGE_API_MAX_BODY_MB", 10, "megabytes") * 2**20),
+            api_cors_origins=tuple(o.strip() for o in env.get("NEURALFORGE_API_CORS_ORIGINS", "").split(",")
+                                   if o.strip()),
+            api_jwt_secret=env.get("NEURALFORGE_API_JWT_SECRET") or None,
+            api_dev_key=env.get("NEURALFORGE_API_DEV_KEY") or None,
+            webhook_secret=env.get("NEURALFORGE_WEBHOOK_SECRET") or None,
         )
 
 
@@ -76,6 +105,13 @@ def _login_name() -> str:
         return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry and no LOGNAME/USER (some containers)
         return "unknown"
+
+
+def _number(env: Mapping[str, str], var: str, default: float, unit: str) -> float:
+    try:
+        return float(env.get(var) or default)
+    except ValueError:
+        raise ValidationError(f"{var} must be a number of {unit}; received {env[var]!r}") from None
 
 
 def _hours(env: Mapping[str, str], var: str) -> float | None:

@@ -92,13 +92,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 class Serve:
     """Serve's REST API on the cluster's dashboard (with the cluster's token)."""
 
-    def __init__(self, address: str | None = None):
+    def __init__(self, address: str | None = None, token: str | None = None):
         from ray.dashboard.modules.serve.sdk import ServeSubmissionClient
 
         from ray_jobs import cluster, submit
 
         self.address = submit.resolve_address(address)
-        token = cluster.auth_token()
+        token = token or cluster.auth_token()
         headers = {"Authorization": f"Bearer {token}"} if token else None
         try:
             self.client = ServeSubmissionClient(self.address, headers=headers)

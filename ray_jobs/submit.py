@@ -162,16 +162,23 @@ def submit(entrypoint_args: Sequence[str] | str, *, address: str | None = None,
     command = entrypoint(entrypoint_args)
     c = client(address)
     submission_id = submission_id or f"raysubmit_{secrets.token_hex(8)}"
-    runtime_env: dict = {"env_vars": {**job_env(c.get_address()), **(env_vars or {}),
-                                      "NEURALFORGE_JOB_ID": submission_id}}
+    env = runtime_env(c.get_address(), submission_id, working_dir, excludes, env_vars)
+    with _errors(c.get_address()):
+        return c.submit_job(entrypoint=command, runtime_env=env, submission_id=submission_id,
+                            metadata={**(metadata or {}),
+                                      "user": (env_vars or {}).get("NEURALFORGE_USER") or settings().user})
+
+
+def runtime_env(address: str, submission_id: str, working_dir: str | Path | None = ".",
+                excludes: Sequence[str] = EXCLUDES, env_vars: Mapping[str, str] | None = None) -> dict:
+    """The runtime environment of job ``submission_id`` on ``address`` (see :func:`submit`)."""
+    env: dict = {"env_vars": {**job_env(address), **(env_vars or {}), "NEURALFORGE_JOB_ID": submission_id}}
     if working_dir is not None:
         path = Path(working_dir).expanduser().absolute()
         if not path.is_dir():
             raise JobError(f"the working directory must be a directory; received {path}")
-        runtime_env.update(working_dir=str(path), excludes=list(excludes))
-    with _errors(c.get_address()):
-        return c.submit_job(entrypoint=command, runtime_env=runtime_env, submission_id=submission_id,
-                            metadata={**(metadata or {}), "user": settings().user})
+        env.update(working_dir=str(path), excludes=list(excludes))
+    return env
 
 
 def status(job_id: str, *, address: str | None = None) -> Job:

@@ -76,12 +76,30 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
+def settle(page) -> None:
+    """Wait until the script run that the last interaction started has finished (Streamlit shows
+    its status widget while a run is in flight); widgets re-created by a run lose typed input."""
+    page.wait_for_timeout(300)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+                           timeout=120_000)
+
+
 def choose(page, label: str, option: str) -> None:
     """Pick ``option`` in the Streamlit selectbox labelled ``label`` (type to filter, then click)."""
     box = page.get_by_role("combobox", name=label)
     box.click()
     box.fill(option)
     page.get_by_role("option", name=re.compile(re.escape(option))).first.click()
+    settle(page)
+
+
+def type_in(page, label: str, text: str) -> None:
+    """Type into the text input whose label starts with ``label`` and commit it (Enter)."""
+    box = page.get_by_role("textbox", name=re.compile(f"^{re.escape(label)}"))
+    box.fill(text)
+    box.press("Enter")
+    settle(page)
+    assert box.input_value() == text
 
 
 def test_canvas_and_train_in_a_real_browser(dashboard, page):
@@ -95,6 +113,7 @@ def test_canvas_and_train_in_a_real_browser(dashboard, page):
     choose(page, "Template", "resnet18 ")
     page.get_by_role("button", name="Open template").click()
     page.get_by_text("11,689,512").wait_for()
+    settle(page)
     canvas.locator('.react-flow__node[data-id="add_1"]').wait_for()
     labels = canvas.locator(".react-flow__edge-text").all_text_contents()
     assert "(224, 224, 3)" in labels and "(112, 112, 64)" in labels and "(1000,)" not in labels[:1], labels[:5]
@@ -103,8 +122,8 @@ def test_canvas_and_train_in_a_real_browser(dashboard, page):
     # a Conv2D after the classifier's output cannot work: the node turns red, the message says why
     choose(page, "Family", "conv")
     choose(page, "Layer", "Conv2D")
-    page.get_by_role("textbox", name=re.compile("^filters")).fill("8")
-    page.get_by_role("textbox", name=re.compile("^kernel_size")).fill("3")
+    type_in(page, "filters", "8")
+    type_in(page, "kernel_size", "3")
     page.get_by_role("button", name="Add layer").click()
     error = page.get_by_test_id("stAlertContentError").filter(has_text=re.compile(r"\(node conv2d_\d+\)"))
     error.wait_for()
@@ -120,6 +139,7 @@ def test_canvas_and_train_in_a_real_browser(dashboard, page):
     page.get_by_role("heading", name="Train").first.wait_for()
     choose(page, "Architecture", "template:mnist_cnn")
     page.get_by_text("Smoke test").click()
+    settle(page)
     page.get_by_text("Estimated time").wait_for()
     shot(page, "4-train-form")
     page.get_by_role("button", name="Submit to Ray").click()
