@@ -143,6 +143,9 @@ def test_train_page_submits_to_ray_and_shows_the_run_live(ray_head):
     assert "epoch 1 of 1" in bar.proto.text  # the smoke test runs one epoch
     (chart,) = at.get("vega_lite_chart")  # the curves, drawn from the run's MLflow metrics
     assert '"metric"' in chart.proto.spec and '"epoch"' in chart.proto.spec
+    # a new session (a reload, a restarted dashboard) finds the job and its run: they live in Ray and MLflow
+    fresh = page("train.py")
+    assert any(job_id in o for o in fresh.selectbox(key="train_job").options) and fresh.get("vega_lite_chart")
     # a long job: Stop ends it
     long_id = submit.submit(["python", "-c", "import time; time.sleep(600)"], working_dir=None,
                             metadata={"kind": "train"})
