@@ -136,7 +136,7 @@ def job_ui(job, address: str) -> None:
         rows = curve_rows({k: v for k, v in run["history"].items() if v})
         if rows:
             chart = alt.Chart(pl.DataFrame(rows).to_pandas()).mark_line(point=True).encode(
-                x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)), y="value:Q", color="metric:N")
+                x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")), y="value:Q", color="metric:N")
             st.altair_chart(chart, width="stretch")
     with st.expander("Logs (last 40 lines)", expanded=job.status == "FAILED"):
         try:
