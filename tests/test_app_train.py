@@ -122,37 +122,27 @@ def test_sweeps_page_lists_the_search_space_and_opens_the_best(nf_home):
 
 
 @pytest.mark.slow
-def test_train_page_submits_to_ray_and_shows_the_run_live(ray_head):
-    """A smoke run on digits through the page: the job appears, its curve is drawn from MLflow, and
-    Stop ends a running job."""
+def test_train_page_submits_to_ray_lists_and_stops_the_job(ray_head):
+    """A run on digits submitted through the page: the job is listed (also in a fresh session — jobs
+    live in Ray), and Stop ends it. Its live curve is checked in a real browser (test_browser.py)."""
     from ray_jobs import submit
     at = page("train.py")
     assert not at.warning, [w.value for w in at.warning]
     at.selectbox(key="train_architecture").set_value("template:mnist_cnn")
-    at.checkbox(key="train_smoke").check()
-    at.number_input(key="train_epochs").set_value(2).run()
+    at.number_input(key="train_epochs").set_value(50).run()
     at.button(key="train_submit").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     job_id = at.session_state["watched_job"]
-    job = submit.wait(job_id, timeout=300)
-    assert job.status == "SUCCEEDED", submit.logs(job_id, tail=40)
-    at.run()
-    assert not at.exception
-    assert any(f"{job_id} · train · SUCCEEDED" in o for o in at.selectbox(key="train_job").options)
-    (bar,) = at.get("progress")
-    assert "epoch 1 of 1" in bar.proto.text  # the smoke test runs one epoch
-    (chart,) = at.get("vega_lite_chart")  # the curves, drawn from the run's MLflow metrics
-    assert '"metric"' in chart.proto.spec and '"epoch"' in chart.proto.spec
-    # a new session (a reload, a restarted dashboard) finds the job and its run: they live in Ray and MLflow
-    fresh = page("train.py")
-    assert any(job_id in o for o in fresh.selectbox(key="train_job").options) and fresh.get("vega_lite_chart")
-    # a long job: Stop ends it
-    long_id = submit.submit(["python", "-c", "import time; time.sleep(600)"], working_dir=None,
-                            metadata={"kind": "train"})
-    at.session_state["watched_job"] = long_id
-    at.run()
-    at.button(key=f"stop_{long_id}").click().run()
-    assert submit.wait(long_id, timeout=60).status == "STOPPED"
+    assert submit.status(job_id).entrypoint.startswith("python -m ray_jobs.train --template mnist_cnn --epochs 50")
+    assert any(f"{job_id} · train ·" in o for o in at.selectbox(key="train_job").options)
+    fresh = page("train.py")  # a reload, or a restarted dashboard
+    assert fresh.selectbox(key="train_job").value == job_id
+    fresh.button(key=f"stop_{job_id}").click().run()
+    assert not fresh.exception
+    assert submit.wait(job_id, timeout=60).status == "STOPPED"
+    fresh.run()
+    assert any(f"{job_id} · train · STOPPED" in o for o in fresh.selectbox(key="train_job").options)
+    assert not any(b.key == f"stop_{job_id}" for b in fresh.button)  # nothing left to stop
 
 
 def test_sign_in_gates_the_app_and_tags_jobs_with_the_user(nf_home):

@@ -150,3 +150,8 @@ def test_canvas_and_train_in_a_real_browser(dashboard, page):
     page.get_by_text(re.compile(r"epoch 1 of 1")).wait_for(timeout=60_000)
     chart.scroll_into_view_if_needed()
     shot(page, "6-train-curve")
+    # jobs live in Ray and MLflow: a reload (a new session) shows the same job and curve
+    page.reload()
+    page.get_by_test_id("stVegaLiteChart").first.wait_for(timeout=60_000)
+    page.get_by_text(re.compile(r"epoch 1 of 1")).wait_for()
+    shot(page, "7-train-after-reload")
