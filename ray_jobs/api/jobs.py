@@ -31,7 +31,6 @@ KIND_ENV, RUN_NAME_ENV, WEBHOOK_ENV = (
     "NEURALFORGE_WEBHOOK_URL",
 )
 EPOCH_METRICS = ("train_loss", "val_loss")
-RUN_LOOKUP_SLACK_MS = 60_000  # the run starts after the job; clocks of head and store may differ a little
 
 
 @dataclass(frozen=True)
@@ -170,18 +169,14 @@ def watched_jobs() -> list[tuple[str, str]]:
     ]
 
 
-def find_run(tracking, run_name: str, since: float | None) -> str | None:
-    """The MLflow run (not a sweep's trial) named ``run_name`` that started with the job."""
-    since_ms = int((since or 0) * 1000) - RUN_LOOKUP_SLACK_MS
+def find_run(tracking, job_id: str) -> str | None:
+    """The MLflow run the job opened (training tags it with the job's id, ``neuralforge.job_id``;
+    a sweep's parent run carries it, its trials do not)."""
     experiments = [e.experiment_id for e in tracking.search_experiments()]
     if not experiments:
         return None
-    runs = tracking.search_runs(
-        experiments,
-        f"attributes.run_name = '{run_name}' and attributes.start_time >= {since_ms}",
-        order_by=["attributes.start_time ASC"],
-        max_results=20,
-    )
+    runs = tracking.search_runs(experiments, f"tags.`neuralforge.job_id` = '{job_id}'",
+                                order_by=["attributes.start_time ASC"], max_results=20)
     return next((r.info.run_id for r in runs if "mlflow.parentRunId" not in r.data.tags), None)
 
 
@@ -242,8 +237,8 @@ class JobObserver:
         from ray_jobs.api.errors import mlflow_error
 
         try:
-            if self.run_id is None and self.env.get(RUN_NAME_ENV):
-                self.run_id = find_run(self.tracking, self.env[RUN_NAME_ENV], self.job.start_time)
+            if self.run_id is None:
+                self.run_id = find_run(self.tracking, self.job_id)
             if self.run_id is None:
                 return []
             run = self.tracking.get_run(self.run_id)
