@@ -161,34 +161,20 @@ class Client:
 
     # -- jobs ------------------------------------------------------------------------------------
 
-    def train(
-        self,
-        dsl: str | None = None,
-        *,
-        graph: dict | None = None,
-        template: str | None = None,
-        dataset: str = "digits",
-        webhook_url: str | None = None,
-        **options,
-    ) -> Job:
+    def train(self, dsl: str | None = None, *, graph: dict | None = None, template: str | None = None,
+              dataset: str = "digits", webhook_url: str | None = None, **options) -> Job:
         """Submit a training job; ``options`` are the ``neuralforge train`` options (``epochs``,
         ``batch_size``, ``learning_rate``, ``workers``, ``smoke_test``, ``run_name``, …)."""
-        body = {**self._source(dsl, graph, template, options), "dataset": dataset, "webhook_url": webhook_url}
-        return make(Job, self._json("POST", "/jobs/train", json=body))
+        return self._submit("train", dsl, graph, template, dataset, webhook_url, options)
 
-    def tune(
-        self,
-        dsl: str | None = None,
-        *,
-        graph: dict | None = None,
-        template: str | None = None,
-        dataset: str = "digits",
-        webhook_url: str | None = None,
-        **options,
-    ) -> Job:
+    def tune(self, dsl: str | None = None, *, graph: dict | None = None, template: str | None = None,
+             dataset: str = "digits", webhook_url: str | None = None, **options) -> Job:
         """Submit a sweep; ``options`` as ``neuralforge tune`` (``num_samples``, ``search``, …)."""
+        return self._submit("tune", dsl, graph, template, dataset, webhook_url, options)
+
+    def _submit(self, kind, dsl, graph, template, dataset, webhook_url, options) -> Job:
         body = {**self._source(dsl, graph, template, options), "dataset": dataset, "webhook_url": webhook_url}
-        return make(Job, self._json("POST", "/jobs/tune", json=body))
+        return make(Job, self._json("POST", f"/jobs/{kind}", json=body))
 
     def job(self, job: Job | str) -> Job:
         return make(Job, self._json("GET", f"/jobs/{_id(job)}"))

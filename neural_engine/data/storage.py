@@ -65,31 +65,27 @@ class LocalStorage:
         return self.root / check_key(key)
 
     def write(self, key: str, data: bytes) -> None:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        self._put(key, data, os.replace)
 
     def create(self, key: str, data: bytes) -> bool:
         """Write ``key`` only if it does not exist (a hard link is atomic and exclusive)."""
+        try:
+            self._put(key, data, os.link)
+        except FileExistsError:
+            return False
+        return True
+
+    def _put(self, key: str, data: bytes, publish) -> None:
+        """Write ``data`` to a temporary file beside ``key``, then ``publish(tmp, path)`` it."""
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
-            os.link(tmp, path)
-            return True
-        except FileExistsError:
-            return False
+            publish(tmp, path)
         finally:
-            Path(tmp).unlink(missing_ok=True)
+            Path(tmp).unlink(missing_ok=True)  # gone already after os.replace
 
     def read(self, key: str) -> bytes:
         try:
