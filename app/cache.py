@@ -270,3 +270,10 @@ def artifact_text(run_id: str, path: str) -> str:
     from neural_engine.settings import settings
     mlflow.set_tracking_uri(settings().mlflow_uri)
     return mlflow.artifacts.load_text(f"runs:/{run_id}/{path}")
+
+
+@st.cache_data(ttl=30, max_entries=32, show_spinner=False)
+def project_versions(project: str) -> list:
+    """Every saved version of ``project`` (cleared when the Canvas saves one)."""
+    from neural_engine.projects import versions
+    return versions(project)

@@ -162,7 +162,8 @@ def dsl_ui() -> None:
 def versions_ui() -> None:
     """Save the graph as a version of a project (message, parent), load any version, diff two."""
     from neural_engine.ir import Graph
-    from neural_engine.projects import diff_versions, save_version, versions
+    from neural_engine.diff import diff_graphs
+    from neural_engine.projects import save_version
     graph = current_graph()
     c = st.columns([2, 3, 1])
     project = c[0].text_input("Project", state.get(state.PROJECT) or graph.get("name", "net").lower(),
@@ -178,10 +179,11 @@ def versions_ui() -> None:
         state.put(state.PROJECT, project)
         state.put(state.VERSION, v.number)
         cache.architecture_refs.clear()
+        cache.project_versions.clear()
         state.flash("success", f"Saved {v.ref}" + (f" (parent v{v.parent})" if v.parent else "") + ".")
         st.rerun()
     try:
-        saved = versions(project)
+        saved = cache.project_versions(project)
     except NeuralForgeError as err:
         st.error(err.message)
         return
@@ -204,7 +206,8 @@ def versions_ui() -> None:
         c = st.columns(2)
         a = c[0].selectbox("Diff from", numbers, index=1, format_func=lambda n: f"v{n}", key="diff_a")
         b = c[1].selectbox("to", numbers, index=0, format_func=lambda n: f"v{n}", key="diff_b")
-        lines = diff_versions(project, a, b).lines()
+        by_number = {v.number: v.graph for v in saved}
+        lines = diff_graphs(by_number[a], by_number[b]).lines()
         st.code("\n".join(lines) or "(no differences)", language="diff")
 
 
