@@ -13,6 +13,7 @@ model after; rank 0 of the workers logs each epoch's metrics (see ``ray_jobs.tra
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -25,6 +26,20 @@ from ray_jobs.run_setup import Prepared, prepare
 
 OBJECT_STORE_BYTES = 128 * 2**20
 
+# Ray Train V2 settings it reads from the environment (ray/train/v2/_internal/constants.py); the
+# driver passes the ones it has to the controller and the workers. The controller polls the worker
+# group every RAY_TRAIN_HEALTH_CHECK_INTERVAL_S (2 s by default) and takes one report per poll, so
+# a run's end was seen two polls (~4 s) after its last report; at 0.5 s it is seen within ~1 s, and
+# a dead worker sooner too (the 10-minute hang timeout is a separate setting). The cost is a
+# status call to each worker twice a second. A value already in the environment wins.
+TRAIN_ENV = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.5"}
+
+
+def apply_train_env() -> None:
+    """Put :data:`TRAIN_ENV` into this process's environment unless already set there."""
+    for name, value in TRAIN_ENV.items():
+        os.environ.setdefault(name, value)
+
 
 def connect_ray(num_cpus: int | None = None) -> None:
     """Attach to ``RAY_ADDRESS`` (or the job's cluster), else start an embedded local Ray."""
@@ -35,6 +50,9 @@ def connect_ray(num_cpus: int | None = None) -> None:
     if address:
         ray.init(address=address, log_to_driver=True)
     else:
+        # One local node, which nothing preempts: Train's preemption watcher (an actor process
+        # of its own, starting just as training starts, on these 2 cores) has nothing to watch.
+        os.environ.setdefault("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "0")
         # the dashboard serves the state API that Train's placement-group cleaner polls
         ray.init(address="local", num_cpus=num_cpus, object_store_memory=OBJECT_STORE_BYTES,
                  include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=True)
@@ -46,6 +64,7 @@ def fit(p: Prepared):
     from ray.train.torch import TorchTrainer
 
     from ray_jobs.loop import train_loop
+    apply_train_env()  # read when the trainer starts its controller
     c = p.config
     storage = settings().storage
     storage_path = f"{storage.rstrip('/')}/checkpoints" if "://" in storage else str(Path(storage, "checkpoints"))
