@@ -105,13 +105,13 @@ def home(tmp_path, monkeypatch) -> Path:
 @pytest.fixture(scope="session")
 def shared(tmp_path_factory) -> Api:
     """One app and home for the read-mostly tests (MLflow's first database takes seconds)."""
-    with pytest.MonkeyPatch.context() as mp:
+    from mlflow.tracking import MlflowClient
+
+    with pytest.MonkeyPatch.context() as mp:  # only while building it: tests isolate themselves (`api`)
         isolate(mp, tmp_path_factory.mktemp("api-home"))
         api = Api()
-        from mlflow.tracking import MlflowClient
-
         MlflowClient(api.settings.mlflow_uri).search_experiments()  # create the database once, here
-        yield api
+    return api
 
 
 @pytest.fixture
