@@ -142,3 +142,18 @@ def ray_head(ray_head_session, monkeypatch) -> RayHead:
     """The session's head, with this test's environment pointing at it."""
     ray_head_session.apply(monkeypatch)
     return ray_head_session
+
+
+def stop_serve(s, timeout: float = 60) -> None:
+    """Shut Ray Serve down (it must serve nothing) and wait until its controller is gone, so that a
+    later test starts Serve on its own port. ``s``: a ``ray_jobs.serve.Serve``."""
+    assert not s.details().get("applications"), s.details().get("applications")
+    s.client.delete_applications()
+    deadline = time.monotonic() + timeout
+    while (s.details().get("controller_info") or {}).get("actor_id"):
+        assert time.monotonic() < deadline, f"Serve must shut down within {timeout:g} s"
+        time.sleep(0.5)
+
+
+def serve_running(s) -> bool:
+    return bool((s.details().get("controller_info") or {}).get("actor_id"))

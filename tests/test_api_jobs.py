@@ -9,11 +9,14 @@ import json
 import os
 import time
 
+import numpy as np
 import pytest
+import requests
 
 from neuralforge.client import Client, verify_webhook
 from ray_jobs.api.keys import KeyStore
-from tests.conftest import RAY_ENV_CLEARED, free_port
+from ray_jobs.serve import Serve
+from tests.conftest import RAY_ENV_CLEARED, free_port, serve_running, stop_serve
 from tests.test_api_webhooks import Receiver, start_server, stop_server
 
 pytestmark = pytest.mark.slow
@@ -29,7 +32,7 @@ def api_on_ray(ray_head_session):
     key = KeyStore(head.home / "api" / "keys.json").create("tester", "admin")[1]
     port = free_port()
     proc = start_server(env, port)
-    yield f"http://127.0.0.1:{port}", key
+    yield f"http://127.0.0.1:{port}", key, head
     stop_server(proc)
 
 
@@ -41,7 +44,7 @@ def wait_for(predicate, timeout: float, what: str):
 
 
 def test_a_training_job_streamed_waited_for_and_reported_by_webhooks(api_on_ray):
-    url, key = api_on_ray
+    url, key, head = api_on_ray
     receiver = Receiver()
     nf = Client(url, key)
     try:
@@ -79,13 +82,31 @@ def test_a_training_job_streamed_waited_for_and_reported_by_webhooks(api_on_ray)
             ("progress", True, 1),
             ("completed", True, 1),
         ]
+
+        # the trained run on Ray Serve through the API: deploy, list, predict over HTTP, scale, delete
+        serve = Serve(head.state.dashboard_url, token=(head.home / "auth_token").read_text().strip())
+        serving = serve_running(serve)
+        deployed = nf.deploy(final.run_id, "api-digits", replicas=1, cpus=0.25, port=free_port())
+        assert deployed.status == "RUNNING" and deployed.stable["replicas"] == 1, deployed
+        assert "api-digits" in {d.name for d in nf.deployments()}
+        http = requests.Session()
+        http.trust_env = False  # loopback: no proxies
+        x = np.random.default_rng(0).random((4, 1, 8, 8), dtype=np.float32).tolist()
+        answer = http.post(deployed.url, json={"inputs": x}, timeout=30).json()
+        assert len(answer["predictions"]) == 4 and all(0 <= p < 10 for p in answer["predictions"]), answer
+        assert http.post(deployed.url, data=b"{inputs: ", timeout=30).status_code == 400
+        assert nf.scale("api-digits", 2).stable["replicas"] == 2
+        nf.undeploy("api-digits")
+        assert "api-digits" not in {d.name for d in nf.deployments()}
+        if not serving:
+            stop_serve(serve)  # as found: later tests start Serve on their own port
     finally:
         receiver.close()
         nf.close()
 
 
 def test_a_stopped_job_ends_with_a_failed_webhook(api_on_ray):
-    url, key = api_on_ray
+    url, key, _ = api_on_ray
     receiver = Receiver()
     nf = Client(url, key)
     try:

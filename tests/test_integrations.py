@@ -34,6 +34,7 @@ from neuralforge.integrations import (
 )
 from neuralforge.integrations.contract import ConnectorContract
 from neuralforge.integrations.ray import RayConnector, plan
+from tests.conftest import serve_running, stop_serve
 
 
 def _free_port() -> int:
@@ -391,17 +392,6 @@ def test_the_contract_suite_fails_a_connector_that_breaks_a_promise(broken, name
 
 # ---- the contract against Ray (slow: the session's local head) -----------------------------------
 
-def _stop_serve(s, timeout: float = 60) -> None:
-    """Shut Ray Serve down (it must serve nothing) and wait until its controller is gone."""
-    import time
-    assert not s.details().get("applications"), s.details().get("applications")
-    s.client.delete_applications()
-    deadline = time.monotonic() + timeout
-    while (s.details().get("controller_info") or {}).get("actor_id"):
-        assert time.monotonic() < deadline, "Serve must shut down within 60 s"
-        time.sleep(0.5)
-
-
 @pytest.fixture(scope="module")
 def train_job(ray_head_session) -> str:
     """A smoke-test training job, submitted before the contract suite (whose connector asks for it)
@@ -423,10 +413,10 @@ class TestRayConnector(ConnectorContract):
         with pytest.MonkeyPatch.context() as mp:  # the head's environment, for the whole class
             ray_head_session.apply(mp)
             url = ray_head_session.state.dashboard_url
-            serving = bool((serve.Serve(url).details().get("controller_info") or {}).get("actor_id"))
+            serving = serve_running(serve.Serve(url))
             yield RayConnector(url, serve_port=_free_port())
             if not serving:
-                _stop_serve(serve.Serve(url))  # as found: later tests start Serve on their own port
+                stop_serve(serve.Serve(url))  # as found: later tests start Serve on their own port
 
     @pytest.fixture(scope="class")
     @classmethod
