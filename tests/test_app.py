@@ -110,3 +110,13 @@ def test_canvas_round_trip_keeps_the_graph():
     assert apply_canvas(graph, state)["edges"] == graph["edges"]
     assert len(set(layered_positions(graph).values())) == len(graph["nodes"]) + 1
     assert all(n.style is not state.nodes[0].style for n in state.nodes[1:])  # no shared style dict
+
+
+def test_the_palette_offers_every_registry_layer(app):
+    from neural_engine import layers
+    every = sorted(s.name for f in layers.families().values() for s in f)
+    assert app.selectbox(key="palette_family").value == "all families"
+    assert list(app.selectbox(key="palette_layer").options) == every and len(every) >= 35
+    app.selectbox(key="palette_family").set_value("recurrent").run()
+    assert "LSTM" in app.selectbox(key="palette_layer").options
+    assert "Conv2D" not in app.selectbox(key="palette_layer").options

@@ -22,6 +22,9 @@ from neural_engine.report import human, human_bytes
 from neural_engine.templates import TEMPLATES
 
 
+ALL_FAMILIES = "all families"
+
+
 def current_graph() -> dict:
     if state.get(state.GRAPH) is None:
         state.put(state.GRAPH, cache.template_json("mnist_cnn"))
@@ -102,8 +105,10 @@ def palette_ui(graph: dict, selected: str | None) -> None:
     with left:
         st.markdown("**Add a layer**")
         fams = layers.families()
-        family = st.selectbox("Family", sorted(fams), key="palette_family")
-        spec = st.selectbox("Layer", [s.name for s in fams[family]], key="palette_layer")
+        family = st.selectbox("Family", [ALL_FAMILIES, *sorted(fams)], key="palette_family")
+        names = sorted(s.name for f in fams.values() for s in f) if family == ALL_FAMILIES \
+            else [s.name for s in fams[family]]
+        spec = st.selectbox("Layer", names, key="palette_layer", help="type to search")
         values = param_inputs(layers.get(spec), {}, key=f"new_{spec}", required_only=True)
         if st.button("Add layer", key="add_layer") and values is not None:
             set_graph(add_node(graph, spec, values, after=selected))
