@@ -18,6 +18,7 @@
 | api_jwt_secret | ``NEURALFORGE_API_JWT_SECRET`` | none: JWT bearer tokens refused (HS256, at least 32 characters) |
 | api_dev_key | ``NEURALFORGE_API_DEV_KEY`` | none: no development key (when set, this value is an admin key) |
 | webhook_secret | ``NEURALFORGE_WEBHOOK_SECRET`` | none: generated once into ``<home>/api/webhook_secret`` |
+| webhook_hosts | ``NEURALFORGE_WEBHOOK_HOSTS`` | none: any host (``hooks.example.com,.corp.example`` limits them) |
 
 >>> s = Settings.from_env({"NEURALFORGE_HOME": "/tmp/nf"})
 >>> s.storage, s.mlflow_uri
@@ -53,6 +54,7 @@ class Settings:
     api_jwt_secret: str | None = field(default=None, repr=False)
     api_dev_key: str | None = field(default=None, repr=False)
     webhook_secret: str | None = field(default=None, repr=False)
+    webhook_hosts: tuple[str, ...] = ()  # empty: any host
 
     def __post_init__(self):
         if self.max_upload_bytes <= 0:
@@ -97,6 +99,8 @@ class Settings:
             api_jwt_secret=env.get("NEURALFORGE_API_JWT_SECRET") or None,
             api_dev_key=env.get("NEURALFORGE_API_DEV_KEY") or None,
             webhook_secret=env.get("NEURALFORGE_WEBHOOK_SECRET") or None,
+            webhook_hosts=tuple(h.strip().lower() for h in env.get("NEURALFORGE_WEBHOOK_HOSTS", "").split(",")
+                                if h.strip()),
         )
 
 

@@ -15,6 +15,7 @@ from ray_jobs.api import jobs
 from ray_jobs.api import models as m
 from ray_jobs.api.auth import Principal, require, websocket_caller
 from ray_jobs.api.errors import status_of
+from ray_jobs.api.webhooks import check_url
 
 router = APIRouter(tags=["jobs"])
 Submitter = Annotated[Principal, Depends(require("submit"))]
@@ -23,6 +24,8 @@ STREAM_POLL_S = 1.0
 
 def _submit(kind: str, req, request: Request, caller: Principal) -> dict:
     data = req.model_dump(mode="json")
+    if data.get("webhook_url"):
+        check_url(data["webhook_url"], request.app.state.settings.webhook_hosts)
     sub = jobs.prepare(kind, data, user=caller.name)
     job_id = jobs.launch(sub, request.app.state.settings)
     if data.get("webhook_url"):

@@ -35,6 +35,26 @@ log = logging.getLogger("neuralforge.api.webhooks")
 RETRY_STATUS = (408, 425, 429)
 
 
+def check_url(url: str, hosts: tuple[str, ...]) -> None:
+    """Refuse a webhook URL whose host the settings do not allow (``NEURALFORGE_WEBHOOK_HOSTS``:
+    ``name`` matches exactly, ``.name`` any subdomain; none set: any host).
+
+    >>> check_url("https://ci.example.com/hook", (".example.com",))
+    >>> check_url("http://169.254.169.254/latest", ("hooks.example.com",))
+    Traceback (most recent call last):
+    neural_engine.errors.ValidationError: webhook_url's host must be one NEURALFORGE_WEBHOOK_HOSTS allows (hooks.example.com); received 169.254.169.254
+    """
+    from urllib.parse import urlparse
+
+    from neural_engine.errors import ValidationError
+    if not hosts:
+        return
+    host = (urlparse(url).hostname or "").lower()
+    if not any(host == h or (h.startswith(".") and host.endswith(h)) for h in hosts):
+        raise ValidationError(f"webhook_url's host must be one NEURALFORGE_WEBHOOK_HOSTS allows "
+                              f"({', '.join(hosts)}); received {host or url}")
+
+
 def sign(secret: str, body: bytes, timestamp: str) -> str:
     return "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
