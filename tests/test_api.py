@@ -244,7 +244,9 @@ def test_jwt_bearer_tokens(api):
 
 
 def test_the_rate_limit_trips_per_key_and_recovers(home):
-    api = Api(NEURALFORGE_API_RATE_LIMIT="3/2 second")
+    api = Api(NEURALFORGE_API_RATE_LIMIT="3/4 second")
+    # warm (another key): the three requests below must land inside one window on a slow machine too
+    api.call("POST", "/parse", scope="admin", json={"dsl": DSL})
     seen = []
     for _ in range(3):
         r = api.call("POST", "/parse", scope="read", json={"dsl": DSL})
@@ -255,7 +257,7 @@ def test_the_rate_limit_trips_per_key_and_recovers(home):
     assert r.status_code == 429 and r.json()["error"] == "RateLimitError"
     wait = int(r.headers["Retry-After"])
     assert (
-        1 <= wait <= 2
+        1 <= wait <= 4
         and r.headers["X-RateLimit-Remaining"] == "0"
         and int(r.headers["X-RateLimit-Reset"]) > 0
     )
