@@ -38,7 +38,7 @@ def test_canvas_shows_shapes_on_nodes_and_edges(app):
     labels = {(e["source"], e["target"]): e["label"] for e in args["edges"]}
     assert labels[("image", "conv2d_1")] == "(28, 28, 1)"
     assert labels[("conv2d_1", "maxpooling2d_1")] == "(26, 26, 32)"
-    assert [m.value for m in app.metric][0] == "315,146"
+    assert app.metric[0].value == "315,146"
 
 
 def test_opening_a_template_updates_the_canvas_and_totals(app):

@@ -21,7 +21,6 @@ from neural_engine.errors import NeuralForgeError
 from neural_engine.report import human, human_bytes
 from neural_engine.templates import TEMPLATES
 
-
 ALL_FAMILIES = "all families"
 
 
@@ -166,8 +165,8 @@ def dsl_ui() -> None:
 
 def versions_ui() -> None:
     """Save the graph as a version of a project (message, parent), load any version, diff two."""
-    from neural_engine.ir import Graph
     from neural_engine.diff import diff_graphs
+    from neural_engine.ir import Graph
     from neural_engine.projects import save_version
     graph = current_graph()
     c = st.columns([2, 3, 1])
