@@ -34,7 +34,6 @@ def cmd_ui(args) -> int:
     """Start the Streamlit dashboard on the embedded defaults (see neural_engine.settings): unless
     RAY_ADDRESS names a cluster, a local Ray head (``neuralforge cluster up``) that outlives the
     dashboard, so jobs survive its restarts; ``neuralforge cluster down`` stops it."""
-    import subprocess
     from pathlib import Path
 
     from neural_engine.settings import settings
@@ -47,9 +46,10 @@ def cmd_ui(args) -> int:
     # One torch thread in the dashboard: it measures latencies and training steps, and several
     # threads on a loaded small machine are many times slower (FIELD_NOTES).
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    return subprocess.call([sys.executable, "-m", "streamlit", "run", str(app), "--server.address", args.host,
-                            "--server.port", str(args.port), "--server.headless", "true",
-                            "--browser.gatherUsageStats", "false"], env=env)
+    # Become Streamlit (exec): stopping this process stops the dashboard, no orphan is left behind.
+    os.execve(sys.executable, [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", args.host,
+                               "--server.port", str(args.port), "--server.headless", "true",
+                               "--browser.gatherUsageStats", "false"], env)
 
 
 COMMANDS = {
