@@ -41,4 +41,4 @@ fuzz: $(STAMP)
 	NF_FUZZ_EXAMPLES=25000 $(PY) -m pytest -q tests/test_dsl_fuzz.py
 
 clean:
-	rm -rf $(VENV) .neuralforge build *.egg-info test-artifacts
+	rm -rf $(VENV) build *.egg-info test-artifacts  # the data home (~/.neuralforge) is the user's: kept

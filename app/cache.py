@@ -181,12 +181,30 @@ def dataset_names() -> list[str]:
     return [*ENTRIES, *(d for d in registered() if d not in ENTRIES)]
 
 
+@st.cache_data(max_entries=256, show_spinner=False)
+def fits(source: str, ref: str, dataset: str) -> bool:
+    """Whether the architecture can train on ``dataset`` (shapes, classes): the form's first choice."""
+    from ray_jobs.config import TrainConfig
+    from ray_jobs.preflight import preflight
+    try:
+        preflight(TrainConfig(**{source: ref}, dataset=dataset), measure=False)
+    except NeuralForgeError:
+        return False
+    return True
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
 def architecture_graph(source: str, ref: str):
-    """The graph of a saved version (``project``) or a template (``template``)."""
+    """The graph of a saved version (``project``), a template (``template``) or a graph JSON file
+    (``graph``: the Canvas's network, the file named by its content)."""
     if source == "template":
         from neural_engine.templates import template
         return template(ref)
+    if source == "graph":
+        from pathlib import Path
+
+        from neural_engine.ir import Graph
+        return Graph.from_json(json.loads(Path(ref).read_text(encoding="utf-8")))
     from neural_engine.projects import load_project_ref
     return load_project_ref(ref).graph
 
@@ -199,20 +217,21 @@ def preflight(config):
 
     from ray_jobs.preflight import preflight as check
     p = check(config, measure=False)
-    return dataclasses.replace(p, step_seconds=_step_seconds(config.project, config.template,
+    return dataclasses.replace(p, step_seconds=_step_seconds(config.project, config.template, config.graph,
                                                              config.dataset, p.batch_size))
 
 
 @st.cache_data(max_entries=64, show_spinner="Measuring a few training steps…")
-def _step_seconds(project, template, dataset, batch_size) -> float:
+def _step_seconds(project, template, graph, dataset, batch_size) -> float:
     from ray_jobs.config import TrainConfig
     from ray_jobs.preflight import step_seconds
-    return step_seconds(TrainConfig(project=project, template=template, dataset=dataset, batch_size=batch_size))
+    return step_seconds(TrainConfig(project=project, template=template, graph=graph, dataset=dataset,
+                                    batch_size=batch_size))
 
 
 @st.cache_data(ttl=2, show_spinner=False)
 def run_of_job(job_id: str, done: bool) -> dict | None:
-    """The MLflow run a Ray job recorded (tag ``neuralforge.job_id``): id, params, metric history."""
+    """The MLflow run a Ray job recorded (tag ``neuralforge.job_id``): id, params, metric history, status."""
     from app.jobs_view import CURVES
     from neural_engine.settings import settings
     client = mlflow_client(settings().mlflow_uri)
@@ -223,7 +242,7 @@ def run_of_job(job_id: str, done: bool) -> dict | None:
         return None
     run = runs[0]
     history = {m: [(h.step, h.value) for h in client.get_metric_history(run.info.run_id, m)] for m in CURVES}
-    return {"id": run.info.run_id, "params": run.data.params, "history": history}
+    return {"id": run.info.run_id, "params": run.data.params, "history": history, "status": run.info.status}
 
 
 # --- Sweeps page: the search space, sweeps and trials from MLflow ---------------------------------

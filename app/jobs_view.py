@@ -1,8 +1,10 @@
 """What the Train page shows, as pure functions: which Ray jobs are NeuralForge's, how far a run
 got, its curves as a long table, and the form's defaults from the network's DSL. No Streamlit.
 
->>> progress({"epochs": "5"}, {"train_loss": [(0, 1.2), (1, 0.8)]})
+>>> progress({"train.epochs": "5"}, {"train_loss": [(0, 1.2), (1, 0.8)]})
 (2, 5)
+>>> progress({}, {}, planned=10)
+(0, 10)
 >>> curve_rows({"train_loss": [(0, 1.2), (1, 0.8)], "val_loss": [(0, 1.3)]})
 [{'epoch': 1, 'metric': 'train_loss', 'value': 1.2}, {'epoch': 2, 'metric': 'train_loss', 'value': 0.8}, {'epoch': 1, 'metric': 'val_loss', 'value': 1.3}]
 """
@@ -39,10 +41,11 @@ def neuralforge_jobs(jobs: list) -> list:
     return sorted((j for j in jobs if kind_of(j)), key=lambda j: j.start_time or 0, reverse=True)
 
 
-def progress(params: dict, history: dict[str, list[tuple[int, float]]]) -> tuple[int, int]:
-    """(epochs finished, epochs planned) of a run from its params and metric history."""
-    total = int(float(params.get("epochs") or 0))
+def progress(params: dict, history: dict[str, list[tuple[int, float]]], planned: int | None = None) -> tuple[int, int]:
+    """(epochs finished, epochs planned) of a run: planned from the run's ``train.epochs`` (what
+    training resolved), else from the job (``planned``); a stopped run keeps its plan."""
     done = len(history.get("train_loss", []))
+    total = int(float(params.get("train.epochs") or planned or 0))
     return done, max(total, done)
 
 

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app import auth
+from app import auth, state
 
 st.set_page_config(page_title="NeuralForge", layout="wide")
 auth.gate()
@@ -14,4 +14,7 @@ pages = {
     "Track": [st.Page("app_pages/experiments.py", title="Experiments")],
     "Ship": [st.Page("app_pages/export.py", title="Export")],
 }
-st.navigation(pages).run()
+page = st.navigation(pages)
+state.put(state.PAGE, page.title)
+state.clear_flash(unless_page=page.title)  # a message belongs to the page of the action
+page.run()

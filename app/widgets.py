@@ -16,16 +16,22 @@ def _ints(text: str) -> int | tuple[int, ...]:
 
 
 def _widget(p: Param, value, key: str):
+    """The value entered for ``p``; ``value`` itself while the input still shows it (showing a
+    value must never change it: "linear" for no activation, "3" for 3)."""
     label = p.name + ("" if p.range_text() is None else f" {p.range_text()}")
     if p.kind == "bool":
         return st.checkbox(label, value=bool(value), key=key, help=p.doc or None)
     if p.kind == "activation":
         options = ["linear", *ACTIVATIONS]
-        return st.selectbox(label, options, index=options.index(value or "linear"), key=key, help=p.doc or None)
+        shown = value or "linear"
+        choice = st.selectbox(label, options, index=options.index(shown), key=key, help=p.doc or None)
+        return value if choice == shown and not p.required else choice
     if p.kind == "str" and p.choices:
         return st.selectbox(label, p.choices, index=p.choices.index(value) if value in p.choices else 0, key=key)
     text = "" if value is None else str(value)
     raw = st.text_input(label, value=text, key=key, help=p.doc or None)
+    if raw == text:
+        return value
     if raw.strip() == "":
         return None
     if p.kind == "int":
@@ -51,6 +57,10 @@ def param_inputs(spec: LayerSpec, params: dict, *, key: str, required_only: bool
             return None
         if value is not None and (p.name in params or value != p.default or p.required):
             out[p.name] = value
+    missing = [p.name for p in spec.params if p.required and p.name not in out]
+    if required_only and missing:  # a new layer not filled in yet: say what it needs, no error
+        st.caption(f"{spec.name} needs {', '.join(missing)}.")
+        return None
     try:
         spec.validate(out)
     except NeuralForgeError as err:

@@ -2,7 +2,7 @@
 
 | setting | environment | default (embedded) |
 |---|---|---|
-| home | ``NEURALFORGE_HOME`` | ``./.neuralforge`` |
+| home | ``NEURALFORGE_HOME`` | ``~/.neuralforge``: one data home per user, whatever the current folder |
 | storage | ``NEURALFORGE_STORAGE`` | ``<home>`` (a local directory, or ``s3://bucket/prefix``) |
 | s3_endpoint_url | ``NEURALFORGE_S3_ENDPOINT_URL`` (or ``AWS_ENDPOINT_URL``) | AWS |
 | mlflow_uri | ``MLFLOW_TRACKING_URI`` | ``sqlite:///<home>/mlflow.db`` |
@@ -75,7 +75,7 @@ class Settings:
     @staticmethod
     def from_env(env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        home = Path(env.get("NEURALFORGE_HOME", ".neuralforge")).expanduser().absolute()
+        home = Path(env.get("NEURALFORGE_HOME") or "~/.neuralforge").expanduser().absolute()
         try:
             max_mb = float(env.get("NEURALFORGE_MAX_UPLOAD_MB", "512"))
         except ValueError:

@@ -55,7 +55,7 @@ def cmd_ui(args) -> int:
 COMMANDS = {
     **engine_cli.COMMANDS,
     "train": ("train a network on Ray Train, tracked in MLflow", *lazy("ray_jobs.train")),
-    "tune": ("sweep the network's HPO values with Ray Tune (ASHA, Optuna); writes best.neural",
+    "tune": ("sweep the network's HPO values with Ray Tune (ASHA, Optuna); records the best network (-o: also a file)",
              *lazy("ray_jobs.tune", add="add_sweep_arguments")),
     "evaluate": ("evaluate a run's best weights (metrics, tables, figures) into its MLflow run",
                  *lazy("ray_jobs.evaluate", add="add_args")),

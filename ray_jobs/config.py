@@ -32,7 +32,8 @@ class TrainConfig:
     # data
     dataset: str = _f("digits", "dataset name (built-in or registered, e.g. pets@v2)")
     split: str | None = _f(None, "train,val,test percentages, e.g. 70,15,15 (default: the dataset's)")
-    augment: str | None = _f(None, "augmentation pipeline JSON file for the training split")
+    augment: str | None = _f(None, "augmentation pipeline JSON file for the training split, or none to turn off "
+                                   "the dataset version's own pipeline (default: the version's)")
     # hyperparameters (default: the DSL's)
     epochs: int | None = _f(None, "epochs (DSL train.epochs, else 10)")
     batch_size: int | None = _f(None, "batch size per worker (DSL train.batch_size, else 32)")
@@ -53,6 +54,11 @@ class TrainConfig:
     keep_checkpoints: int = _f(2, "how many of the latest checkpoints to keep (plus the best)")
     max_failures: int = _f(2, "worker failures to recover from (resuming from the last checkpoint)")
     smoke_test: bool = _f(False, "a tiny run: 1 epoch on a few batches")
+
+    @property
+    def pipeline(self):
+        """What the loaders take: None (the dataset version's pipeline), [] (none), or the JSON file."""
+        return [] if self.augment == "none" else self.augment
 
     def __post_init__(self):
         sources = [k for k in ("dsl", "graph", "template", "project") if getattr(self, k)]

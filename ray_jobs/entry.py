@@ -1,10 +1,15 @@
 """Running a ``ray_jobs`` module directly (``python -m ray_jobs.train …``): its arguments, its
-command, and errors printed with their hint (exit 1) instead of a traceback."""
+command, and errors printed with their hint (exit 1) instead of a traceback.
+
+``ray job stop`` (the dashboard's Stop) sends SIGTERM, then SIGKILL a few seconds later: SIGTERM
+ends the command as Ctrl+C does, so a run it was recording ends KILLED in MLflow, not RUNNING."""
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Callable
 
 from neural_engine.errors import NeuralForgeError
@@ -14,8 +19,17 @@ def module_main(prog: str, doc: str | None, add_arguments: Callable, run: Callab
                 argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog=prog, description=(doc or "").strip().splitlines()[0] if doc else None)
     add_arguments(ap)
+    main = threading.current_thread() is threading.main_thread()
+    before = signal.signal(signal.SIGTERM, _stopped) if main else None
     try:
         return run(ap.parse_args(argv))
     except NeuralForgeError as err:
         print(f"error: {err.render()}", file=sys.stderr)
         return 1
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, before)
+
+
+def _stopped(signum, frame) -> None:
+    raise KeyboardInterrupt(f"stopped (signal {signum})")

@@ -183,7 +183,7 @@ def evaluate_run(run_id: str, split: str = "test") -> Evaluation:
     source = load_run(run_id)
     h, dataset = source.hyper, source.dataset
     model = source.model()
-    loaders = make_loaders(dataset, source.loop_config["split"], h.batch_size, source.config.augment,
+    loaders = make_loaders(dataset, source.loop_config["split"], h.batch_size, source.config.pipeline,
                            seed=h.seed)
     ev = evaluate_model(model, loaders[split], task=dataset.task, classes=dataset.classes,
                         loss_fn=make_loss(h.loss), split=split)

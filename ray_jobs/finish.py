@@ -31,7 +31,7 @@ def evaluate(p: Prepared, model):
     from neural_engine.objectives import make_loss
     from ray_jobs.evaluate import evaluate_model
     h = p.hyper
-    loaders = make_loaders(p.config.dataset, p.loop_config["split"], h.batch_size, p.config.augment, seed=h.seed)
+    loaders = make_loaders(p.config.dataset, p.loop_config["split"], h.batch_size, p.config.pipeline, seed=h.seed)
     return evaluate_model(model, loaders["test"], task=p.dataset.task, classes=p.dataset.classes,
                           loss_fn=make_loss(h.loss), max_batches=3 if p.config.smoke_test else None)
 

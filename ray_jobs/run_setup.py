@@ -131,7 +131,7 @@ def loop_config(config: TrainConfig, graph: Graph, hyper: Hyper, dataset, run_id
         split = SplitSpec(tuple(r / 100 for r in split_ratios(config.split)),
                           stratify=dataset.task == "classification", seed=hyper.seed)
     return {
-        "graph": graph.to_json(), "dataset": config.dataset, "split": split, "pipeline": config.augment,
+        "graph": graph.to_json(), "dataset": config.dataset, "split": split, "pipeline": config.pipeline,
         "task": dataset.task, "hyper": asdict(hyper), "lr_schedule": hyper.lr_schedule,
         "seed": hyper.seed, "smoke_test": config.smoke_test, "run_id": run_id, "gpu": config.gpu,
         "tracking_uri": settings().mlflow_uri,
@@ -145,7 +145,7 @@ def run_params(config: TrainConfig, hyper: Hyper, dataset, analysis=None) -> dic
               "workers": config.workers, "gpu": config.gpu, "dataset": dataset.name,
               "dataset_version": dataset.version or fingerprint(dataset)[:16],
               "split": config.split or json.dumps(dataset.split or "default"),
-              "augmentation": config.augment or "none", "smoke_test": config.smoke_test}
+              "augmentation": _capped(augmentation_json(config, dataset) or "none"), "smoke_test": config.smoke_test}
     if analysis is not None:
         params["params"] = sum(i.params for i in analysis.nodes.values())
     return params
@@ -158,9 +158,22 @@ def setup_files(config: TrainConfig, graph: Graph, dsl_text: str | None, dataset
     files = {"graph.json": json.dumps(graph.to_json(), indent=1), "network.neural": dsl_text or "",
              "config.json": json.dumps({**config.to_dict(), "dataset_pinned": pinned,
                                         "dataset_fingerprint": fingerprint(dataset)}, indent=1)}
-    if config.augment:
-        files["augmentation.json"] = Path(config.augment).read_text()
+    pipeline = augmentation_json(config, dataset)
+    if pipeline:
+        files["augmentation.json"] = pipeline
     return files
+
+
+def augmentation_json(config: TrainConfig, dataset) -> str | None:
+    """The augmentation training applies, exactly (the file's, else the dataset version's), as JSON."""
+    from neural_engine.data.loaders import resolve_pipeline
+    pipe = resolve_pipeline(dataset, config.pipeline)
+    return json.dumps(pipe.to_json(), sort_keys=True) if pipe else None
+
+
+def _capped(text: str, limit: int = 6000) -> str:
+    """An MLflow parameter value (at most 6,000 characters; the whole text is in setup/)."""
+    return text if len(text) <= limit else text[:limit - 40] + " … (full: setup/augmentation.json)"
 
 
 _FINGERPRINTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

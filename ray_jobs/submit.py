@@ -45,6 +45,7 @@ class Job:
     kind: str = ""             # what submitted it: train, tune, reproduce (metadata), else ""
     start_time: float | None = None  # seconds since the epoch
     end_time: float | None = None
+    epochs: int | None = None  # planned epochs of a training job (metadata), if known
 
     @property
     def done(self) -> bool:
@@ -55,6 +56,8 @@ class Job:
         return cls(id=d.submission_id or d.job_id or "", status=str(d.status), entrypoint=d.entrypoint,
                    message=d.message or "", user=(d.metadata or {}).get("user", ""),
                    kind=(d.metadata or {}).get("kind", ""),
+                   epochs=int((d.metadata or {})["epochs"]) if str((d.metadata or {}).get("epochs", "")).isdigit()
+                   else None,
                    start_time=d.start_time / 1000 if d.start_time else None,
                    end_time=d.end_time / 1000 if d.end_time else None)
 

@@ -26,6 +26,7 @@ from neural_engine.search import substitute
 from ray_jobs.run_setup import DEFAULT_LOSS, Prepared, log_files, prepare, run_params, setup_files
 
 STATUS_TAG = "neuralforge.trial_status"
+BEST_NETWORK = "sweep/best.neural"  # the winning network as DSL, on the sweep's parent run
 METRIC_KEYS = ("train_loss", "val_loss", "train_accuracy", "val_accuracy", "lr", "epoch_seconds",
                "samples_per_s", "gpu_memory_gb", "gpu_utilization")
 
@@ -222,9 +223,12 @@ def finish_sweep(parent: Parent, tracker: SweepTracker, results, s, *, seconds: 
     finish(best_p, SimpleNamespace(checkpoint=checkpoint), seconds=seconds, usage=False)
 
     text = print_dsl(graph)
-    out = Path(s.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
+    where = f"MLflow run {parent.run_id}, {BEST_NETWORK}"
+    if s.output:  # a file only when asked (-o): a job never writes into its working folder
+        out = Path(s.output)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        where = f"{out} and {where}"
     client, run_id = parent.client, parent.run_id
     values = tracker.rows[trial_id]["values"]
     now = int(time.time() * 1000)
@@ -238,12 +242,13 @@ def finish_sweep(parent: Parent, tracker: SweepTracker, results, s, *, seconds: 
                      params=[Param(f"best.{k}", str(v)[:6000]) for k, v in values.items()], synchronous=True)
     client.set_tag(run_id, "neuralforge.best_run", child)
     client.set_tag(run_id, "neuralforge.best_trial", trial_id)
-    log_files(client, run_id, {"best.neural": text, "trials.json": json.dumps(rows, indent=1, default=str),
-                               "trials.csv": _csv(rows)}, "sweep")
+    folder, name = BEST_NETWORK.split("/")
+    log_files(client, run_id, {name: text, "trials.json": json.dumps(rows, indent=1, default=str),
+                               "trials.csv": _csv(rows)}, folder)
     device = "gpu" if config.gpu else "cpu"
     record_usage(run_id, Usage(user(), device, concurrency * config.workers, 1, seconds), client=client)
     client.set_terminated(run_id, "FINISHED")
-    return SweepResult(run_id, child, values, str(out), rows)
+    return SweepResult(run_id, child, values, where, rows)
 
 
 def _csv(rows: list[dict]) -> str:

@@ -60,7 +60,8 @@ class SweepConfig:
     workers_per_trial: int = _f(1, "Ray Train workers per trial; above 1 each trial runs a TorchTrainer")
     grace_period: int = _f(1, "ASHA: epochs every trial runs before it may be stopped")
     reduction_factor: int = _f(2, "ASHA: keep the best 1/N at each rung")
-    output: str = _f("best.neural", "where to write the winning network as DSL")
+    output: str | None = _f(None, "also write the winning network as DSL to this file (it is always "
+                                        "recorded on the sweep's MLflow run as sweep/best.neural)")
 
     def __post_init__(self):
         if self.search_method is not None and self.search_method not in METHODS:
@@ -341,7 +342,7 @@ def run(args: argparse.Namespace) -> int:
         values = {k[4:]: v for k, v in row.items() if k.startswith("hpo.")}
         print(f"  {row['trial']}: {row['status']:<13} {row.get('error') or _values_text(values)}")
     print(f"best trial: MLflow run {out.best_run_id} ({_values_text(out.best_values)})")
-    print(f"sweep: MLflow run {out.parent_run_id} finished; best network written to {out.best_path}")
+    print(f"sweep: MLflow run {out.parent_run_id} finished; best network: {out.best_path}")
     return 0
 
 

@@ -32,14 +32,19 @@ def page(name: str) -> AppTest:
 
 def test_canvas_saves_loads_and_diffs_versions(nf_home):
     at = AppTest.from_file(APP, default_timeout=90)
+    at.session_state["canvas_tab"] = "Versions"
     at.run()
     at.text_input(key="project_name").set_value("digits-cnn")
     at.text_input(key="version_message").set_value("the template")
     at.button(key="save_version").click().run()
     assert not at.exception and any("Saved digits-cnn@v1" in s.value for s in at.success)
     good = 'network T { input: (8, 8, 1) layers: Conv2D(4, 3) Flatten() Output(10, "softmax") }'
-    at.text_area[0].set_value(good)
+    at.session_state["canvas_tab"] = "DSL"
+    at.run()
+    at.text_area(key="dsl_editor").set_value(good).run()
     at.button(key="apply_dsl").click().run()
+    at.session_state["canvas_tab"] = "Versions"
+    at.run()
     at.text_input(key="version_message").set_value("smaller")
     at.button(key="save_version").click().run()
     saved = versions("digits-cnn")
@@ -49,6 +54,8 @@ def test_canvas_saves_loads_and_diffs_versions(nf_home):
     assert "+ conv2d_1 (Conv2D)" not in diff and "- maxpooling2d_1 (MaxPooling2D)" in diff
     at.selectbox(key="load_version").set_value(1)
     at.button(key="load_version_button").click().run()
+    at.session_state["canvas_tab"] = "Canvas"
+    at.run()
     assert not at.exception and at.metric[0].value == "315,146"  # back to the template
 
 
@@ -105,7 +112,7 @@ def test_sweeps_page_lists_the_search_space_and_opens_the_best(nf_home):
         client.log_metric(child.info.run_id, "val_loss", 1.0 - i / 2)
     best = DIGITS_CNN.replace("HPO(choice(16, 32))", "32")
     mlflow.set_tracking_uri(settings().mlflow_uri)
-    client.log_text(parent.info.run_id, best, "best.neural")
+    client.log_text(parent.info.run_id, best, "sweep/best.neural")  # where ray_jobs.tune logs it
     client.set_tag(parent.info.run_id, "neuralforge.best_run", child.info.run_id)
     st.cache_data.clear()  # the first page cached "no sweeps" for a few seconds
     at = AppTest.from_file(APP, default_timeout=120)

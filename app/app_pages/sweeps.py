@@ -6,8 +6,8 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from app import auth, cache, state
-from app.run_inputs import architecture_ui, error_message, ray_address
+from app import auth, cache, editing, state
+from app.run_inputs import architecture_ui, error_message, ray_address, submittable
 from neural_engine.errors import NeuralForgeError
 from neural_engine.settings import settings
 
@@ -16,7 +16,8 @@ METHODS = ("bayesian", "random", "grid")
 
 def sweep_ui(address: str | None) -> None:
     from ray_jobs.config import TrainConfig, to_flags
-    source, ref = architecture_ui("sweep_architecture")
+    dataset = st.selectbox("Dataset", cache.dataset_names(), key="sweep_dataset")
+    source, ref = architecture_ui("sweep_architecture", dataset)
     try:
         space = cache.search_space(source, ref)
     except NeuralForgeError as err:
@@ -29,11 +30,10 @@ def sweep_ui(address: str | None) -> None:
                 "or below.")
     extra = st.text_area("More search values, one PATH=VALUE per line",
                          placeholder='train.optimizer.learning_rate=log_range(1e-4, 1e-2)', key="sweep_extra")
-    c = st.columns(4)
-    dataset = c[0].selectbox("Dataset", cache.dataset_names(), key="sweep_dataset")
-    samples = c[1].number_input("Trials", 1, 1000, 8, key="sweep_samples")
-    method = c[2].selectbox("Search", METHODS, key="sweep_method")
-    epochs = c[3].number_input("Epochs per trial", 1, 1000, 3, key="sweep_epochs")
+    c = st.columns(3)
+    samples = c[0].number_input("Trials", 1, 1000, 8, key="sweep_samples")
+    method = c[1].selectbox("Search", METHODS, key="sweep_method")
+    epochs = c[2].number_input("Epochs per trial", 1, 1000, 3, key="sweep_epochs")
     searches = [line.strip() for line in extra.splitlines() if line.strip()]
     try:
         config = TrainConfig(**{source: ref}, dataset=dataset, epochs=int(epochs))
@@ -46,10 +46,11 @@ def sweep_ui(address: str | None) -> None:
         return
     if address and st.button("Start sweep", type="primary", key="sweep_start"):
         from ray_jobs import submit
-        args = [*to_flags(config), "--num-samples", str(int(samples)), "--search-method", method]
-        for line in searches:
-            args += ["--search", line]
         try:
+            config = submittable(config)  # the Canvas's network is saved as a version first
+            args = [*to_flags(config), "--num-samples", str(int(samples)), "--search-method", method]
+            for line in searches:
+                args += ["--search", line]
             job_id = submit.submit(["python", "-m", "ray_jobs.tune", *args], address=address, working_dir=None,
                                    metadata={"kind": "tune"}, env_vars=auth.job_env())
         except NeuralForgeError as err:
@@ -89,17 +90,26 @@ def sweeps_ui() -> None:
     if trials:
         st.dataframe(pl.DataFrame(trials), hide_index=True, width="stretch")
     if sweep["best_dsl"] and st.button("Open the best network on the Canvas", key="sweep_open_best"):
-        from neural_engine.dsl import parse_file
-        try:
-            graph = parse_file(cache.artifact_text(chosen, "best.neural"), "best.neural").default
-        except NeuralForgeError as err:
-            error_message(err)
-            return
-        state.put(state.GRAPH, graph.to_json())
-        state.put(state.FLOW, None)
-        state.put(state.DSL, None)
-        state.flash("success", f"Opened the best network of sweep {sweep['name']}.")
-        st.switch_page("app_pages/canvas.py")
+        open_best(chosen, sweep["name"])
+
+
+def open_best(run_id: str, name: str) -> None:
+    """The sweep's winning network (``sweep/best.neural`` on its run) on the Canvas, undoably."""
+    from neural_engine.dsl import parse_file
+    from ray_jobs.sweep_tracking import BEST_NETWORK
+    try:
+        graph = parse_file(cache.artifact_text(run_id, BEST_NETWORK), "best.neural").default
+    except NeuralForgeError as err:
+        error_message(err)
+        return
+    except Exception as err:  # noqa: BLE001 - MLflow's errors (a missing artifact, a store gone) are messages
+        st.error(f"The best network of sweep {name} could not be read from MLflow ({BEST_NETWORK} on run "
+                 f"{run_id}): {str(err).splitlines()[0][:300]}")
+        return
+    editing.commit(graph.to_json(), f"open the best network of sweep {name}")
+    state.put(state.CANVAS_TAB, "Canvas")
+    state.flash("success", f"Opened the best network of sweep {name}.", "header", page="Canvas")
+    st.switch_page("app_pages/canvas.py")
 
 
 st.title("Sweeps")

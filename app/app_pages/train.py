@@ -13,18 +13,39 @@ import streamlit as st
 
 from app import auth, cache, state
 from app.jobs_view import curve_rows, defaults, kind_of, neuralforge_jobs, progress
-from app.run_inputs import architecture_ui, error_message, ray_address
+from app.run_inputs import architecture_ui, error_message, ray_address, submittable
 from neural_engine.errors import NeuralForgeError
 from neural_engine.report import human_bytes
 
 JOB_PICKER = "train_job"
 
 
+def data_ui() -> tuple[str, str | None]:
+    """The dataset ref (a built-in, or a registered dataset's chosen version) and the augmentation
+    flag: None (the version's own pipeline) or "none"."""
+    from neural_engine.settings import settings
+    c = st.columns(3)
+    name = c[0].selectbox("Dataset", cache.dataset_names(), key="train_dataset")
+    newest_first = list(reversed(cache.registered_versions(settings().storage).get(name, [])))
+    if not newest_first:
+        c[1].selectbox("Version", ["built-in"], key="train_dataset_builtin", disabled=True)
+        c[2].selectbox("Augmentation", ["none"], key="train_augment_builtin", disabled=True)
+        return name, None
+    by_id = {v["version"]: v for v in newest_first}
+    version = c[1].selectbox("Version", list(by_id), key="train_dataset_version",
+                             format_func=lambda i: f"v{by_id[i]['number']} · {i} · {by_id[i]['created'][:16]}")
+    steps = [op["type"] for op in by_id[version].get("pipeline") or []]
+    options = ["version", "none"] if steps else ["none"]
+    augment = c[2].selectbox("Augmentation", options, key="train_augment",
+                             format_func=lambda o: f"the version's: {' → '.join(steps)}" if o == "version" else "none")
+    return f"{name}@{version}", None if augment == "version" else "none"
+
+
 def config_ui():
     """The run's TrainConfig from the form (None, with the error shown, when it is invalid)."""
     from ray_jobs.config import TrainConfig
-    source, ref = architecture_ui("train_architecture")
-    dataset = st.selectbox("Dataset", cache.dataset_names(), key="train_dataset")
+    dataset, augment = data_ui()
+    source, ref = architecture_ui("train_architecture", dataset)
     try:
         d = defaults(cache.architecture_graph(source, ref))
     except NeuralForgeError as err:
@@ -41,7 +62,7 @@ def config_ui():
     experiment = c[1].text_input("Experiment", "neuralforge", key="train_experiment")
     smoke = c[2].checkbox("Smoke test (1 epoch, a few batches)", key="train_smoke")
     try:
-        return TrainConfig(**{source: ref}, dataset=dataset, epochs=int(epochs), batch_size=int(batch),
+        return TrainConfig(**{source: ref}, dataset=dataset, augment=augment, epochs=int(epochs), batch_size=int(batch),
                            learning_rate=float(lr), optimizer=optimizer.strip(), seed=int(seed),
                            workers=int(workers), experiment=experiment.strip() or "neuralforge",
                            smoke_test=smoke)
@@ -75,8 +96,9 @@ def submit_ui(config, address: str) -> None:
     from ray_jobs.config import to_flags
     if st.button("Submit to Ray", type="primary", key="train_submit"):
         try:
+            config = submittable(config)
             job_id = submit.submit(["python", "-m", "ray_jobs.train", *to_flags(config)], address=address,
-                                   working_dir=None, metadata={"kind": "train"},
+                                   working_dir=None, metadata={"kind": "train", "epochs": str(planned_epochs(config))},
                                    env_vars=auth.job_env())
         except NeuralForgeError as err:
             error_message(err)
@@ -84,6 +106,10 @@ def submit_ui(config, address: str) -> None:
         state.put(state.WATCHED_JOB, job_id)
         state.flash("success", f"Submitted {job_id}; it appears below as it starts.")
         st.rerun()
+
+
+def planned_epochs(config) -> int:
+    return 1 if config.smoke_test else config.epochs
 
 
 @st.fragment(run_every=3)
@@ -128,11 +154,14 @@ def job_ui(job, address: str) -> None:
             error_message(err)
     run = cache.run_of_job(job.id, job.done)
     if run is None:
+        if job.epochs and not job.done:
+            st.progress(0.0, text=f"epoch 0 of {job.epochs} · starting")
         st.caption("Waiting for the run to be recorded in MLflow…" if not job.done else
                    "This job recorded no MLflow run.")
     else:
-        done, total = progress(run["params"], run["history"])
-        st.progress(done / total if total else 0.0, text=f"epoch {done} of {total} · MLflow run {run['id']}")
+        done, total = progress(run["params"], run["history"], job.epochs)
+        where = f" · MLflow run {run['id']} ({run['status']})"
+        st.progress(done / total if total else 0.0, text=f"epoch {done} of {total}{where}")
         rows = curve_rows({k: v for k, v in run["history"].items() if v})
         if rows:
             chart = alt.Chart(pl.DataFrame(rows).to_pandas()).mark_line(point=True).encode(
