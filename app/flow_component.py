@@ -1,13 +1,15 @@
-"""The canvas component: streamlit-flow's own frontend, with the one thing its 1.6 API lacks.
+"""The canvas component: streamlit-flow's own frontend, with what its 1.6 API lacks.
 
 streamlit-flow 1.6.1 lets React Flow delete the selected nodes and edges with Backspace, but applies
 the removal in the browser only: Python hears of it with the next unrelated event, if any (a
 deleted edge then comes back on the next push). Its Python API has no delete event and no
-``deleteKeyCode``. So the page serves a copy of the package's build in which React Flow's
-``onNodesDelete``/``onEdgesDelete`` send the remaining graph back at once, and Delete deletes as
-Backspace does. The copy is made once per installed build (keyed by the bundle's hash) and is
-checked: a bundle without the expected code raises, naming the supported version, rather than
-serving a canvas that silently loses deletions.
+``deleteKeyCode``. And every mount echoes the nodes it was given back to Python, a rerun that
+carries nothing new (positions come from Python: manual layout) but races the user's next click.
+So the page serves a copy of the package's build in which React Flow's ``onNodesDelete`` and
+``onEdgesDelete`` send the remaining graph back at once, Delete deletes as Backspace does, and the
+two echoes are gone: the component speaks only for the user. The copy is made once per installed
+build (keyed by the bundle's hash) and checked: a bundle without the expected code raises, naming
+the supported version, rather than serving a canvas that silently loses deletions.
 
 Everything else is streamlit-flow's: the same arguments, ``StreamlitFlowState`` in and out.
 """
@@ -56,21 +58,31 @@ function nfDeleted(nodes, edges, allNodes, allEdges, send) {
 """
 
 
+# The echoes: after the initial layout, and after Python pushes nodes (both with manual layout).
+ECHOES = {"a(t),c(n),r(!1),N(t,n,null),g(!0)": "a(t),c(n),r(!1),g(!0)",
+          "h((new Date).getTime()),N(e.args.nodes,e.args.edges,null))": "h((new Date).getTime()))"}
+PATCHES = {ANCHOR: ANCHOR + HANDLERS, **ECHOES}
+VERSION = "2"  # of these patches: a new one makes a new copy
+
+
 def patched_build(source: Path, cache_root: Path) -> Path:
-    """A copy of the build folder ``source`` with the deletion handlers, under ``cache_root``."""
+    """A copy of the build folder ``source`` with the patches above, under ``cache_root``."""
     (bundle,) = (source / "static" / "js").glob("main.*.js")
     text = bundle.read_text(encoding="utf-8")
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    target = cache_root / f"neuralforge-flow-{digest}"
+    target = cache_root / f"neuralforge-flow-{digest}-{VERSION}"
     if target.is_dir():
         return target
-    if text.count(ANCHOR) != 1:
+    if any(text.count(anchor) != 1 for anchor in PATCHES):
         raise RuntimeError(f"the installed streamlit-flow frontend is not the one the canvas supports "
                            f"({SUPPORTED}); install it: pip install 'streamlit-flow-component==1.6.1'")
     cache_root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".flow-", dir=cache_root))
     shutil.copytree(source, work, dirs_exist_ok=True)
-    patched = HELPER + text.replace(ANCHOR, ANCHOR + HANDLERS)
+    patched = text
+    for anchor, replacement in PATCHES.items():
+        patched = patched.replace(anchor, replacement)
+    patched = HELPER + patched
     (work / bundle.relative_to(source)).write_text(patched, encoding="utf-8")
     try:
         os.rename(work, target)  # another process may have won the race: its copy is the same

@@ -2,7 +2,8 @@
 command, and errors printed with their hint (exit 1) instead of a traceback.
 
 ``ray job stop`` (the dashboard's Stop) sends SIGTERM, then SIGKILL a few seconds later: SIGTERM
-ends the command as Ctrl+C does, so a run it was recording ends KILLED in MLflow, not RUNNING."""
+ends the command as Ctrl+C does (``stopped``), so a run it was recording ends KILLED in MLflow, not
+RUNNING or FAILED."""
 
 from __future__ import annotations
 
@@ -31,5 +32,20 @@ def module_main(prog: str, doc: str | None, add_arguments: Callable, run: Callab
             signal.signal(signal.SIGTERM, before)
 
 
+STOP = threading.Event()  # SIGTERM was received
+
+
 def _stopped(signum, frame) -> None:
+    STOP.set()
     raise KeyboardInterrupt(f"stopped (signal {signum})")
+
+
+def stop_on_sigterm() -> None:
+    """(Re)install the SIGTERM handler: ``ray.init`` installs its own, which exits with a code."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stopped)
+
+
+def stopped(err: BaseException) -> bool:
+    """Whether ``err`` ends a command that was stopped: Ctrl+C, or SIGTERM (``ray job stop``)."""
+    return isinstance(err, KeyboardInterrupt) or STOP.is_set()

@@ -23,6 +23,7 @@ from ray import tune
 from neural_engine.errors import NeuralForgeError
 from neural_engine.ir import HPO, Graph
 from neural_engine.search import substitute
+from ray_jobs.entry import stopped
 from ray_jobs.run_setup import DEFAULT_LOSS, Prepared, log_files, prepare, run_params, setup_files
 
 STATUS_TAG = "neuralforge.trial_status"
@@ -42,7 +43,7 @@ class Parent:
         return self.prepared.run_id
 
     def fail(self, err: BaseException) -> None:
-        self.client.set_terminated(self.run_id, "KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED")
+        self.client.set_terminated(self.run_id, "KILLED" if stopped(err) else "FAILED")
 
 
 def open_sweep(config, s, space: dict[str, HPO], fixed: dict, method: str, samples: int) -> Parent:

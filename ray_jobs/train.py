@@ -21,7 +21,7 @@ from pathlib import Path
 from neural_engine.errors import NeuralForgeError
 from neural_engine.settings import settings
 from ray_jobs.config import TrainConfig, add_arguments, from_args
-from ray_jobs.entry import module_main
+from ray_jobs.entry import module_main, stop_on_sigterm, stopped
 from ray_jobs.run_setup import Prepared, prepare
 
 OBJECT_STORE_BYTES = 128 * 2**20
@@ -90,13 +90,14 @@ def train(config: TrainConfig, *, tags: dict[str, str] | None = None) -> str:
     started = time.time()
     try:
         connect_ray()
+        stop_on_sigterm()  # after ray.init, which replaced the handler
         result = fit(p)
         if result.error is not None:
             raise result.error
         finish(p, result, seconds=time.time() - started)
     except BaseException as err:
-        client.set_terminated(p.run_id, "KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED")
-        if isinstance(err, NeuralForgeError | KeyboardInterrupt):
+        client.set_terminated(p.run_id, "KILLED" if stopped(err) else "FAILED")
+        if isinstance(err, NeuralForgeError) or stopped(err):
             raise
         raise NeuralForgeError(f"training failed: {type(err).__name__}: {err}",
                                hint="see the Ray logs above; the MLflow run is marked FAILED") from err

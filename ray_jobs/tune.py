@@ -35,7 +35,7 @@ from neural_engine.errors import NeuralForgeError, ValidationError
 from neural_engine.ir import HPO, Call, Graph
 from neural_engine.search import parse_search_value, search_values, substitute
 from ray_jobs.config import TrainConfig, add_arguments
-from ray_jobs.entry import module_main
+from ray_jobs.entry import module_main, stop_on_sigterm, stopped
 
 METHODS = ("bayesian", "random", "grid")
 TRAIN_FLAGS = ("epochs", "batch_size", "gradient_clip", "accumulation_steps", "warmup_epochs",
@@ -249,7 +249,7 @@ def sweep(config: TrainConfig, s: SweepConfig) -> SweepResult:
                             concurrency=concurrency, dataset=dataset)
     except BaseException as err:
         parent.fail(err)
-        if isinstance(err, NeuralForgeError | KeyboardInterrupt):
+        if isinstance(err, NeuralForgeError) or stopped(err):
             raise
         raise NeuralForgeError(f"the sweep failed: {type(err).__name__}: {err}",
                                hint="see the Ray logs above; the MLflow run is marked FAILED") from err
@@ -263,6 +263,7 @@ def _fit(config, s, graph, space, fixed, method, samples, parent, tracker):
     from ray_jobs.sweep_tracking import SweepLogger
     from ray_jobs.train import connect_ray
     connect_ray()
+    stop_on_sigterm()  # after ray.init, which replaced the handler
     concurrency = _concurrency(s, config, samples, space, method)
     cpus = ray.cluster_resources().get("CPU", 1)
     base = {"config": {**config.to_dict(), "dataset": parent.dataset_pinned}, "graph": graph.to_json(),

@@ -1,6 +1,7 @@
 """The dashboard in a real browser: Debian's chromium driven by Playwright against the real
-Streamlit server (on a loopback port) and a real local Ray head. Screenshots of every step go to
-``test-artifacts/browser/`` (override with ``NF_TEST_ARTIFACTS``).
+Streamlit server (on a loopback port) and a real local Ray head. Every check is a user's gesture
+on the real page (clicks, keys, drags); every wait is on a condition, never a fixed sleep.
+Screenshots of every step go to ``test-artifacts/browser/`` (override with ``NF_TEST_ARTIFACTS``).
 
 Chromium comes from Debian (``make test`` installs it: ``apt-get install chromium``); Playwright
 never downloads a browser here.
@@ -18,25 +19,29 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import RAY_ENV_CLEARED, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
         "--disable-component-update", "--no-first-run"]
 ARTIFACTS = Path(os.environ.get("NF_TEST_ARTIFACTS", ROOT / "test-artifacts")) / "browser"
+CANVAS = 'iframe[title*="streamlit_flow"]'
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def dashboard(ray_head):
-    """``http://127.0.0.1:PORT`` of ``neuralforge ui`` on the test's home and Ray head; stopped after."""
+@pytest.fixture(scope="module")
+def dashboard(ray_head_session):
+    """``http://127.0.0.1:PORT`` of ``neuralforge ui`` on the session's Ray head and data home."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    with open(ray_head.home / "dashboard.log", "wb") as log:
+    env = {k: v for k, v in os.environ.items() if k not in RAY_ENV_CLEARED}
+    env.update(ray_head_session.env)
+    log_path = ray_head_session.home / f"dashboard-{port}.log"
+    with open(log_path, "wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "ray_jobs.cli", "ui", "--no-cluster", "--port", str(port)],
-                                stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ), cwd=ROOT)
+                                stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -44,8 +49,7 @@ def dashboard(ray_head):
                 urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read()
                 break
             except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, \
-                    (ray_head.home / "dashboard.log").read_text()[-3000:]
+                assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
                 time.sleep(0.5)
         yield url
     finally:
@@ -56,20 +60,32 @@ def dashboard(ray_head):
             proc.kill()
 
 
-@pytest.fixture
-def page():
+@pytest.fixture(scope="module")
+def browser():
     from playwright.sync_api import sync_playwright
     assert Path(CHROMIUM).is_file(), f"{CHROMIUM} must exist: `make test` installs Debian's chromium"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1500, "height": 1100})
-        page.set_default_timeout(60_000)
-        try:
-            yield page
-        finally:
-            page.screenshot(path=str(ARTIFACTS / "last.png"), full_page=True)  # where it ended, pass or fail
-            browser.close()
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, dashboard, request):
+    """A new browser context (a new Streamlit session) on the dashboard's first page."""
+    context = browser.new_context(viewport={"width": 1500, "height": 1100})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(dashboard)
+    page.get_by_text("Parameters").first.wait_for()
+    canvas_of(page).locator(".react-flow__node").first.wait_for()
+    settle(page)
+    try:
+        yield page
+    finally:  # where it ended, pass or fail
+        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-last.png"), full_page=True)
+        context.close()
 
 
 def shot(page, name: str) -> None:
@@ -84,6 +100,18 @@ def settle(page) -> None:
                            timeout=120_000)
 
 
+def canvas_of(page):
+    return page.frame_locator(CANVAS)
+
+
+def node(page, node_id: str):
+    return canvas_of(page).locator(f'.react-flow__node[data-id="{node_id}"]')
+
+
+def edge(page, source: str, target: str):
+    return canvas_of(page).locator(f'.react-flow__edge[aria-label="Edge from {source} to {target}"]')
+
+
 def choose(page, label: str, option: str) -> None:
     """Pick ``option`` in the Streamlit selectbox labelled ``label`` (type to filter, then click)."""
     box = page.get_by_role("combobox", name=label)
@@ -93,65 +121,260 @@ def choose(page, label: str, option: str) -> None:
     settle(page)
 
 
-def type_in(page, label: str, text: str) -> None:
-    """Type into the text input whose label starts with ``label`` and commit it (Enter)."""
-    box = page.get_by_role("textbox", name=re.compile(f"^{re.escape(label)}"))
-    box.fill(text)
-    box.press("Enter")
+def tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
     settle(page)
-    assert box.input_value() == text
+    assert page.get_by_role("tab", name=name).get_attribute("aria-selected") == "true"
 
 
-def test_canvas_and_train_in_a_real_browser(dashboard, page):
-    page.goto(dashboard)
-    page.get_by_text("Parameters").first.wait_for()
-    canvas = page.frame_locator('iframe[title="streamlit_flow.streamlit_flow"]')
-    canvas.locator(".react-flow__node").first.wait_for()
-    shot(page, "1-canvas-mnist")
+def dsl_text(page) -> str:
+    return page.get_by_role("textbox", name="DSL").input_value()
 
-    # ResNet-18: totals and tensor shapes on the edges
-    choose(page, "Template", "resnet18 ")
+
+def open_template(page, name: str) -> None:
+    choose(page, "Template", f"{name} ")
     page.get_by_role("button", name="Open template").click()
-    page.get_by_text("11,689,512").wait_for()
+    page.get_by_test_id("stAlertContentSuccess").filter(has_text=f"Opened {name}.").wait_for()
     settle(page)
-    canvas.locator('.react-flow__node[data-id="add_1"]').wait_for()
-    labels = canvas.locator(".react-flow__edge-text").all_text_contents()
-    assert "(224, 224, 3)" in labels and "(112, 112, 64)" in labels and "(1000,)" not in labels[:1], labels[:5]
-    shot(page, "2-canvas-resnet18")
 
-    # a Conv2D after the classifier's output cannot work: the node turns red, the message says why
-    choose(page, "Family", "conv")
-    choose(page, "Layer", "Conv2D")
-    type_in(page, "filters", "8")
-    type_in(page, "kernel_size", "3")
+
+# -- the Canvas: editing as in every graph editor -------------------------------------------------
+
+def test_canvas_edits_like_a_graph_editor(page):
+    shot(page, "edit-1-mnist")
+    # click a layer, type a value, press Tab: the edit is applied and the layer stays selected
+    node(page, "dense_1").click()
+    settle(page)
+    units = page.get_by_role("textbox", name=re.compile("^units"))
+    units.fill("200")
+    units.press("Tab")
+    node(page, "dense_1").filter(has_text="(200,)").wait_for()
+    settle(page)
+    assert page.get_by_text("Dense · dense_1").first.is_visible()
+    assert page.get_by_role("textbox", name=re.compile("^units")).input_value() == "200"
+    shot(page, "edit-2-tab-commits")
+    tab(page, "DSL")
+    assert "Dense(200" in dsl_text(page)
+    tab(page, "Canvas")
+
+    # Add layer with dense_1 selected: inserted into the chain, dense_1 → relu_1 → dropout_1
+    node(page, "dense_1").click()
+    settle(page)
+    choose(page, "Layer", "ReLU")
+    assert page.get_by_text("Dense · dense_1").first.is_visible()  # the palette kept the selection
     page.get_by_role("button", name="Add layer").click()
-    error = page.get_by_test_id("stAlertContentError").filter(has_text=re.compile(r"\(node conv2d_\d+\)"))
-    error.wait_for()
-    assert "Conv2D" in error.inner_text() and "Hint:" in error.inner_text(), error.inner_text()
-    bad = canvas.locator(".react-flow__node", has_text="⚠").first
-    bad.wait_for()
-    assert "rgb(221, 51, 51)" in bad.evaluate("n => getComputedStyle(n).borderColor")
-    assert "(1000,)" in canvas.locator(".react-flow__edge-text").all_text_contents()  # still labelled
-    shot(page, "3-canvas-broken-shapes")
+    edge(page, "relu_1", "dropout_1").wait_for()
+    edge(page, "dense_1", "relu_1").wait_for()
+    assert edge(page, "dense_1", "dropout_1").count() == 0
+    settle(page)
+    shot(page, "edit-3-inserted")
 
-    # Train: a smoke run of the MNIST CNN on digits, submitted to Ray; its curve appears
+    # keyboard Delete on the selected layer: gone, the chain bridged
+    node(page, "relu_1").click()
+    settle(page)
+    page.keyboard.press("Delete")
+    node(page, "relu_1").wait_for(state="detached")
+    edge(page, "dense_1", "dropout_1").wait_for()
+    settle(page)
+    shot(page, "edit-4-deleted")
+
+    # drag from flatten_1's output handle to output_1's input: a second input the Output refuses
+    source = node(page, "flatten_1").locator(".react-flow__handle.source")
+    target = node(page, "output_1").locator(".react-flow__handle.target")
+    source.drag_to(target)
+    error = page.get_by_test_id("stAlertContentError").filter(has_text="Output takes 1 input; received 2")
+    error.wait_for()
+    node(page, "output_1").filter(has_text="⚠").wait_for()
+    settle(page)
+    shot(page, "edit-5-connected")
+
+    # click that edge, Backspace: removed, the error with it
+    edge(page, "flatten_1", "output_1").locator(".react-flow__edge-interaction").click(force=True)
+    page.keyboard.press("Backspace")
+    edge(page, "flatten_1", "output_1").wait_for(state="detached")
+    error.wait_for(state="detached")
+    settle(page)
+    shot(page, "edit-6-edge-deleted")
+
+    # Ctrl+Z (outside the canvas): the edge and its error are back; the button redoes
+    page.get_by_role("heading", name="Canvas").first.click()
+    page.keyboard.press("Control+z")
+    edge(page, "flatten_1", "output_1").wait_for()
+    error.wait_for()
+    assert "Undid: delete edge flatten_1 → output_1" in page.get_by_test_id("stAlertContentInfo").first.inner_text()
+    page.get_by_role("button", name="Redo").click()
+    edge(page, "flatten_1", "output_1").wait_for(state="detached")
+    settle(page)
+    shot(page, "edit-7-undo-redo")
+
+
+# -- the DSL view follows the graph; stale text never replaces it silently -----------------------
+
+def test_the_dsl_follows_the_graph_and_stale_text_asks_first(page):
+    open_template(page, "lstm_classifier")
+    tab(page, "DSL")
+    assert dsl_text(page).startswith("network LSTMClassifier")
+    shot(page, "dsl-1-opened-template")
+
+    # an edit with a typo: the error is shown here, on the DSL tab, and the text is kept
+    box = page.get_by_role("textbox", name="DSL")
+    box.fill(dsl_text(page).replace("Dropout(", "Dropot("))
+    page.get_by_role("button", name="Apply DSL").click()
+    page.get_by_test_id("stAlertContentError").filter(has_text='unknown layer type "Dropot"').wait_for()
+    assert page.get_by_role("tab", name="DSL").get_attribute("aria-selected") == "true"
+    assert "Dropot(" in dsl_text(page)
+    shot(page, "dsl-2-error-stays-on-tab")
+
+    # the canvas changes under the unapplied text: the text is kept, and applying it asks first
+    box.fill(dsl_text(page).replace("Dropot(", "Dropout(").replace("LSTM(", "GRU("))
+    tab(page, "Canvas")
+    node(page, "dropout_1").click()
+    settle(page)
+    page.keyboard.press("Delete")
+    node(page, "dropout_1").wait_for(state="detached")
+    settle(page)
+    tab(page, "DSL")
+    assert "GRU(" in dsl_text(page)
+    page.get_by_test_id("stAlertContentWarning").filter(has_text="written against an earlier graph").wait_for()
+    assert page.get_by_role("button", name="Apply DSL").count() == 0
+    shot(page, "dsl-3-stale-guard")
+    page.get_by_role("button", name="Apply anyway").click()
+    page.get_by_test_id("stAlertContentSuccess").filter(has_text="applied to the canvas").wait_for()
+    assert "GRU(" in dsl_text(page) and "Dropout(" in dsl_text(page)
+
+    # undo the apply: the DSL shows the graph before it (LSTMs, no dropout)
+    page.get_by_role("button", name="Undo").click()
+    page.get_by_test_id("stAlertContentInfo").filter(has_text="Undid: apply DSL").wait_for()
+    settle(page)
+    assert "LSTM(" in dsl_text(page) and "GRU(" not in dsl_text(page) and "Dropout(" not in dsl_text(page)
+    shot(page, "dsl-4-undo")
+    assert page.get_by_role("combobox", name="Template").input_value() == ""  # no longer the template
+
+
+# -- readable layouts ---------------------------------------------------------------------------
+
+CHAIN_20 = ("network Chain20 { input: (64,) layers: " + " ".join(
+    f'Dense({32 + i}, "relu")' for i in range(19)) + ' Output(10, "softmax") }')
+
+
+def inside(page) -> bool:
+    """Whether every node's box lies inside the canvas's visible area."""
+    return canvas_of(page).locator("body").evaluate("""() => {
+        const w = window.innerWidth, h = window.innerHeight;
+        return [...document.querySelectorAll('.react-flow__node')].every(n => {
+            const r = n.getBoundingClientRect();
+            return r.left >= 0 && r.top >= 0 && r.right <= w && r.bottom <= h; });
+    }""")
+
+
+def test_large_graphs_fit_and_text_stays_readable(page):
+    tab(page, "DSL")
+    page.get_by_role("textbox", name="DSL").fill(CHAIN_20)
+    page.get_by_role("button", name="Apply DSL").click()
+    page.get_by_test_id("stAlertContentSuccess").filter(has_text="Chain20 applied").wait_for()
+    tab(page, "Canvas")
+    node(page, "output_1").wait_for()
+    page.wait_for_function("""() => { const f = document.querySelector('iframe[title*="streamlit_flow"]');
+        const v = f && f.contentDocument.querySelector('.react-flow__viewport');
+        return v && /scale/.test(v.style.transform); }""")
+    px = canvas_of(page).locator(".react-flow__node").first.evaluate("""n => {
+        const scale = new DOMMatrix(getComputedStyle(n.closest('.react-flow__viewport')).transform).a;
+        return parseFloat(getComputedStyle(n).fontSize) * scale; }""")
+    assert px >= 11, f"node text is {px:.1f} px at the zoom that fits 20 layers"
+    assert inside(page)
+    shot(page, "layout-1-chain20")
+    for name in ("resnet18", "unet"):
+        open_template(page, name)
+        canvas_of(page).locator(".react-flow__node").first.wait_for()
+        assert canvas_of(page).locator(".react-flow__node").count() > 60
+        page.wait_for_function(f"() => {{ const f = document.querySelector('{CANVAS}'); "
+                               "return f && f.contentDocument.querySelectorAll('.react-flow__node').length > 60; }")
+        assert inside(page), f"fit view must show the whole of {name}"
+        shot(page, f"layout-2-{name}")
+
+
+# -- Sweeps: open the best network -----------------------------------------------------------------
+
+def test_open_the_best_network_of_a_sweep(page, ray_head):
+    """A sweep recorded as ``ray_jobs.tune`` records it (parent run, ``sweep/best.neural``); the
+    Sweeps page opens its winner on the Canvas."""
+    from mlflow.tracking import MlflowClient
+
+    from neural_engine.settings import settings
+    client = MlflowClient(settings().mlflow_uri)
+    exp = client.create_experiment(f"sweeps-{time.time_ns()}", artifact_location=str(ray_head.home / "artifacts"))
+    parent = client.create_run(exp, run_name="BestOfSweep-sweep", tags={"neuralforge.kind": "sweep"})
+    best = ('network BestOfSweep { input: (8, 8, 1) layers: Conv2D(8, 3, activation="relu") Flatten() '
+            'Dense(48, "relu") Output(10, "softmax") }')
+    client.log_text(parent.info.run_id, best, "sweep/best.neural")
+    client.set_tag(parent.info.run_id, "neuralforge.best_run", parent.info.run_id)
+    page.get_by_role("link", name="Sweeps").first.click()
+    page.get_by_role("heading", name="Sweeps").first.wait_for()
+    choose(page, "Sweep", "BestOfSweep-sweep")
+    shot(page, "sweep-1-page")
+    page.get_by_role("button", name="Open the best network on the Canvas").click()
+    page.get_by_test_id("stAlertContentSuccess").filter(has_text="Opened the best network of sweep").wait_for()
+    node(page, "dense_1").filter(has_text="(48,)").wait_for()
+    settle(page)
+    shot(page, "sweep-2-best-on-canvas")
+    assert not page.get_by_test_id("stException").count()
+
+
+# -- Train: a run on a dataset version, live, stopped ----------------------------------------------
+
+def test_a_run_on_a_dataset_version_is_live_and_stop_kills_it(page, ray_head):
+    import json
+
+    from mlflow.tracking import MlflowClient
+
+    from neural_engine.data import load
+    from neural_engine.data.registry import derive, register_dataset
+    from neural_engine.settings import settings
+    name = f"digits-aug-{time.time_ns() % 10**6}"
+    register_dataset(load("digits"), name)
+    pipeline = [{"type": "RandomCrop", "params": {"padding": 1, "size": 8}},
+                {"type": "RandomHorizontalFlip", "params": {"p": 0.5}}]
+    version = derive(name, pipeline=pipeline)
+
     page.get_by_role("link", name="Train").first.click()
     page.get_by_role("heading", name="Train").first.wait_for()
+    page.get_by_text("Estimated time").wait_for()  # the first choice fits: no error at once
+    assert not page.get_by_test_id("stAlertContentError").count()
+    choose(page, "Dataset", name)
+    choose(page, "Version", version.version)
+    choose(page, "Augmentation", "RandomCrop")
     choose(page, "Architecture", "template:mnist_cnn")
-    page.get_by_text("Smoke test").click()
+    epochs = page.get_by_role("spinbutton", name="Epochs")
+    epochs.fill("40")
+    epochs.press("Enter")
     settle(page)
     page.get_by_text("Estimated time").wait_for()
-    shot(page, "4-train-form")
+    shot(page, "train-1-form")
     page.get_by_role("button", name="Submit to Ray").click()
     page.get_by_text(re.compile(r"Submitted raysubmit_")).wait_for()
-    shot(page, "5-train-submitted")
+    page.get_by_text(re.compile(r"epoch 0 of 40|epoch \d+ of 40")).first.wait_for()
     chart = page.get_by_test_id("stVegaLiteChart").first
     chart.wait_for(timeout=300_000)
-    page.get_by_text(re.compile(r"epoch 1 of 1")).wait_for(timeout=60_000)
+    page.get_by_text(re.compile(r"epoch [1-9]\d* of 40")).first.wait_for(timeout=120_000)
     chart.scroll_into_view_if_needed()
-    shot(page, "6-train-curve")
-    # jobs live in Ray and MLflow: a reload (a new session) shows the same job and curve
+    shot(page, "train-2-live")
+
+    page.locator("[class*='st-key-stop_'] button").click()
+    page.get_by_text(re.compile(r"\(KILLED\)")).first.wait_for(timeout=120_000)
+    page.get_by_text("STOPPED").first.wait_for()
+    label = page.get_by_text(re.compile(r"epoch \d+ of 40")).first.inner_text()
+    assert int(re.search(r"epoch (\d+) of 40", label).group(1)) < 40  # the plan, not what ran
+    shot(page, "train-3-stopped")
+
+    client = MlflowClient(settings().mlflow_uri)
+    run_id = re.search(r"MLflow run (\w+)", label).group(1)
+    run = client.get_run(run_id)
+    assert run.info.status == "KILLED"
+    assert run.data.params["dataset_version"] == version.version
+    from neural_engine.data.augment import Pipeline
+    assert json.loads(run.data.params["augmentation"]) == Pipeline.from_json(pipeline).to_json()
+    assert run.data.params["train.epochs"] == "40"
+    # jobs live in Ray and MLflow: a reload (a new session) shows the same job
     page.reload()
-    page.get_by_test_id("stVegaLiteChart").first.wait_for(timeout=60_000)
-    page.get_by_text(re.compile(r"epoch 1 of 1")).wait_for()
-    shot(page, "7-train-after-reload")
+    page.get_by_text(re.compile(r"epoch \d+ of 40")).first.wait_for(timeout=60_000)
+    shot(page, "train-4-after-reload")
