@@ -209,16 +209,38 @@ def architecture_graph(source: str, ref: str):
     return load_project_ref(ref).graph
 
 
-@st.cache_data(max_entries=64, show_spinner="Checking the run…")
 def preflight(config):
     """Shapes, fit and memory of ``config`` (cheap), with the step time measured once per network,
-    dataset and batch size."""
+    dataset and batch size, and the fixed costs of this cluster's latest runs."""
+    import dataclasses
+    p = _checked(config)
+    costs = fixed_costs()
+    if costs is None:
+        return p
+    fixed, overhead, runs = costs
+    return dataclasses.replace(p, fixed_seconds=fixed, epoch_overhead_seconds=overhead, costs_measured_on=runs)
+
+
+@st.cache_data(max_entries=64, show_spinner="Checking the run…")
+def _checked(config):
     import dataclasses
 
     from ray_jobs.preflight import preflight as check
     p = check(config, measure=False)
     return dataclasses.replace(p, step_seconds=_step_seconds(config.project, config.template, config.graph,
                                                              config.dataset, p.batch_size))
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def fixed_costs() -> tuple[float, float, int] | None:
+    """Fixed and per-epoch costs as this cluster's latest runs measured them (None: no runs)."""
+    from neural_engine.settings import settings
+    from ray_jobs.preflight import fixed_costs as measured
+    try:
+        client = mlflow_client(settings().mlflow_uri)
+        return measured(client, [e.experiment_id for e in client.search_experiments()])
+    except Exception:  # noqa: BLE001 - MLflow unreachable: the page says so elsewhere; defaults here
+        return None
 
 
 @st.cache_data(max_entries=64, show_spinner="Measuring a few training steps…")

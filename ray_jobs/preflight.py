@@ -19,9 +19,11 @@ from dataclasses import dataclass
 
 from ray_jobs.config import TrainConfig
 
-RAY_STARTUP_SECONDS = 30.0  # measured here: embedded ray.init + Ray Train worker group (README)
+FIXED_SECONDS = 40.0        # measured here: process and Ray Train start-up, test evaluation, model logging
+EPOCH_OVERHEAD_SECONDS = 0.5  # measured here: per-epoch report, checkpoint and MLflow logging (digits)
 MEASURED_STEPS = 3
 VALIDATION_FACTOR = 1.1     # a validation pass over 15% of the data, forward only, each epoch
+RECENT_RUNS = 5             # runs whose timings give the fixed costs
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,9 @@ class Preflight:
     memory_bytes: int           # one training step (weights, gradients, optimizer state, activations)
     memory_available: int       # this machine's free memory
     step_seconds: float | None  # one measured training step at the run's batch size (None: not measured)
-    startup_seconds: float = RAY_STARTUP_SECONDS
+    fixed_seconds: float = FIXED_SECONDS  # what a run takes besides its epochs (start-up, finish)
+    epoch_overhead_seconds: float = EPOCH_OVERHEAD_SECONDS  # per epoch, besides its steps
+    costs_measured_on: int = 0  # how many recorded runs the two costs above come from (0: defaults)
 
     @property
     def fits(self) -> bool:
@@ -44,10 +48,12 @@ class Preflight:
 
     @property
     def seconds(self) -> float | None:
-        """Estimated wall time: start-up + epochs x steps x measured step (+ validation)."""
+        """Estimated wall time: the fixed costs + epochs x (steps x measured step (+ validation) + the
+        per-epoch overhead)."""
         if self.step_seconds is None:
             return None
-        return self.startup_seconds + self.epochs * self.steps_per_epoch * self.step_seconds * VALIDATION_FACTOR
+        per_epoch = self.steps_per_epoch * self.step_seconds * VALIDATION_FACTOR + self.epoch_overhead_seconds
+        return self.fixed_seconds + self.epochs * per_epoch
 
 
 def preflight(config: TrainConfig, *, measure: bool = True) -> Preflight:
@@ -81,6 +87,34 @@ def step_seconds(config: TrainConfig) -> float:
     graph, _ = load_network(config, dataset)
     _, hyper = plan(config, graph, dataset)
     return measure_step(graph, hyper.batch_size, dataset)
+
+
+def fixed_costs(client, experiment_ids: list[str]) -> tuple[float, float, int] | None:
+    """(fixed seconds, per-epoch overhead seconds, runs used): medians over the latest ended
+    training runs of two epochs or more, as MLflow timed them. An epoch's overhead is what lies
+    between two epochs besides the epoch's own time (``epoch_seconds``: report, checkpoint,
+    logging); the fixed part is the rest of the run, from its process's start (tag
+    ``neuralforge.process_start``) to its end: start-up, test evaluation, model logging. None
+    when no such run has been recorded yet."""
+    import statistics
+    runs = client.search_runs(experiment_ids, "attributes.status != 'RUNNING'", max_results=50,
+                              order_by=["attributes.start_time DESC"]) if experiment_ids else []
+    fixed, overheads = [], []
+    for run in runs:
+        if run.data.tags.get("neuralforge.kind") in ("sweep", "trial") or not run.info.end_time:
+            continue  # Tune's start-up is another matter
+        history = sorted(client.get_metric_history(run.info.run_id, "epoch_seconds"), key=lambda m: m.step)
+        if len(history) < 2:
+            continue
+        intervals = [(b.timestamp - a.timestamp) / 1000 for a, b in zip(history, history[1:])]
+        overheads.append(statistics.median(max(0.0, i - b.value) for i, b in zip(intervals, history[1:])))
+        started = float(run.data.tags.get("neuralforge.process_start", run.info.start_time / 1000))
+        fixed.append(run.info.end_time / 1000 - started - len(history) * statistics.median(intervals))
+        if len(fixed) == RECENT_RUNS:
+            break
+    if not fixed:
+        return None
+    return max(0.0, statistics.median(fixed)), statistics.median(overheads), len(fixed)
 
 
 def measure_step(graph, batch_size: int, dataset) -> float:

@@ -226,7 +226,9 @@ def user() -> str:
 
 
 def _tags(config: TrainConfig, graph: Graph) -> dict[str, str]:
+    import psutil
     tags = {"neuralforge.network": graph.name, "neuralforge.user": user(), "mlflow.user": user(),
+            "neuralforge.process_start": f"{psutil.Process().create_time():.3f}",  # for time estimates
             "neuralforge.source": (config.template and f"template:{config.template}"
                                    or config.project and f"project:{config.project}" or config.dsl or config.graph)}
     if config.template:

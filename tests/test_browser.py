@@ -93,11 +93,13 @@ def shot(page, name: str) -> None:
 
 
 def settle(page) -> None:
-    """Wait until the script run that the last interaction started has finished (Streamlit shows
-    its status widget while a run is in flight); widgets re-created by a run lose typed input."""
+    """Wait until the script run that the last interaction started has finished and its stale
+    elements are gone (Streamlit marks the app's run state for tests; its status widget shows only
+    for slow runs). A click while a run still removes elements above its target lands elsewhere."""
     page.wait_for_timeout(300)
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
-                           timeout=120_000)
+    page.wait_for_function("""() => { const app = document.querySelector('[data-testid="stApp"]');
+        return app && app.dataset.testScriptState === 'notRunning'
+            && !document.querySelector('[data-stale="true"]'); }""", timeout=120_000)
 
 
 def canvas_of(page):
@@ -328,6 +330,7 @@ def test_a_run_on_a_dataset_version_is_live_and_stop_kills_it(page, ray_head):
     from mlflow.tracking import MlflowClient
 
     from neural_engine.data import load
+    from neural_engine.data.augment import Pipeline
     from neural_engine.data.registry import derive, register_dataset
     from neural_engine.settings import settings
     name = f"digits-aug-{time.time_ns() % 10**6}"
@@ -344,37 +347,74 @@ def test_a_run_on_a_dataset_version_is_live_and_stop_kills_it(page, ray_head):
     choose(page, "Version", version.version)
     choose(page, "Augmentation", "RandomCrop")
     choose(page, "Architecture", "template:mnist_cnn")
-    epochs = page.get_by_role("spinbutton", name="Epochs")
-    epochs.fill("40")
-    epochs.press("Enter")
-    settle(page)
-    page.get_by_text("Estimated time").wait_for()
+
+    # a short run to its end: the estimate shown before it is within 2x of what it took
+    set_epochs(page, 8)
+    estimate = estimated_seconds(page)
     shot(page, "train-1-form")
-    page.get_by_role("button", name="Submit to Ray").click()
-    page.get_by_text(re.compile(r"Submitted raysubmit_")).wait_for()
-    page.get_by_text(re.compile(r"epoch 0 of 40|epoch \d+ of 40")).first.wait_for()
+    job_id = submit(page)
+    page.get_by_text(re.compile(r"epoch 8 of 8")).first.wait_for(timeout=300_000)
+    job = wait_done(job_id)
+    real = job.end_time - job.start_time
+    assert job.status == "SUCCEEDED" and real / 2 <= estimate <= real * 2, (estimate, real)
+    shot(page, "train-2-finished")
+
+    # a long run: live progress of the planned epochs, then Stop
+    set_epochs(page, 40)
+    submit(page)
+    page.get_by_text(re.compile(r"epoch \d+ of 40")).first.wait_for(timeout=300_000)
     chart = page.get_by_test_id("stVegaLiteChart").first
-    chart.wait_for(timeout=300_000)
     page.get_by_text(re.compile(r"epoch [1-9]\d* of 40")).first.wait_for(timeout=120_000)
     chart.scroll_into_view_if_needed()
-    shot(page, "train-2-live")
+    shot(page, "train-3-live")
 
     page.locator("[class*='st-key-stop_'] button").click()
     page.get_by_text(re.compile(r"\(KILLED\)")).first.wait_for(timeout=120_000)
     page.get_by_text("STOPPED").first.wait_for()
     label = page.get_by_text(re.compile(r"epoch \d+ of 40")).first.inner_text()
     assert int(re.search(r"epoch (\d+) of 40", label).group(1)) < 40  # the plan, not what ran
-    shot(page, "train-3-stopped")
+    shot(page, "train-4-stopped")
 
     client = MlflowClient(settings().mlflow_uri)
     run_id = re.search(r"MLflow run (\w+)", label).group(1)
     run = client.get_run(run_id)
     assert run.info.status == "KILLED"
     assert run.data.params["dataset_version"] == version.version
-    from neural_engine.data.augment import Pipeline
     assert json.loads(run.data.params["augmentation"]) == Pipeline.from_json(pipeline).to_json()
     assert run.data.params["train.epochs"] == "40"
     # jobs live in Ray and MLflow: a reload (a new session) shows the same job
     page.reload()
     page.get_by_text(re.compile(r"epoch \d+ of 40")).first.wait_for(timeout=60_000)
-    shot(page, "train-4-after-reload")
+    shot(page, "train-5-after-reload")
+
+
+def set_epochs(page, n: int) -> None:
+    epochs = page.get_by_role("spinbutton", name="Epochs")
+    epochs.fill(str(n))
+    epochs.press("Enter")
+    settle(page)
+    page.get_by_test_id("stMetricValue").filter(has_text=f"{n} ×").wait_for()
+
+
+def estimated_seconds(page) -> float:
+    label = page.get_by_test_id("stMetric").filter(has_text="Estimated time").inner_text()
+    return float(re.search(r"~(\d+) s", label).group(1))
+
+
+def submit(page) -> str:
+    """Submit the form to Ray; the job's id, once the page shows it."""
+    page.get_by_role("button", name="Submit to Ray").click()
+    shown = page.get_by_text(re.compile(r"Submitted raysubmit_\w+"))
+    shown.wait_for()
+    job_id = re.search(r"raysubmit_\w+", shown.inner_text()).group(0)
+    settle(page)
+    return job_id
+
+
+def wait_done(job_id: str, timeout: float = 300):
+    from ray_jobs import submit as jobs
+    deadline = time.monotonic() + timeout
+    while not (job := jobs.status(job_id)).done:
+        assert time.monotonic() < deadline, f"{job_id} must end within {timeout:g} s: {job.status}"
+        time.sleep(1)
+    return job

@@ -56,8 +56,9 @@ def sweep_ui(address: str | None) -> None:
         except NeuralForgeError as err:
             error_message(err)
             return
-        state.flash("success", f"Sweep submitted as Ray job {job_id}; its trials appear below.")
+        state.flash("success", f"Sweep submitted as Ray job {job_id}; its trials appear below.", "submit")
         st.rerun()
+    state.show_flash("submit")
 
 
 def _check_search(line: str) -> None:

@@ -83,8 +83,11 @@ def preflight_ui(config) -> bool:
     c[1].metric("Training memory", human_bytes(p.memory_bytes), help="weights, gradients, optimizer "
                 "state and activations of one step")
     c[2].metric("Steps", f"{p.epochs} × {p.steps_per_epoch}")
-    c[3].metric("Estimated time", f"~{p.seconds:.0f} s", help="measured steps of this network on this "
-                f"machine's CPU x steps, + {p.startup_seconds:.0f} s Ray start-up; GPUs are faster")
+    source = (f"measured on this cluster's last {p.costs_measured_on} run(s)" if p.costs_measured_on
+              else "defaults measured on a 2-core machine; your first run measures them")
+    c[3].metric("Estimated time", f"~{p.seconds:.0f} s", help=f"{p.epochs} epochs × ({p.steps_per_epoch} measured "
+                f"steps of {p.step_seconds:.3f} s + validation + {p.epoch_overhead_seconds:.1f} s per epoch) + "
+                f"{p.fixed_seconds:.0f} s start-up and finish ({source}); on this machine's CPU, GPUs are faster")
     if not p.fits:
         st.error(f"One step needs about {human_bytes(p.memory_bytes)}; this machine has "
                  f"{human_bytes(p.memory_available)} free. Lower the batch size.")
@@ -104,8 +107,9 @@ def submit_ui(config, address: str) -> None:
             error_message(err)
             return
         state.put(state.WATCHED_JOB, job_id)
-        state.flash("success", f"Submitted {job_id}; it appears below as it starts.")
+        state.flash("success", f"Submitted {job_id}; it appears below as it starts.", "submit")
         st.rerun()
+    state.show_flash("submit")  # beside the button: nothing above the form moves when it goes
 
 
 def planned_epochs(config) -> int:
