@@ -22,9 +22,9 @@ from streamlit_flow.state import StreamlitFlowState
 from neural_engine.layers.base import fmt_shape
 
 FONT_PX = 14
-NODE_W, NODE_H = 220, 60                 # a node's box (two or three lines of text)
-X_GAP, Y_GAP, COLUMN_GAP = 40, 36, 70    # Y_GAP leaves room for the shape label of an edge
-VIEW_W, VIEW_H = 1050, 720               # the canvas the columns are fitted to (a 1500-px window)
+NODE_W, NODE_H = 220, 60  # a node's box (two or three lines of text)
+X_GAP, Y_GAP, COLUMN_GAP = 40, 36, 70  # Y_GAP leaves room for the shape label of an edge
+VIEW_W, VIEW_H = 1050, 720  # the canvas the columns are fitted to (a 1500-px window)
 NODE = {"width": NODE_W, "fontSize": FONT_PX, "lineHeight": 1.3, "padding": 6, "borderRadius": 6}
 INVALID = {"background": "#ffe4e4", "border": "2px solid #d33"}
 INPUT = {"background": "#eef6ff"}
@@ -48,8 +48,11 @@ def layout(graph: dict) -> dict[str, tuple[float, float]]:
     vertices = {i: Vertex(i) for i in ids}
     for v in vertices.values():
         v.view = _Box()
-    edges = [Edge(vertices[e["source"]], vertices[e["target"]]) for e in graph["edges"]
-             if e["source"] in vertices and e["target"] in vertices]
+    edges = [
+        Edge(vertices[e["source"]], vertices[e["target"]])
+        for e in graph["edges"]
+        if e["source"] in vertices and e["target"] in vertices
+    ]
     g = Graph(list(vertices.values()), edges)
     centres: dict[str, tuple[float, float]] = {}
     offset = 0.0
@@ -90,14 +93,18 @@ def _columns(centres: dict[str, tuple[float, float]]) -> dict[str, tuple[float, 
 
 
 def has_positions(graph: dict) -> bool:
-    return all((n.get("position") or {}).get("x") or (n.get("position") or {}).get("y") for n in graph["nodes"])
+    return all(
+        (n.get("position") or {}).get("x") or (n.get("position") or {}).get("y") for n in graph["nodes"]
+    )
 
 
 def with_layout(graph: dict) -> dict:
     """``graph`` with every node at its layout position (inputs are placed when drawn)."""
     pos = layout(graph)
-    return {**graph, "nodes": [{**n, "position": {"x": pos[n["id"]][0], "y": pos[n["id"]][1]}}
-                               for n in graph["nodes"]]}
+    return {
+        **graph,
+        "nodes": [{**n, "position": {"x": pos[n["id"]][0], "y": pos[n["id"]][1]}} for n in graph["nodes"]],
+    }
 
 
 def _content(title: str, detail: str, error: str | None = None) -> str:
@@ -111,8 +118,10 @@ def _input_positions(graph: dict) -> dict[str, tuple[float, float]]:
     auto = None
     out = {}
     for name in graph["inputs"]:
-        first = next((stored[e["target"]] for e in graph["edges"] if e["source"] == name and e["target"] in stored),
-                     None)
+        first = next(
+            (stored[e["target"]] for e in graph["edges"] if e["source"] == name and e["target"] in stored),
+            None,
+        )
         if first is None or first == (0.0, 0.0):
             auto = auto or layout(graph)
             out[name] = auto[name]
@@ -133,30 +142,67 @@ def flow_state(graph: dict, analysis: dict, selected: str | None = None) -> Stre
     inputs_at = _input_positions(graph)
     nodes = []
     for name, shape in graph["inputs"].items():
-        nodes.append(StreamlitFlowNode(name, inputs_at[name],
-                                       {"content": _content(name, f"input {fmt_shape(shape)}"), "kind": "input"},
-                                       node_type="input", style={**NODE, **INPUT}, selectable=True,
-                                       selected=name == selected))
+        nodes.append(
+            StreamlitFlowNode(
+                name,
+                inputs_at[name],
+                {"content": _content(name, f"input {fmt_shape(shape)}"), "kind": "input"},
+                node_type="input",
+                style={**NODE, **INPUT},
+                selectable=True,
+                selected=name == selected,
+            )
+        )
     for n in graph["nodes"]:
         r = nodes_report.get(n["id"])
-        detail = (f"{fmt_shape(tuple(r['output_shape']))} · {r['params']:,} params" if r
-                  else fmt_shape(tuple(partial[n["id"]])) if n["id"] in partial else "?")
+        detail = (
+            f"{fmt_shape(tuple(r['output_shape']))} · {r['params']:,} params"
+            if r
+            else fmt_shape(tuple(partial[n["id"]]))
+            if n["id"] in partial
+            else "?"
+        )
         message = error["message"] if n["id"] == bad else None
         style = {**NODE, **(INVALID if message else {})}
         if message:  # the message is part of the box (wider), never spilling under the next node
             style["width"] = NODE_W + 160
-        nodes.append(StreamlitFlowNode(
-            n["id"], (n["position"]["x"], n["position"]["y"]),
-            {"content": _content(f"{n['type']} · {n['id']}", detail, message), "kind": "layer", "type": n["type"]},
-            node_type="default", style=style, selectable=True, deletable=True, connectable=True,
-            selected=n["id"] == selected, z_index=1 if message else 0))
+        nodes.append(
+            StreamlitFlowNode(
+                n["id"],
+                (n["position"]["x"], n["position"]["y"]),
+                {
+                    "content": _content(f"{n['type']} · {n['id']}", detail, message),
+                    "kind": "layer",
+                    "type": n["type"],
+                },
+                node_type="default",
+                style=style,
+                selectable=True,
+                deletable=True,
+                connectable=True,
+                selected=n["id"] == selected,
+                z_index=1 if message else 0,
+            )
+        )
     shapes = {n: fmt_shape(tuple(s)) for n, s in graph["inputs"].items()}
     shapes.update({k: fmt_shape(tuple(v)) for k, v in partial.items()})
     shapes.update({k: fmt_shape(tuple(v["output_shape"])) for k, v in nodes_report.items()})
-    edges = [StreamlitFlowEdge(e["id"], e["source"], e["target"], label=shapes.get(e["source"], ""),
-                               label_show_bg=True, label_bg_style=dict(LABEL_BG), label_style={},
-                               deletable=True, focusable=True, animated=False, style={})
-             for e in graph["edges"]]
+    edges = [
+        StreamlitFlowEdge(
+            e["id"],
+            e["source"],
+            e["target"],
+            label=shapes.get(e["source"], ""),
+            label_show_bg=True,
+            label_bg_style=dict(LABEL_BG),
+            label_style={},
+            deletable=True,
+            focusable=True,
+            animated=False,
+            style={},
+        )
+        for e in graph["edges"]
+    ]
     return StreamlitFlowState(nodes, edges)
 
 
@@ -177,8 +223,11 @@ def apply_canvas(graph: dict, state: StreamlitFlowState) -> dict:
             nodes.append({**n, "position": {"x": float(p["x"]), "y": float(p["y"])}})
     alive = set(graph["inputs"]) | {n["id"] for n in nodes}
     old = {e["id"]: e for e in graph["edges"]}
-    edges = [old.get(e.id) or {"id": e.id, "source": e.source, "target": e.target} for e in state.edges
-             if e.source in alive and e.target in alive and e.target not in graph["inputs"]]
+    edges = [
+        old.get(e.id) or {"id": e.id, "source": e.source, "target": e.target}
+        for e in state.edges
+        if e.source in alive and e.target in alive and e.target not in graph["inputs"]
+    ]
     linked = {(e["source"], e["target"]) for e in edges}
     edges += [e for e in _bridges(graph, alive) if (e["source"], e["target"]) not in linked]
     return {**graph, "nodes": nodes, "edges": _number_slots(edges)}
@@ -222,8 +271,10 @@ def _number_slots(edges: list[dict]) -> list[dict]:
 
 def structure(graph: dict) -> tuple:
     """What decides the shapes: nodes with params, and edges (positions left out)."""
-    return (tuple((n["id"], n["type"], repr(n["params"])) for n in graph["nodes"]),
-            tuple(sorted((e["source"], e["target"], e.get("target_handle") or "") for e in graph["edges"])))
+    return (
+        tuple((n["id"], n["type"], repr(n["params"])) for n in graph["nodes"]),
+        tuple(sorted((e["source"], e["target"], e.get("target_handle") or "") for e in graph["edges"])),
+    )
 
 
 def new_id(graph: dict, type_: str) -> str:
@@ -247,8 +298,10 @@ def insert_after(graph: dict, type_: str, params: dict, after: str | None, *, br
     """
     node_id = new_id(graph, type_)
     source = after or (graph["nodes"][-1]["id"] if graph["nodes"] else next(iter(graph["inputs"])))
-    rewired = [e if branch or e["source"] != source else {**e, "id": f"e_{node_id}_{e['target']}", "source": node_id}
-               for e in graph["edges"]]
+    rewired = [
+        e if branch or e["source"] != source else {**e, "id": f"e_{node_id}_{e['target']}", "source": node_id}
+        for e in graph["edges"]
+    ]
     order = [n["id"] for n in graph["nodes"]]
     at = order.index(source) + 1 if source in order else 0
     node = {"id": node_id, "type": type_, "params": params, "position": {"x": 0.0, "y": 0.0}}

@@ -44,15 +44,15 @@ def move(graph: dict) -> None:
 
 def undo() -> str | None:
     """Go back one change; its label, or None when there is nothing to undo."""
-    step = history().undo(current())
-    if step is None:
-        return None
-    _replace(step[0], None)
-    return step[1]
+    return _step(history().undo(current()))
 
 
 def redo() -> str | None:
-    step = history().redo(current())
+    """Make the last undone change again; its label, or None when there is none."""
+    return _step(history().redo(current()))
+
+
+def _step(step: tuple[dict, str] | None) -> str | None:
     if step is None:
         return None
     _replace(step[0], None)

@@ -36,8 +36,10 @@ SUPPORTED = "streamlit-flow-component 1.6.1"
 # onEdgesDelete (the removed nodes' edges included) for one key press: both land in one pending
 # set, sent once, after the removal, as the graph minus what was removed.
 ANCHOR = "N(n,s,null)},edges:s,onEdgesChange:u,"
-HANDLERS = ('deleteKeyCode:["Backspace","Delete"],'
-            "onNodesDelete:t=>nfDeleted(t,[],i,s,N),onEdgesDelete:t=>nfDeleted([],t,i,s,N),")
+HANDLERS = (
+    'deleteKeyCode:["Backspace","Delete"],'
+    "onNodesDelete:t=>nfDeleted(t,[],i,s,N),onEdgesDelete:t=>nfDeleted([],t,i,s,N),"
+)
 HELPER = """\
 /* NeuralForge: report deletions to Python at once (see app/flow_component.py). */
 var nfPending = null;
@@ -59,8 +61,10 @@ function nfDeleted(nodes, edges, allNodes, allEdges, send) {
 
 
 # The echoes: after the initial layout, and after Python pushes nodes (both with manual layout).
-ECHOES = {"a(t),c(n),r(!1),N(t,n,null),g(!0)": "a(t),c(n),r(!1),g(!0)",
-          "h((new Date).getTime()),N(e.args.nodes,e.args.edges,null))": "h((new Date).getTime()))"}
+ECHOES = {
+    "a(t),c(n),r(!1),N(t,n,null),g(!0)": "a(t),c(n),r(!1),g(!0)",
+    "h((new Date).getTime()),N(e.args.nodes,e.args.edges,null))": "h((new Date).getTime()))",
+}
 PATCHES = {ANCHOR: ANCHOR + HANDLERS, **ECHOES}
 VERSION = "2"  # of these patches: a new one makes a new copy
 
@@ -74,8 +78,10 @@ def patched_build(source: Path, cache_root: Path) -> Path:
     if target.is_dir():
         return target
     if any(text.count(anchor) != 1 for anchor in PATCHES):
-        raise RuntimeError(f"the installed streamlit-flow frontend is not the one the canvas supports "
-                           f"({SUPPORTED}); install it: pip install 'streamlit-flow-component==1.6.1'")
+        raise RuntimeError(
+            f"the installed streamlit-flow frontend is not the one the canvas supports "
+            f"({SUPPORTED}); install it: pip install 'streamlit-flow-component==1.6.1'"
+        )
     cache_root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".flow-", dir=cache_root))
     shutil.copytree(source, work, dirs_exist_ok=True)
@@ -98,20 +104,49 @@ def _component():
     return components.declare_component("streamlit_flow", path=str(patched_build(build, root)))
 
 
-def canvas(key: str, state: StreamlitFlowState, *, height: int = 500, fit_view: bool = True,
-           min_zoom: float = 0.1, allow_new_edges: bool = True, get_node_on_click: bool = True,
-           enable_node_menu: bool = False, enable_edge_menu: bool = False) -> StreamlitFlowState:
+def canvas(
+    key: str,
+    state: StreamlitFlowState,
+    *,
+    height: int = 500,
+    fit_view: bool = True,
+    min_zoom: float = 0.1,
+    allow_new_edges: bool = True,
+    get_node_on_click: bool = True,
+    enable_node_menu: bool = False,
+    enable_edge_menu: bool = False,
+) -> StreamlitFlowState:
     """streamlit-flow's ``streamlit_flow(key, state, …)`` on the patched frontend (manual layout:
     positions come from Python)."""
     value = _component()(
-        nodes=[n.asdict() for n in state.nodes], edges=[e.asdict() for e in state.edges], height=height,
-        showControls=True, fitView=fit_view, showMiniMap=False, style={}, animateNewEdges=False,
-        allowNewEdges=allow_new_edges, layoutOptions=ManualLayout().__to_dict__(),
-        getNodeOnClick=get_node_on_click, getEdgeOnClick=False, panOnDrag=True, allowZoom=True,
-        minZoom=min_zoom, enableNodeMenu=enable_node_menu, enablePaneMenu=False, enableEdgeMenu=enable_edge_menu,
-        hideWatermark=True, key=key, timestamp=state.timestamp, component="streamlit_flow")
+        nodes=[n.asdict() for n in state.nodes],
+        edges=[e.asdict() for e in state.edges],
+        height=height,
+        showControls=True,
+        fitView=fit_view,
+        showMiniMap=False,
+        style={},
+        animateNewEdges=False,
+        allowNewEdges=allow_new_edges,
+        layoutOptions=ManualLayout().__to_dict__(),
+        getNodeOnClick=get_node_on_click,
+        getEdgeOnClick=False,
+        panOnDrag=True,
+        allowZoom=True,
+        minZoom=min_zoom,
+        enableNodeMenu=enable_node_menu,
+        enablePaneMenu=False,
+        enableEdgeMenu=enable_edge_menu,
+        hideWatermark=True,
+        key=key,
+        timestamp=state.timestamp,
+        component="streamlit_flow",
+    )
     if value is None:
         return state
-    return StreamlitFlowState(nodes=[StreamlitFlowNode.from_dict(n) for n in value["nodes"]],
-                              edges=[StreamlitFlowEdge.from_dict(e) for e in value["edges"]],
-                              selected_id=value["selectedId"], timestamp=value["timestamp"])
+    return StreamlitFlowState(
+        nodes=[StreamlitFlowNode.from_dict(n) for n in value["nodes"]],
+        edges=[StreamlitFlowEdge.from_dict(e) for e in value["edges"]],
+        selected_id=value["selectedId"],
+        timestamp=value["timestamp"],
+    )

@@ -19,14 +19,14 @@ LIMIT = 50
 
 @dataclass
 class History:
-    past: list[tuple[dict, str]] = field(default_factory=list)    # (graph before a change, the change)
+    past: list[tuple[dict, str]] = field(default_factory=list)  # (graph before a change, the change)
     future: list[tuple[dict, str]] = field(default_factory=list)  # (graph after an undone change, the change)
     limit: int = LIMIT
 
     def record(self, before: dict, label: str) -> None:
         """``before`` is the graph a change called ``label`` replaced; a new change ends redo."""
         self.past.append((before, label))
-        del self.past[:-self.limit]
+        del self.past[: -self.limit]
         self.future.clear()
 
     def undo(self, current: dict) -> tuple[dict, str] | None:

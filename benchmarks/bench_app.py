@@ -27,6 +27,7 @@ def main() -> None:
     from app import state
     from app.canvas_view import insert_after, layout, set_params, with_layout
     from neural_engine.templates import template
+
     at = AppTest.from_file(PAGE, default_timeout=120)
     graph = with_layout(template("unet").to_json())
     at.session_state[state.GRAPH] = graph
@@ -57,18 +58,27 @@ def main() -> None:
         start = time.perf_counter()
         layout(graph)
         layouts.append(time.perf_counter() - start)
-    ms = lambda xs: round(1000 * statistics.median(xs), 1)  # noqa: E731
-    result = {"nodes": len(graph["nodes"]), "rerun_ms": ms(idle), "param_edit_ms": ms(params),
-              "insert_ms": ms(inserts), "layout_ms": ms(layouts)}
+    ms = lambda xs: round(1000 * statistics.median(xs), 1)
+    result = {
+        "nodes": len(graph["nodes"]),
+        "rerun_ms": ms(idle),
+        "param_edit_ms": ms(params),
+        "insert_ms": ms(inserts),
+        "layout_ms": ms(layouts),
+    }
     if args.json:
         print(json.dumps(result, indent=2))
         return
     n = result["nodes"]
     print(f"Canvas rerun, no edit (baseline)               median {result['rerun_ms']:7.1f} ms")
-    print(f"U-Net ({n} layers): a parameter edit + rerun    median {result['param_edit_ms']:7.1f} ms  "
-          f"({result['param_edit_ms'] / result['rerun_ms']:.1f}x baseline; target <= 150 ms)")
-    print(f"U-Net ({n} layers): insert + layout + rerun     median {result['insert_ms']:7.1f} ms  "
-          f"({result['insert_ms'] / result['rerun_ms']:.1f}x baseline; target <= 150 ms)")
+    print(
+        f"U-Net ({n} layers): a parameter edit + rerun    median {result['param_edit_ms']:7.1f} ms  "
+        f"({result['param_edit_ms'] / result['rerun_ms']:.1f}x baseline; target <= 150 ms)"
+    )
+    print(
+        f"U-Net ({n} layers): insert + layout + rerun     median {result['insert_ms']:7.1f} ms  "
+        f"({result['insert_ms'] / result['rerun_ms']:.1f}x baseline; target <= 150 ms)"
+    )
     print(f"  of which the Sugiyama layout alone              median {result['layout_ms']:7.1f} ms")
 
 

@@ -96,6 +96,7 @@ def fixed_costs(client, experiment_ids: list[str]) -> tuple[float, float, int] |
     logging); the fixed part is the rest of the run, from its process's start (tag
     ``neuralforge.process_start``) to its end: start-up, test evaluation, model logging. None
     when no such run has been recorded yet."""
+    import itertools
     import statistics
     runs = client.search_runs(experiment_ids, "attributes.status != 'RUNNING'", max_results=50,
                               order_by=["attributes.start_time DESC"]) if experiment_ids else []
@@ -106,7 +107,7 @@ def fixed_costs(client, experiment_ids: list[str]) -> tuple[float, float, int] |
         history = sorted(client.get_metric_history(run.info.run_id, "epoch_seconds"), key=lambda m: m.step)
         if len(history) < 2:
             continue
-        intervals = [(b.timestamp - a.timestamp) / 1000 for a, b in zip(history, history[1:])]
+        intervals = [(b.timestamp - a.timestamp) / 1000 for a, b in itertools.pairwise(history)]
         overheads.append(statistics.median(max(0.0, i - b.value) for i, b in zip(intervals, history[1:])))
         started = float(run.data.tags.get("neuralforge.process_start", run.info.start_time / 1000))
         fixed.append(run.info.end_time / 1000 - started - len(history) * statistics.median(intervals))

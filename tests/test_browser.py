@@ -23,8 +23,14 @@ from tests.conftest import RAY_ENV_CLEARED, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 ARTIFACTS = Path(os.environ.get("NF_TEST_ARTIFACTS", ROOT / "test-artifacts")) / "browser"
 CANVAS = 'iframe[title*="streamlit_flow"]'
 
@@ -40,8 +46,13 @@ def dashboard(ray_head_session):
     env.update(ray_head_session.env)
     log_path = ray_head_session.home / f"dashboard-{port}.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "ray_jobs.cli", "ui", "--no-cluster", "--port", str(port)],
-                                stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ray_jobs.cli", "ui", "--no-cluster", "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=ROOT,
+        )
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -63,6 +74,7 @@ def dashboard(ray_head_session):
 @pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
+
     assert Path(CHROMIUM).is_file(), f"{CHROMIUM} must exist: `make test` installs Debian's chromium"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
@@ -97,9 +109,12 @@ def settle(page) -> None:
     elements are gone (Streamlit marks the app's run state for tests; its status widget shows only
     for slow runs). A click while a run still removes elements above its target lands elsewhere."""
     page.wait_for_timeout(300)
-    page.wait_for_function("""() => { const app = document.querySelector('[data-testid="stApp"]');
+    page.wait_for_function(
+        """() => { const app = document.querySelector('[data-testid="stApp"]');
         return app && app.dataset.testScriptState === 'notRunning'
-            && !document.querySelector('[data-stale="true"]'); }""", timeout=120_000)
+            && !document.querySelector('[data-stale="true"]'); }""",
+        timeout=120_000,
+    )
 
 
 def canvas_of(page):
@@ -141,6 +156,7 @@ def open_template(page, name: str) -> None:
 
 
 # -- the Canvas: editing as in every graph editor -------------------------------------------------
+
 
 def test_canvas_edits_like_a_graph_editor(page):
     shot(page, "edit-1-mnist")
@@ -203,7 +219,10 @@ def test_canvas_edits_like_a_graph_editor(page):
     page.keyboard.press("Control+z")
     edge(page, "flatten_1", "output_1").wait_for()
     error.wait_for()
-    assert "Undid: delete edge flatten_1 → output_1" in page.get_by_test_id("stAlertContentInfo").first.inner_text()
+    assert (
+        "Undid: delete edge flatten_1 → output_1"
+        in page.get_by_test_id("stAlertContentInfo").first.inner_text()
+    )
     page.get_by_role("button", name="Redo").click()
     edge(page, "flatten_1", "output_1").wait_for(state="detached")
     settle(page)
@@ -211,6 +230,7 @@ def test_canvas_edits_like_a_graph_editor(page):
 
 
 # -- the DSL view follows the graph; stale text never replaces it silently -----------------------
+
 
 def test_the_dsl_follows_the_graph_and_stale_text_asks_first(page):
     open_template(page, "lstm_classifier")
@@ -237,7 +257,9 @@ def test_the_dsl_follows_the_graph_and_stale_text_asks_first(page):
     settle(page)
     tab(page, "DSL")
     assert "GRU(" in dsl_text(page)
-    page.get_by_test_id("stAlertContentWarning").filter(has_text="written against an earlier graph").wait_for()
+    page.get_by_test_id("stAlertContentWarning").filter(
+        has_text="written against an earlier graph"
+    ).wait_for()
     assert page.get_by_role("button", name="Apply DSL").count() == 0
     shot(page, "dsl-3-stale-guard")
     page.get_by_role("button", name="Apply anyway").click()
@@ -255,18 +277,25 @@ def test_the_dsl_follows_the_graph_and_stale_text_asks_first(page):
 
 # -- readable layouts ---------------------------------------------------------------------------
 
-CHAIN_20 = ("network Chain20 { input: (64,) layers: " + " ".join(
-    f'Dense({32 + i}, "relu")' for i in range(19)) + ' Output(10, "softmax") }')
+CHAIN_20 = (
+    "network Chain20 { input: (64,) layers: "
+    + " ".join(f'Dense({32 + i}, "relu")' for i in range(19))
+    + ' Output(10, "softmax") }'
+)
 
 
 def inside(page) -> bool:
     """Whether every node's box lies inside the canvas's visible area."""
-    return canvas_of(page).locator("body").evaluate("""() => {
+    return (
+        canvas_of(page)
+        .locator("body")
+        .evaluate("""() => {
         const w = window.innerWidth, h = window.innerHeight;
         return [...document.querySelectorAll('.react-flow__node')].every(n => {
             const r = n.getBoundingClientRect();
             return r.left >= 0 && r.top >= 0 && r.right <= w && r.bottom <= h; });
     }""")
+    )
 
 
 def test_large_graphs_fit_and_text_stays_readable(page):
@@ -279,9 +308,13 @@ def test_large_graphs_fit_and_text_stays_readable(page):
     page.wait_for_function("""() => { const f = document.querySelector('iframe[title*="streamlit_flow"]');
         const v = f && f.contentDocument.querySelector('.react-flow__viewport');
         return v && /scale/.test(v.style.transform); }""")
-    px = canvas_of(page).locator(".react-flow__node").first.evaluate("""n => {
+    px = (
+        canvas_of(page)
+        .locator(".react-flow__node")
+        .first.evaluate("""n => {
         const scale = new DOMMatrix(getComputedStyle(n.closest('.react-flow__viewport')).transform).a;
         return parseFloat(getComputedStyle(n).fontSize) * scale; }""")
+    )
     assert px >= 11, f"node text is {px:.1f} px at the zoom that fits 20 layers"
     assert inside(page)
     shot(page, "layout-1-chain20")
@@ -289,13 +322,16 @@ def test_large_graphs_fit_and_text_stays_readable(page):
         open_template(page, name)
         canvas_of(page).locator(".react-flow__node").first.wait_for()
         assert canvas_of(page).locator(".react-flow__node").count() > 60
-        page.wait_for_function(f"() => {{ const f = document.querySelector('{CANVAS}'); "
-                               "return f && f.contentDocument.querySelectorAll('.react-flow__node').length > 60; }")
+        page.wait_for_function(
+            f"() => {{ const f = document.querySelector('{CANVAS}'); "
+            "return f && f.contentDocument.querySelectorAll('.react-flow__node').length > 60; }"
+        )
         assert inside(page), f"fit view must show the whole of {name}"
         shot(page, f"layout-2-{name}")
 
 
 # -- Sweeps: open the best network -----------------------------------------------------------------
+
 
 def test_open_the_best_network_of_a_sweep(page, ray_head):
     """A sweep recorded as ``ray_jobs.tune`` records it (parent run, ``sweep/best.neural``); the
@@ -303,11 +339,16 @@ def test_open_the_best_network_of_a_sweep(page, ray_head):
     from mlflow.tracking import MlflowClient
 
     from neural_engine.settings import settings
+
     client = MlflowClient(settings().mlflow_uri)
-    exp = client.create_experiment(f"sweeps-{time.time_ns()}", artifact_location=str(ray_head.home / "artifacts"))
+    exp = client.create_experiment(
+        f"sweeps-{time.time_ns()}", artifact_location=str(ray_head.home / "artifacts")
+    )
     parent = client.create_run(exp, run_name="BestOfSweep-sweep", tags={"neuralforge.kind": "sweep"})
-    best = ('network BestOfSweep { input: (8, 8, 1) layers: Conv2D(8, 3, activation="relu") Flatten() '
-            'Dense(48, "relu") Output(10, "softmax") }')
+    best = (
+        'network BestOfSweep { input: (8, 8, 1) layers: Conv2D(8, 3, activation="relu") Flatten() '
+        'Dense(48, "relu") Output(10, "softmax") }'
+    )
     client.log_text(parent.info.run_id, best, "sweep/best.neural")
     client.set_tag(parent.info.run_id, "neuralforge.best_run", parent.info.run_id)
     page.get_by_role("link", name="Sweeps").first.click()
@@ -315,7 +356,9 @@ def test_open_the_best_network_of_a_sweep(page, ray_head):
     choose(page, "Sweep", "BestOfSweep-sweep")
     shot(page, "sweep-1-page")
     page.get_by_role("button", name="Open the best network on the Canvas").click()
-    page.get_by_test_id("stAlertContentSuccess").filter(has_text="Opened the best network of sweep").wait_for()
+    page.get_by_test_id("stAlertContentSuccess").filter(
+        has_text="Opened the best network of sweep"
+    ).wait_for()
     node(page, "dense_1").filter(has_text="(48,)").wait_for()
     settle(page)
     shot(page, "sweep-2-best-on-canvas")
@@ -323,6 +366,7 @@ def test_open_the_best_network_of_a_sweep(page, ray_head):
 
 
 # -- Train: a run on a dataset version, live, stopped ----------------------------------------------
+
 
 def test_a_run_on_a_dataset_version_is_live_and_stop_kills_it(page, ray_head):
     import json
@@ -333,10 +377,13 @@ def test_a_run_on_a_dataset_version_is_live_and_stop_kills_it(page, ray_head):
     from neural_engine.data.augment import Pipeline
     from neural_engine.data.registry import derive, register_dataset
     from neural_engine.settings import settings
+
     name = f"digits-aug-{time.time_ns() % 10**6}"
     register_dataset(load("digits"), name)
-    pipeline = [{"type": "RandomCrop", "params": {"padding": 1, "size": 8}},
-                {"type": "RandomHorizontalFlip", "params": {"p": 0.5}}]
+    pipeline = [
+        {"type": "RandomCrop", "params": {"padding": 1, "size": 8}},
+        {"type": "RandomHorizontalFlip", "params": {"p": 0.5}},
+    ]
     version = derive(name, pipeline=pipeline)
 
     page.get_by_role("link", name="Train").first.click()
@@ -413,6 +460,7 @@ def submit(page) -> str:
 
 def wait_done(job_id: str, timeout: float = 300):
     from ray_jobs import submit as jobs
+
     deadline = time.monotonic() + timeout
     while not (job := jobs.status(job_id)).done:
         assert time.monotonic() < deadline, f"{job_id} must end within {timeout:g} s: {job.status}"

@@ -36,20 +36,29 @@ def header_ui() -> None:
         st.session_state[PICKER] = state.get(state.ORIGIN)
         state.put(PICKER_SYNCED, editing.revision())
     cols = st.columns([5, 2, 2, 2], vertical_alignment="bottom")
-    name = cols[0].selectbox("Template", list(TEMPLATES), index=None, key=PICKER,
-                             placeholder="(the canvas holds an edited network)",
-                             format_func=lambda n: f"{n} — {TEMPLATES[n].doc}")
+    name = cols[0].selectbox(
+        "Template",
+        list(TEMPLATES),
+        index=None,
+        key=PICKER,
+        placeholder="(the canvas holds an edited network)",
+        format_func=lambda n: f"{n} — {TEMPLATES[n].doc}",
+    )
     if cols[1].button("Open template", width="stretch", key="open_template", disabled=name is None):
         editing.commit(cache.template_json(name), f"open template {name}", origin=name)
         state.flash("success", f"Opened {name}.", "header")
         st.rerun()
     if cols[2].button("Undo", width="stretch", key="undo", shortcut="Ctrl+Z", icon=":material/undo:"):
         label = editing.undo()
-        state.flash("info" if label else "warning", f"Undid: {label}." if label else "Nothing to undo.", "header")
+        state.flash(
+            "info" if label else "warning", f"Undid: {label}." if label else "Nothing to undo.", "header"
+        )
         st.rerun()
     if cols[3].button("Redo", width="stretch", key="redo", shortcut="Ctrl+Shift+Z", icon=":material/redo:"):
         label = editing.redo()
-        state.flash("info" if label else "warning", f"Redid: {label}." if label else "Nothing to redo.", "header")
+        state.flash(
+            "info" if label else "warning", f"Redid: {label}." if label else "Nothing to redo.", "header"
+        )
         st.rerun()
     state.show_flash("header")
 
@@ -81,8 +90,10 @@ def canvas_ui() -> None:
         state.put(state.FLOW, flow_state(graph, analysis, state.get(state.SELECTED)))
         state.put(state.FLOW_VERSION, state.get(state.FLOW_VERSION, 0) + 1)
     shown = state.get(state.FLOW)
-    st.caption("Click a layer to edit it · drag from a handle to connect · Delete or Backspace removes the "
-               "selection · Ctrl+Z undoes")
+    st.caption(
+        "Click a layer to edit it · drag from a handle to connect · Delete or Backspace removes the "
+        "selection · Ctrl+Z undoes"
+    )
     new = flow_component.canvas(f"canvas_{state.get(state.FLOW_VERSION)}", shown, height=VIEW_H)
     if new.timestamp != shown.timestamp:  # an event from the browser
         state.put(state.FLOW, new)
@@ -100,17 +111,20 @@ def canvas_ui() -> None:
 def change_label(before: dict, after: dict) -> str:
     """What a canvas edit did, for undo: "delete dense_1", "connect a → b", …"""
     ids = {n["id"] for n in before["nodes"]} - {n["id"] for n in after["nodes"]}
-    pairs = lambda g: {(e["source"], e["target"]) for e in g["edges"]}  # noqa: E731
+    pairs = lambda g: {(e["source"], e["target"]) for e in g["edges"]}
     if ids:
         return "delete " + ", ".join(sorted(ids))
     added, removed = pairs(after) - pairs(before), pairs(before) - pairs(after)
-    parts = [f"connect {s} → {t}" for s, t in sorted(added)] + [f"delete edge {s} → {t}" for s, t in sorted(removed)]
+    parts = [f"connect {s} → {t}" for s, t in sorted(added)] + [
+        f"delete edge {s} → {t}" for s, t in sorted(removed)
+    ]
     return "; ".join(parts) or "edit the canvas"
 
 
 def rerun_fragment() -> None:
     """Rerun just the canvas when this is a fragment rerun (a canvas event), else the page."""
     from streamlit.errors import StreamlitAPIException
+
     try:
         st.rerun(scope="fragment")
     except StreamlitAPIException:
@@ -130,15 +144,21 @@ def add_layer_ui(graph: dict, selected: str | None) -> None:
     st.markdown("**Add a layer**")
     fams = layers.families()
     family = st.selectbox("Family", [ALL_FAMILIES, *sorted(fams)], key="palette_family")
-    names = sorted(s.name for f in fams.values() for s in f) if family == ALL_FAMILIES \
+    names = (
+        sorted(s.name for f in fams.values() for s in f)
+        if family == ALL_FAMILIES
         else [s.name for s in fams[family]]
+    )
     spec = st.selectbox("Layer", names, key="palette_layer", help="type to search")
     values = param_inputs(layers.get(spec), {}, key=f"new_{spec}", required_only=True)
     after = selected or (graph["nodes"][-1]["id"] if graph["nodes"] else next(iter(graph["inputs"])))
     targets = [e["target"] for e in graph["edges"] if e["source"] == after]
-    branch = st.checkbox("As a new branch", key="palette_branch",
-                         help="keep the edges leaving the node; the new layer is an extra output of it")
-    where = (f"`{after}` → new" + ("" if branch or not targets else f" → `{', '.join(targets)}`"))
+    branch = st.checkbox(
+        "As a new branch",
+        key="palette_branch",
+        help="keep the edges leaving the node; the new layer is an extra output of it",
+    )
+    where = f"`{after}` → new" + ("" if branch or not targets else f" → `{', '.join(targets)}`")
     st.caption(f"Inserts {where}" + (" (click a layer to insert elsewhere)" if not selected else ""))
     if st.button("Add layer", key="add_layer") and values is not None:
         edited = insert_after(graph, spec, values, after, branch=branch)
@@ -158,7 +178,9 @@ def params_ui(graph: dict, selected: str | None) -> None:
         st.caption("Click a layer on the canvas to edit its parameters.")
         return
     st.markdown(f"**{node['type']} · {node['id']}**")
-    values = param_inputs(layers.get(node["type"]), node["params"], key=f"{editing.PARAM_WIDGETS}{node['id']}")
+    values = param_inputs(
+        layers.get(node["type"]), node["params"], key=f"{editing.PARAM_WIDGETS}{node['id']}"
+    )
     if values is not None and json.loads(json.dumps(values)) != node["params"]:
         editing.commit(set_params(graph, node["id"], values), f"edit {node['id']}", from_params=True)
         rerun_fragment()
@@ -174,21 +196,27 @@ def dsl_ui() -> None:
     draft = state.get(DSL_DRAFT)
     st.session_state[state.DSL_EDITOR] = draft["text"] if draft else canonical
     state.show_flash("dsl")
-    st.text_area("DSL", key=state.DSL_EDITOR, height=420, on_change=_dsl_edited,
-                 args=(canonical, editing.revision()))
+    st.text_area(
+        "DSL", key=state.DSL_EDITOR, height=420, on_change=_dsl_edited, args=(canonical, editing.revision())
+    )
     if draft is None:
         apply = st.button("Apply DSL", key="apply_dsl")
     else:
         stale = draft["base"] != editing.revision()
         if stale:
-            st.warning("This text was written against an earlier graph, which has changed since "
-                       "(on the canvas, by undo, or by opening another network). Applying it replaces the "
-                       "current graph with the text's network.")
+            st.warning(
+                "This text was written against an earlier graph, which has changed since "
+                "(on the canvas, by undo, or by opening another network). Applying it replaces the "
+                "current graph with the text's network."
+            )
         else:
             st.info("Unapplied edit: Apply DSL puts it on the canvas; Discard shows the current graph again.")
         c = st.columns([1, 1, 3])
-        apply = c[0].button("Apply anyway" if stale else "Apply DSL", key="apply_dsl",
-                            type="primary" if stale else "secondary")
+        apply = c[0].button(
+            "Apply anyway" if stale else "Apply DSL",
+            key="apply_dsl",
+            type="primary" if stale else "secondary",
+        )
         if c[1].button("Discard my edit", key="discard_dsl"):
             state.put(DSL_DRAFT, None)
             st.rerun()
@@ -206,6 +234,7 @@ def _dsl_edited(canonical: str, revision: int) -> None:
 
 def apply_dsl(text: str) -> None:
     from neural_engine.dsl import parse_file
+
     try:
         parsed = parse_file(text, "canvas.neural")
         graph_json = parsed.default.to_json()
@@ -225,10 +254,16 @@ def versions_ui() -> None:
     from neural_engine.diff import diff_graphs
     from neural_engine.ir import Graph
     from neural_engine.projects import save_version
+
     graph = editing.current()
     c = st.columns([2, 3, 1], vertical_alignment="bottom")
-    project = c[0].text_input("Project", state.get(state.PROJECT) or graph.get("name", "net").lower(),
-                              key="project_name").strip()
+    project = (
+        c[0]
+        .text_input(
+            "Project", state.get(state.PROJECT) or graph.get("name", "net").lower(), key="project_name"
+        )
+        .strip()
+    )
     message = c[1].text_input("Message", key="version_message", placeholder="what changed")
     if c[2].button("Save version", width="stretch", key="save_version"):
         parent = state.get(state.VERSION) if state.get(state.PROJECT) == project else None
@@ -241,7 +276,9 @@ def versions_ui() -> None:
         state.put(state.VERSION, v.number)
         cache.architecture_refs.clear()
         cache.project_versions.clear()
-        state.flash("success", f"Saved {v.ref}" + (f" (parent v{v.parent})" if v.parent else "") + ".", "versions")
+        state.flash(
+            "success", f"Saved {v.ref}" + (f" (parent v{v.parent})" if v.parent else "") + ".", "versions"
+        )
         st.rerun()
     state.show_flash("versions")
     try:
@@ -252,14 +289,27 @@ def versions_ui() -> None:
     if not saved:
         st.caption(f"No versions of {project!r} yet.")
         return
-    st.dataframe([{"version": f"v{v.number}", "parent": f"v{v.parent}" if v.parent else "", "message": v.message,
-                   "user": v.user, "saved": v.label.rsplit(" · ", 1)[-1]} for v in reversed(saved)],
-                 hide_index=True, width="stretch")
+    st.dataframe(
+        [
+            {
+                "version": f"v{v.number}",
+                "parent": f"v{v.parent}" if v.parent else "",
+                "message": v.message,
+                "user": v.user,
+                "saved": v.label.rsplit(" · ", 1)[-1],
+            }
+            for v in reversed(saved)
+        ],
+        hide_index=True,
+        width="stretch",
+    )
     numbers = [v.number for v in reversed(saved)]
     c = st.columns([2, 1], vertical_alignment="bottom")
     chosen = c[0].selectbox("Version", numbers, format_func=lambda n: f"v{n}", key="load_version")
     if c[1].button("Load version", width="stretch", key="load_version_button"):
-        editing.commit(next(v for v in saved if v.number == chosen).graph.to_json(), f"load {project}@v{chosen}")
+        editing.commit(
+            next(v for v in saved if v.number == chosen).graph.to_json(), f"load {project}@v{chosen}"
+        )
         state.put(state.PROJECT, project)
         state.put(state.VERSION, chosen)
         state.flash("success", f"Loaded {project}@v{chosen}.", "versions")
