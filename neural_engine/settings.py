@@ -23,6 +23,9 @@
 >>> s = Settings.from_env({"NEURALFORGE_HOME": "/tmp/nf"})
 >>> s.storage, s.mlflow_uri
 ('/tmp/nf', 'sqlite:////tmp/nf/mlflow.db')
+>>> from pathlib import Path  # the default does not follow the current folder
+>>> Settings.from_env({}).home == Path.home() / ".neuralforge"
+True
 """
 
 from __future__ import annotations

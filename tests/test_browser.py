@@ -365,6 +365,40 @@ def test_open_the_best_network_of_a_sweep(page, ray_head):
     assert not page.get_by_test_id("stException").count()
 
 
+DIGITS_HPO = (
+    'network CanvasSweep { input: (8, 8, 1) layers: Conv2D(8, 3, activation="relu") Flatten() '
+    'Dense(HPO(choice(16, 32)), "relu") Output(10, "softmax") train { epochs: 2 } }'
+)
+
+
+def test_sweep_the_network_on_the_canvas(page, ray_head):
+    """The Sweeps page sweeps what is on the Canvas: saved as a version first, then submitted."""
+    from neural_engine.dsl import parse
+    from neural_engine.projects import load_project_ref
+    from ray_jobs import submit as jobs
+
+    tab(page, "DSL")
+    page.get_by_role("textbox", name="DSL").fill(DIGITS_HPO)
+    page.get_by_role("button", name="Apply DSL").click()
+    page.get_by_test_id("stAlertContentSuccess").filter(has_text="CanvasSweep applied").wait_for()
+    page.get_by_role("link", name="Sweeps").first.click()
+    page.get_by_role("heading", name="Sweeps").first.wait_for()
+    # the Canvas's network and its search value (the table's cells are drawn on a canvas)
+    page.get_by_text("dense_1.units").first.wait_for(state="attached")
+    picked = page.get_by_role("combobox", name="Architecture").input_value()
+    assert "the Canvas's network (CanvasSweep)" in picked, picked  # the first choice
+    shot(page, "sweep-0-canvas-network")
+    page.get_by_role("button", name="Start sweep").click()
+    shown = page.get_by_text(re.compile(r"Sweep submitted as Ray job raysubmit_\w+"))
+    shown.wait_for()
+    job_id = re.search(r"raysubmit_\w+", shown.inner_text()).group(0)
+    entry = jobs.status(job_id).entrypoint
+    ref = re.search(r"--project (\S+)", entry).group(1)
+    assert entry.startswith("python -m ray_jobs.tune") and load_project_ref(ref).graph == parse(DIGITS_HPO)
+    jobs.stop(job_id)
+    wait_done(job_id)
+
+
 # -- Train: a run on a dataset version, live, stopped ----------------------------------------------
 
 
