@@ -309,8 +309,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     cp.add_argument("--metric", action="append", help=f"curves to overlay (default: {', '.join(CURVES)})")
     cp.add_argument("--smoothing", type=float, default=0.0,
                     help="exponential smoothing of the curves, 0 to <1")
-    cp.add_argument("--plot", default="compare.png", help="the curves PNG (default: compare.png)")
-    cp.add_argument("--no-plot", action="store_true", help="do not draw the curves")
+    cp.add_argument("--plot", metavar="FILE", help="draw the curves into this PNG (default: no file)")
+    cp.add_argument("--no-plot", action="store_true", help="do not draw the curves (the default)")
     cp.add_argument("--csv", help="write the runs' params and metrics as CSV here")
     cp.add_argument("--json", action="store_true")
     tg = sub.add_parser("tag", help="set tags on a run")
