@@ -22,7 +22,7 @@ from streamlit_flow.state import StreamlitFlowState
 from neural_engine.layers.base import fmt_shape
 
 FONT_PX = 14
-NODE_W, NODE_H = 220, 60  # a node's box (two or three lines of text)
+NODE_W, NODE_H = 220, 72  # a node's box (two lines of text, three with a long type and id)
 X_GAP, Y_GAP, COLUMN_GAP = 40, 36, 70  # Y_GAP leaves room for the shape label of an edge
 VIEW_W, VIEW_H = 1050, 720  # the canvas the columns are fitted to (a 1500-px window)
 NODE = {"width": NODE_W, "fontSize": FONT_PX, "lineHeight": 1.3, "padding": 6, "borderRadius": 6}
@@ -107,8 +107,13 @@ def with_layout(graph: dict) -> dict:
     }
 
 
-def _content(title: str, detail: str, error: str | None = None) -> str:
-    text = f"**{html.escape(title)}**  \n{html.escape(detail)}"
+def _content(title: str, detail: str, error: str | None = None, node_id: str | None = None) -> str:
+    """A node's Markdown: the type in bold (its id smaller beside it), then the detail; user text
+    is escaped (the component renders raw HTML)."""
+    name = f"**{html.escape(title)}**" + (
+        f' <span style="font-size:0.8em;color:#555">{html.escape(node_id)}</span>' if node_id else ""
+    )
+    text = f"{name}  \n{html.escape(detail)}"
     return text + (f"  \n⚠ {html.escape(error)}" if error else "")
 
 
@@ -171,7 +176,7 @@ def flow_state(graph: dict, analysis: dict, selected: str | None = None) -> Stre
                 n["id"],
                 (n["position"]["x"], n["position"]["y"]),
                 {
-                    "content": _content(f"{n['type']} · {n['id']}", detail, message),
+                    "content": _content(n["type"], detail, message, node_id=n["id"]),
                     "kind": "layer",
                     "type": n["type"],
                 },

@@ -33,6 +33,7 @@ ARGS = [
 ]
 ARTIFACTS = Path(os.environ.get("NF_TEST_ARTIFACTS", ROOT / "test-artifacts")) / "browser"
 CANVAS = 'iframe[title*="streamlit_flow"]'
+LAST_FRAME = f"[...document.querySelectorAll('{CANVAS}')].pop()"  # the newest canvas (see canvas_of)
 
 pytestmark = pytest.mark.slow
 
@@ -118,7 +119,9 @@ def settle(page) -> None:
 
 
 def canvas_of(page):
-    return page.frame_locator(CANVAS)
+    """The canvas's frame. While a changed graph's canvas replaces the old one, both frames are on
+    the page for a moment: the newer is the last."""
+    return page.frame_locator(CANVAS).last
 
 
 def node(page, node_id: str):
@@ -305,9 +308,9 @@ def test_large_graphs_fit_and_text_stays_readable(page):
     page.get_by_test_id("stAlertContentSuccess").filter(has_text="Chain20 applied").wait_for()
     tab(page, "Canvas")
     node(page, "output_1").wait_for()
-    page.wait_for_function("""() => { const f = document.querySelector('iframe[title*="streamlit_flow"]');
+    page.wait_for_function(f"""() => {{ const f = {LAST_FRAME};
         const v = f && f.contentDocument.querySelector('.react-flow__viewport');
-        return v && /scale/.test(v.style.transform); }""")
+        return v && /scale/.test(v.style.transform); }}""")
     px = (
         canvas_of(page)
         .locator(".react-flow__node")
@@ -320,12 +323,11 @@ def test_large_graphs_fit_and_text_stays_readable(page):
     shot(page, "layout-1-chain20")
     for name in ("resnet18", "unet"):
         open_template(page, name)
-        canvas_of(page).locator(".react-flow__node").first.wait_for()
-        assert canvas_of(page).locator(".react-flow__node").count() > 60
         page.wait_for_function(
-            f"() => {{ const f = document.querySelector('{CANVAS}'); "
+            f"() => {{ const f = {LAST_FRAME}; "
             "return f && f.contentDocument.querySelectorAll('.react-flow__node').length > 60; }"
         )
+        settle(page)
         assert inside(page), f"fit view must show the whole of {name}"
         shot(page, f"layout-2-{name}")
 
