@@ -60,7 +60,7 @@ def dataset_stats(ref: str, storage: str) -> dict:
     return describe(dataset(ref, storage))
 
 
-@st.cache_data(ttl=30, show_spinner=False)
+@st.cache_data(ttl=5, show_spinner=False)
 def registered_versions(storage: str) -> dict[str, list[dict]]:
     """{name: [version JSON, oldest first]}; cleared by the page after it registers or derives."""
     from neural_engine.data.registry import registered, versions
@@ -174,7 +174,7 @@ def template_names() -> list[str]:
     return list(TEMPLATES)
 
 
-@st.cache_data(ttl=10, show_spinner=False)
+@st.cache_data(ttl=5, show_spinner=False)
 def dataset_names() -> list[str]:
     from neural_engine.data.catalog import ENTRIES
     from neural_engine.data.registry import registered

@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.conftest import RAY_ENV_CLEARED, free_port
 
@@ -151,6 +152,13 @@ def dsl_text(page) -> str:
     return page.get_by_role("textbox", name="DSL").input_value()
 
 
+def dsl_has(page, *present: str, absent: tuple[str, ...] = ()) -> None:
+    """Wait until the DSL text holds every ``present`` and none of ``absent``: it follows the graph."""
+    pattern = "^" + "".join(rf"(?=[\s\S]*{re.escape(p)})" for p in present)  # a JavaScript regex
+    pattern += "".join(rf"(?![\s\S]*{re.escape(a)})" for a in absent)
+    expect(page.get_by_role("textbox", name="DSL")).to_have_value(re.compile(pattern), timeout=60_000)
+
+
 def open_template(page, name: str) -> None:
     choose(page, "Template", f"{name} ")
     page.get_by_role("button", name="Open template").click()
@@ -171,22 +179,22 @@ def test_canvas_edits_like_a_graph_editor(page):
     units.press("Tab")
     node(page, "dense_1").filter(has_text="(200,)").wait_for()
     settle(page)
-    assert page.get_by_text("Dense · dense_1").first.is_visible()
-    assert page.get_by_role("textbox", name=re.compile("^units")).input_value() == "200"
+    page.get_by_text("Dense · dense_1").first.wait_for()
+    expect(page.get_by_role("textbox", name=re.compile("^units"))).to_have_value("200")
     shot(page, "edit-2-tab-commits")
     tab(page, "DSL")
-    assert "Dense(200" in dsl_text(page)
+    dsl_has(page, "Dense(200")
     tab(page, "Canvas")
 
     # Add layer with dense_1 selected: inserted into the chain, dense_1 → relu_1 → dropout_1
     node(page, "dense_1").click()
     settle(page)
     choose(page, "Layer", "ReLU")
-    assert page.get_by_text("Dense · dense_1").first.is_visible()  # the palette kept the selection
+    page.get_by_text("Dense · dense_1").first.wait_for()  # the palette kept the selection
     page.get_by_role("button", name="Add layer").click()
     edge(page, "relu_1", "dropout_1").wait_for()
     edge(page, "dense_1", "relu_1").wait_for()
-    assert edge(page, "dense_1", "dropout_1").count() == 0
+    edge(page, "dense_1", "dropout_1").wait_for(state="detached")
     settle(page)
     shot(page, "edit-3-inserted")
 
@@ -238,7 +246,7 @@ def test_canvas_edits_like_a_graph_editor(page):
 def test_the_dsl_follows_the_graph_and_stale_text_asks_first(page):
     open_template(page, "lstm_classifier")
     tab(page, "DSL")
-    assert dsl_text(page).startswith("network LSTMClassifier")
+    dsl_has(page, "network LSTMClassifier")
     shot(page, "dsl-1-opened-template")
 
     # an edit with a typo: the error is shown here, on the DSL tab, and the text is kept
@@ -247,7 +255,7 @@ def test_the_dsl_follows_the_graph_and_stale_text_asks_first(page):
     page.get_by_role("button", name="Apply DSL").click()
     page.get_by_test_id("stAlertContentError").filter(has_text='unknown layer type "Dropot"').wait_for()
     assert page.get_by_role("tab", name="DSL").get_attribute("aria-selected") == "true"
-    assert "Dropot(" in dsl_text(page)
+    dsl_has(page, "Dropot(")
     shot(page, "dsl-2-error-stays-on-tab")
 
     # the canvas changes under the unapplied text: the text is kept, and applying it asks first
@@ -259,7 +267,7 @@ def test_the_dsl_follows_the_graph_and_stale_text_asks_first(page):
     node(page, "dropout_1").wait_for(state="detached")
     settle(page)
     tab(page, "DSL")
-    assert "GRU(" in dsl_text(page)
+    dsl_has(page, "GRU(")
     page.get_by_test_id("stAlertContentWarning").filter(
         has_text="written against an earlier graph"
     ).wait_for()
@@ -267,15 +275,15 @@ def test_the_dsl_follows_the_graph_and_stale_text_asks_first(page):
     shot(page, "dsl-3-stale-guard")
     page.get_by_role("button", name="Apply anyway").click()
     page.get_by_test_id("stAlertContentSuccess").filter(has_text="applied to the canvas").wait_for()
-    assert "GRU(" in dsl_text(page) and "Dropout(" in dsl_text(page)
+    dsl_has(page, "GRU(", "Dropout(")
 
     # undo the apply: the DSL shows the graph before it (LSTMs, no dropout)
     page.get_by_role("button", name="Undo").click()
     page.get_by_test_id("stAlertContentInfo").filter(has_text="Undid: apply DSL").wait_for()
     settle(page)
-    assert "LSTM(" in dsl_text(page) and "GRU(" not in dsl_text(page) and "Dropout(" not in dsl_text(page)
+    dsl_has(page, "LSTM(", absent=("GRU(", "Dropout("))
     shot(page, "dsl-4-undo")
-    assert page.get_by_role("combobox", name="Template").input_value() == ""  # no longer the template
+    expect(page.get_by_role("combobox", name="Template")).to_have_value("")  # no longer the template
 
 
 # -- readable layouts ---------------------------------------------------------------------------
@@ -387,8 +395,9 @@ def test_sweep_the_network_on_the_canvas(page, ray_head):
     page.get_by_role("heading", name="Sweeps").first.wait_for()
     # the Canvas's network and its search value (the table's cells are drawn on a canvas)
     page.get_by_text("dense_1.units").first.wait_for(state="attached")
-    picked = page.get_by_role("combobox", name="Architecture").input_value()
-    assert "the Canvas's network (CanvasSweep)" in picked, picked  # the first choice
+    expect(page.get_by_role("combobox", name="Architecture")).to_have_value(  # the first choice
+        "the Canvas's network (CanvasSweep)"
+    )
     shot(page, "sweep-0-canvas-network")
     page.get_by_role("button", name="Start sweep").click()
     shown = page.get_by_text(re.compile(r"Sweep submitted as Ray job raysubmit_\w+"))
@@ -426,8 +435,7 @@ def test_a_run_on_a_dataset_version_is_live_and_stop_kills_it(page, ray_head):
     page.get_by_role("heading", name="Train").first.wait_for()
     page.get_by_text("Estimated time").wait_for()  # the first choice fits: no error at once
     assert not page.get_by_test_id("stAlertContentError").count()
-    choose(page, "Dataset", name)
-    choose(page, "Version", version.version)
+    choose_dataset(page, name, version.version)
     choose(page, "Augmentation", "RandomCrop")
     choose(page, "Architecture", "template:mnist_cnn")
 
@@ -469,6 +477,30 @@ def test_a_run_on_a_dataset_version_is_live_and_stop_kills_it(page, ray_head):
     page.reload()
     page.get_by_text(re.compile(r"epoch \d+ of 40")).first.wait_for(timeout=60_000)
     shot(page, "train-5-after-reload")
+
+
+def choose_dataset(page, name: str, version: str, timeout: float = 60) -> None:
+    """Pick a dataset registered a moment ago and its version: the page lists datasets as of a few
+    seconds ago (cached), so reopen it, as a user would, until it lists this one."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            for label, option in (("Dataset", name), ("Version", version)):
+                box = page.get_by_role("combobox", name=label)
+                box.click()
+                box.fill(option)
+                page.get_by_role("option", name=re.compile(re.escape(option))).first.click(timeout=3000)
+                settle(page)
+            return
+        except PlaywrightTimeout:
+            assert time.monotonic() < deadline, (
+                f"the Train page must list {name}@{version} within {timeout:g} s"
+            )
+            page.keyboard.press("Escape")
+            page.reload()
+            page.get_by_text("Estimated time").wait_for()
 
 
 def set_epochs(page, n: int) -> None:

@@ -32,6 +32,7 @@ def show_error(err: NeuralForgeError | dict) -> None:
 def saved(version, message: str) -> None:
     """After a new version: list it, show it, say so."""
     cache.registered_versions.clear()
+    cache.dataset_names.clear()
     state.put(state.DATASET, version.ref)
     state.flash("success", message)
     st.rerun()
