@@ -47,5 +47,6 @@ def stop_on_sigterm() -> None:
 
 
 def stopped(err: BaseException) -> bool:
-    """Whether ``err`` ends a command that was stopped: Ctrl+C, or SIGTERM (``ray job stop``)."""
-    return isinstance(err, KeyboardInterrupt) or STOP.is_set()
+    """Whether ``err`` ends a command that was stopped: Ctrl+C, or SIGTERM (``ray job stop``). Ray
+    Train handles SIGINT during ``fit()`` itself ("gracefully aborting") and ends with SystemExit."""
+    return isinstance(err, KeyboardInterrupt | SystemExit) or STOP.is_set()
