@@ -212,3 +212,14 @@ def test_the_palette_offers_every_registry_layer(app):
     app.selectbox(key="palette_family").set_value("recurrent").run()
     assert "LSTM" in app.selectbox(key="palette_layer").options
     assert "Conv2D" not in app.selectbox(key="palette_layer").options
+
+
+def test_history_keeps_the_last_50_changes_and_a_new_change_ends_redo():
+    from app.history import History
+    h = History()
+    for i in range(60):
+        h.record({"v": i}, f"change {i}")
+    assert len(h.past) == 50 and h.past[0][1] == "change 10"
+    assert h.undo({"v": 60}) == ({"v": 59}, "change 59")
+    h.record({"v": 59}, "another")
+    assert h.redo({"v": 61}) is None
