@@ -22,8 +22,6 @@ from neural_engine.templates import TEMPLATES
 
 ALL_FAMILIES = "all families"
 TABS = ["Canvas", "DSL", "Versions"]
-PICKER, PICKER_SYNCED = "template_picker", "template_picker_revision"
-DSL_DRAFT = "dsl_draft"  # an unapplied DSL edit: {"text", "base": the revision it was written against}
 
 
 def analysis_of(graph: dict) -> dict:
@@ -32,15 +30,15 @@ def analysis_of(graph: dict) -> dict:
 
 def header_ui() -> None:
     """Open a template; undo and redo any change of the graph."""
-    if state.get(PICKER_SYNCED) != editing.revision():  # the picker names what the canvas holds
-        st.session_state[PICKER] = state.get(state.ORIGIN)
-        state.put(PICKER_SYNCED, editing.revision())
+    if state.get(state.PICKER_SYNCED) != editing.revision():  # the picker names what the canvas holds
+        st.session_state[state.TEMPLATE_PICKER] = state.get(state.ORIGIN)
+        state.put(state.PICKER_SYNCED, editing.revision())
     cols = st.columns([5, 2, 2, 2], vertical_alignment="bottom")
     name = cols[0].selectbox(
         "Template",
         list(TEMPLATES),
         index=None,
-        key=PICKER,
+        key=state.TEMPLATE_PICKER,
         placeholder="(the canvas holds an edited network)",
         format_func=lambda n: f"{n} — {TEMPLATES[n].doc}",
     )
@@ -193,7 +191,7 @@ def dsl_ui() -> None:
         canonical = cache.dsl_of(json.dumps(graph, sort_keys=True))
     except NeuralForgeError as err:
         canonical = f"# the graph cannot be printed yet: {err}\n"
-    draft = state.get(DSL_DRAFT)
+    draft = state.get(state.DSL_DRAFT)
     st.session_state[state.DSL_EDITOR] = draft["text"] if draft else canonical
     state.show_flash("dsl")
     st.text_area(
@@ -218,7 +216,7 @@ def dsl_ui() -> None:
             type="primary" if stale else "secondary",
         )
         if c[1].button("Discard my edit", key="discard_dsl"):
-            state.put(DSL_DRAFT, None)
+            state.put(state.DSL_DRAFT, None)
             st.rerun()
     if apply:
         apply_dsl(st.session_state[state.DSL_EDITOR])
@@ -229,7 +227,7 @@ def dsl_ui() -> None:
 
 def _dsl_edited(canonical: str, revision: int) -> None:
     text = st.session_state[state.DSL_EDITOR]
-    state.put(DSL_DRAFT, None if text == canonical else {"text": text, "base": revision})
+    state.put(state.DSL_DRAFT, None if text == canonical else {"text": text, "base": revision})
 
 
 def apply_dsl(text: str) -> None:
@@ -243,7 +241,7 @@ def apply_dsl(text: str) -> None:
         st.code(err.render(text), language="text")
         return
     editing.commit(graph_json, f"apply DSL ({parsed.default.name})")
-    state.put(DSL_DRAFT, None)
+    state.put(state.DSL_DRAFT, None)
     warnings = "".join(f"\n\n⚠ {w}" for w in parsed.warnings)
     state.flash("success", f"Network {parsed.default.name} applied to the canvas.{warnings}", "dsl")
     st.rerun()
