@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -134,3 +135,19 @@ def test_codegen_writes_pytorch_and_keras(tmp_path, capsys):
     assert "class MnistCNN(nn.Module):" in source and "def forward(self, input" in source
     assert main(["codegen", "--template", "mnist_cnn", "--target", "keras"]) == 0
     assert "keras.Model(" in capsys.readouterr().out
+
+
+def test_the_data_home_does_not_follow_the_current_folder(tmp_path):
+    """With no NEURALFORGE_HOME, every folder sees the same home: ~/.neuralforge."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NEURALFORGE_HOME", "RAY_ADDRESS")}
+    env["HOME"] = str(tmp_path)
+    said = []
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        out = subprocess.run([sys.executable, "-m", "ray_jobs.cli", "cluster", "status"],
+                             cwd=tmp_path / folder, env=env, capture_output=True, text=True, timeout=120,
+                             check=False)
+        assert out.returncode == 1 and not out.stderr, out.stderr[-2000:]  # 1: no cluster there
+        said.append(out.stdout.strip())
+    assert said[0] == said[1] == f"no cluster started from {tmp_path / '.neuralforge'}"
+    assert not (tmp_path / "a" / ".neuralforge").exists() and not (tmp_path / "b" / ".neuralforge").exists()
