@@ -72,23 +72,23 @@ def _columns(centres: dict[str, tuple[float, float]]) -> dict[str, tuple[float, 
     """Cut the layers into the number of columns that gives the largest zoom fitting VIEW_W × VIEW_H."""
     rows = sorted({round(y) for _, y in centres.values()})
     row_of = {y: i for i, y in enumerate(rows)}
+    by_row: list[list[tuple[str, float]]] = [[] for _ in rows]
+    for k, (x, y) in centres.items():
+        by_row[row_of[round(y)]].append((k, x))
     row_h = NODE_H + Y_GAP
 
-    def arrange(n_cols: int):
+    def arrange(n_cols: int) -> tuple[float, dict]:
         per = math.ceil(len(rows) / n_cols)
         out, left = {}, 0.0
-        for c in range(n_cols):
-            members = {k: xy for k, xy in centres.items() if c * per <= row_of[round(xy[1])] < (c + 1) * per}
-            if not members:
-                continue
-            x0 = min(x for x, _ in members.values())
-            for k, (x, y) in members.items():
-                out[k] = (left + x - x0, (row_of[round(y)] - c * per) * row_h)
-            left += max(x for x, _ in members.values()) - x0 + NODE_W + COLUMN_GAP
-        zoom = min(VIEW_W / max(left - COLUMN_GAP, 1), VIEW_H / (per * row_h))
-        return zoom, out
+        for c in range(0, len(rows), per):  # a column: rows c .. c + per - 1
+            members = [(k, x, r - c) for r in range(c, min(c + per, len(rows))) for k, x in by_row[r]]
+            x0 = min(x for _, x, _ in members)
+            for k, x, row in members:
+                out[k] = (left + x - x0, row * row_h)
+            left += max(x for _, x, _ in members) - x0 + NODE_W + COLUMN_GAP
+        return min(VIEW_W / max(left - COLUMN_GAP, 1), VIEW_H / (per * row_h)), out
 
-    best = max((arrange(c) for c in range(1, max(1, len(rows)) + 1)), key=lambda z_out: z_out[0])[1]
+    _, best = max((arrange(c) for c in range(1, len(rows) + 1)), key=lambda zoom_out: zoom_out[0])
     return {k: (round(x + 20, 1), round(y + 20, 1)) for k, (x, y) in best.items()}  # (0, 0) means "unset"
 
 
@@ -290,10 +290,15 @@ def new_id(graph: dict, type_: str) -> str:
     return f"{type_.lower()}_{n}"
 
 
-def insert_after(graph: dict, type_: str, params: dict, after: str | None, *, branch: bool = False) -> dict:
-    """``graph`` with a new ``type_`` node after ``after`` (default: the last node): the edges that
-    left ``after`` now leave the new node (A → new → B), or, with ``branch``, the new node is an
-    extra output of ``after``. The graph is laid out again.
+def last_node(graph: dict) -> str:
+    """Where a new layer goes when none is selected: after the last layer (else the first input)."""
+    return graph["nodes"][-1]["id"] if graph["nodes"] else next(iter(graph["inputs"]))
+
+
+def insert_after(graph: dict, type_: str, params: dict, after: str, *, branch: bool = False) -> dict:
+    """``graph`` with a new ``type_`` node after ``after``: the edges that left ``after`` now leave
+    the new node (A → new → B), or, with ``branch``, the new node is an extra output of ``after``.
+    The graph is laid out again.
 
     >>> g = {"inputs": {"x": [8]}, "nodes": [{"id": "a", "type": "Dense", "params": {}},
     ...      {"id": "b", "type": "Dense", "params": {}}], "edges": [{"id": "e1", "source": "x", "target": "a"},
@@ -302,16 +307,15 @@ def insert_after(graph: dict, type_: str, params: dict, after: str | None, *, br
     [('x', 'a'), ('relu_1', 'b'), ('a', 'relu_1')]
     """
     node_id = new_id(graph, type_)
-    source = after or (graph["nodes"][-1]["id"] if graph["nodes"] else next(iter(graph["inputs"])))
     rewired = [
-        e if branch or e["source"] != source else {**e, "id": f"e_{node_id}_{e['target']}", "source": node_id}
+        e if branch or e["source"] != after else {**e, "id": f"e_{node_id}_{e['target']}", "source": node_id}
         for e in graph["edges"]
     ]
     order = [n["id"] for n in graph["nodes"]]
-    at = order.index(source) + 1 if source in order else 0
+    at = order.index(after) + 1 if after in order else 0
     node = {"id": node_id, "type": type_, "params": params, "position": {"x": 0.0, "y": 0.0}}
     nodes = [*graph["nodes"][:at], node, *graph["nodes"][at:]]
-    edge = {"id": f"e_{source}_{node_id}", "source": source, "target": node_id}
+    edge = {"id": f"e_{after}_{node_id}", "source": after, "target": node_id}
     return with_layout({**graph, "nodes": nodes, "edges": [*rewired, edge]})
 
 

@@ -31,16 +31,17 @@ class History:
 
     def undo(self, current: dict) -> tuple[dict, str] | None:
         """The graph before the last change (and the change's label), or None."""
-        if not self.past:
-            return None
-        before, label = self.past.pop()
-        self.future.append((current, label))
-        return before, label
+        return self._shift(self.past, self.future, current)
 
     def redo(self, current: dict) -> tuple[dict, str] | None:
         """The graph after the last undone change (and its label), or None."""
-        if not self.future:
+        return self._shift(self.future, self.past, current)
+
+    @staticmethod
+    def _shift(source: list, target: list, current: dict) -> tuple[dict, str] | None:
+        """Take the newest step off ``source``; ``current`` goes onto ``target`` under its label."""
+        if not source:
             return None
-        after, label = self.future.pop()
-        self.past.append((current, label))
-        return after, label
+        graph, label = source.pop()
+        target.append((current, label))
+        return graph, label

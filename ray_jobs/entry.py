@@ -20,15 +20,15 @@ def module_main(prog: str, doc: str | None, add_arguments: Callable, run: Callab
                 argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog=prog, description=(doc or "").strip().splitlines()[0] if doc else None)
     add_arguments(ap)
-    main = threading.current_thread() is threading.main_thread()
-    before = signal.signal(signal.SIGTERM, _stopped) if main else None
+    before = signal.getsignal(signal.SIGTERM)
+    stop_on_sigterm()
     try:
         return run(ap.parse_args(argv))
     except NeuralForgeError as err:
         print(f"error: {err.render()}", file=sys.stderr)
         return 1
     finally:
-        if main:
+        if before is not None and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, before)
 
 

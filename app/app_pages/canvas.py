@@ -13,7 +13,16 @@ import json
 import streamlit as st
 
 from app import cache, editing, flow_component, state
-from app.canvas_view import VIEW_H, apply_canvas, flow_state, insert_after, selected_of, set_params, structure
+from app.canvas_view import (
+    VIEW_H,
+    apply_canvas,
+    flow_state,
+    insert_after,
+    last_node,
+    selected_of,
+    set_params,
+    structure,
+)
 from app.widgets import param_inputs
 from neural_engine import layers
 from neural_engine.errors import NeuralForgeError
@@ -149,7 +158,7 @@ def add_layer_ui(graph: dict, selected: str | None) -> None:
     )
     spec = st.selectbox("Layer", names, key="palette_layer", help="type to search")
     values = param_inputs(layers.get(spec), {}, key=f"new_{spec}", required_only=True)
-    after = selected or (graph["nodes"][-1]["id"] if graph["nodes"] else next(iter(graph["inputs"])))
+    after = selected or last_node(graph)
     targets = [e["target"] for e in graph["edges"] if e["source"] == after]
     branch = st.checkbox(
         "As a new branch",
