@@ -3,7 +3,13 @@
 import streamlit as st
 
 from app import auth, state
+from neural_engine.errors import NeuralForgeError
+from neural_engine.settings import apply_s3_endpoint
 
+try:
+    apply_s3_endpoint()  # MLflow artifacts and datasets on the same S3 endpoint
+except NeuralForgeError:
+    pass  # a bad setting: the page that reads it says so
 st.set_page_config(page_title="NeuralForge", layout="wide")
 auth.gate()
 

@@ -4,7 +4,7 @@
 |---|---|---|
 | home | ``NEURALFORGE_HOME`` | ``~/.neuralforge``: one data home per user, whatever the current folder |
 | storage | ``NEURALFORGE_STORAGE`` | ``<home>`` (a local directory, or ``s3://bucket/prefix``) |
-| s3_endpoint_url | ``NEURALFORGE_S3_ENDPOINT_URL`` (or ``AWS_ENDPOINT_URL``) | AWS |
+| s3_endpoint_url | ``NEURALFORGE_S3_ENDPOINT_URL`` (or ``AWS_ENDPOINT_URL_S3``, ``AWS_ENDPOINT_URL``) | AWS |
 | mlflow_uri | ``MLFLOW_TRACKING_URI`` | ``sqlite:///<home>/mlflow.db`` |
 | ray_address | ``RAY_ADDRESS`` | none: an embedded local Ray |
 | max_upload_bytes | ``NEURALFORGE_MAX_UPLOAD_MB`` | 512 MiB |
@@ -87,7 +87,8 @@ class Settings:
         return Settings(
             home=home,
             storage=env.get("NEURALFORGE_STORAGE") or str(home),
-            s3_endpoint_url=env.get("NEURALFORGE_S3_ENDPOINT_URL") or env.get("AWS_ENDPOINT_URL"),
+            s3_endpoint_url=(env.get("NEURALFORGE_S3_ENDPOINT_URL") or env.get("AWS_ENDPOINT_URL_S3")
+                             or env.get("AWS_ENDPOINT_URL")),
             mlflow_uri=env.get("MLFLOW_TRACKING_URI") or f"sqlite:///{home}/mlflow.db",
             ray_address=env.get("RAY_ADDRESS") or None,
             max_upload_bytes=int(max_mb * 2**20),
@@ -105,6 +106,70 @@ class Settings:
             webhook_hosts=tuple(h.strip().lower() for h in env.get("NEURALFORGE_WEBHOOK_HOSTS", "").split(",")
                                 if h.strip()),
         )
+
+
+    def s3_client_env(self) -> dict[str, str]:
+        """The one S3 endpoint under every name the clients read: NeuralForge's own (datasets, serving,
+        and jobs, which re-export it), boto3's S3-only variable, and MLflow's artifact store. Empty
+        when no endpoint is set (AWS itself).
+
+        >>> Settings.from_env({"NEURALFORGE_S3_ENDPOINT_URL": "http://minio:9000"}).s3_client_env()["MLFLOW_S3_ENDPOINT_URL"]
+        'http://minio:9000'
+        """
+        if not self.s3_endpoint_url:
+            return {}
+        return {var: self.s3_endpoint_url for var in S3_ENDPOINT_VARIABLES}
+
+    def store_env(self) -> dict[str, str]:
+        """Where this process records and stores, as absolute values another process (a Ray job, a
+        worker, the head of ``neuralforge cluster up``) can take whatever its working directory.
+
+        >>> Settings.from_env({"NEURALFORGE_HOME": "/tmp/nf"}).store_env()["MLFLOW_TRACKING_URI"]
+        'sqlite:////tmp/nf/mlflow.db'
+        """
+        return {"NEURALFORGE_HOME": str(self.home), "NEURALFORGE_STORAGE": absolute_storage(self.storage),
+                "MLFLOW_TRACKING_URI": absolute_tracking_uri(self.mlflow_uri), **self.s3_client_env()}
+
+
+# boto3 reads AWS_ENDPOINT_URL_S3 for S3 clients only (AWS_ENDPOINT_URL would redirect every AWS
+# service); MLflow's S3 artifact store reads MLFLOW_S3_ENDPOINT_URL; Ray's pyarrow filesystem is
+# given the endpoint explicitly (``ray_jobs.run_setup.ray_storage``).
+S3_ENDPOINT_VARIABLES = ("NEURALFORGE_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "MLFLOW_S3_ENDPOINT_URL")
+
+
+def apply_s3_endpoint(s: Settings | None = None, environ: dict | None = None) -> None:
+    """Export the S3 endpoint setting to this process's S3 clients (see :meth:`Settings.s3_client_env`).
+    Every command, job, worker, the dashboard and the API call it first."""
+    environ = os.environ if environ is None else environ
+    environ.update((s or settings()).s3_client_env())
+
+
+def absolute_storage(storage: str) -> str:
+    """A storage location that means the same from any folder (``s3://…`` stays as is).
+
+    >>> absolute_storage("s3://bucket/prefix"), absolute_storage("/data/store")
+    ('s3://bucket/prefix', '/data/store')
+    """
+    if "://" in storage and not storage.startswith("file://"):
+        return storage
+    return str(Path(storage.removeprefix("file://")).expanduser().absolute())
+
+
+def absolute_tracking_uri(uri: str) -> str:
+    """An MLflow tracking URI that means the same from any folder: a relative SQLite file or
+    directory store made absolute; servers and absolute paths unchanged.
+
+    >>> absolute_tracking_uri("http://mlflow:5000"), absolute_tracking_uri("sqlite:////data/mlflow.db")
+    ('http://mlflow:5000', 'sqlite:////data/mlflow.db')
+    >>> absolute_tracking_uri("sqlite:///runs.db") == f"sqlite:///{Path('runs.db').absolute()}"
+    True
+    """
+    if uri.startswith("sqlite:///"):
+        path = uri.removeprefix("sqlite:///")
+        return uri if path.startswith("/") or path == ":memory:" else f"sqlite:///{Path(path).absolute()}"
+    if "://" not in uri:  # a directory store ("mlruns")
+        return str(Path(uri).expanduser().absolute())
+    return uri
 
 
 def _login_name() -> str:

@@ -68,11 +68,19 @@ COMMANDS = {
     "serve": ("Ray Serve deployments of an export: deploy, status, scale, canary, promote, rollback, delete",
               *lazy("ray_jobs.serve")),
     "api": ("the REST API (FastAPI): serve it, manage its keys", *lazy("ray_jobs.api.cli")),
+    "tracking": ("an MLflow tracking server on PostgreSQL: up, down, status",
+                 *lazy("ray_jobs.tracking_server", add="add_args")),
     **jobs_cli.COMMANDS,  # jobs, cluster, usage
 }
 
 
 def main(argv: list[str] | None = None) -> int:
+    from neural_engine.errors import ValidationError
+    from neural_engine.settings import apply_s3_endpoint
+    try:
+        apply_s3_endpoint()  # before any client or child process starts
+    except ValidationError:
+        pass  # a bad setting: the command that reads it says so
     return engine_cli.main(argv, COMMANDS)
 
 

@@ -4,7 +4,10 @@
 session id), with the dashboard, GCS and every agent on 127.0.0.1, free ports, a small object
 store, a private ``--temp-dir`` (so a plain ``ray.init()`` elsewhere on the host does not attach to
 it) and token authentication; its processes get ``RAY_ADDRESS`` of this head, so Ray's own
-address look-ups inside tasks never pick another Ray on the host. What it started is written to
+address look-ups inside tasks never pick another Ray on the host. They also get this home's
+store as absolute values (``Settings.store_env``: data home, storage, MLflow tracking URI, S3
+endpoint), so a job submitted with Ray's own ``ray job submit``, from any working directory,
+records where the dashboard and ``neuralforge runs`` look. What it started is written to
 ``<home>/cluster.json``. (The dashboard and job server listen on 127.0.0.1 only; Ray gives no
 option to bind GCS and raylet gRPC servers to one interface, so those rely on the token.)
 
@@ -34,7 +37,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from neural_engine.errors import ClusterError
-from neural_engine.settings import settings
+from neural_engine.settings import Settings, settings
 
 DEFAULT_OBJECT_STORE_MB = 256
 MIN_OBJECT_STORE_MB = 80  # Ray refuses less than 75 MiB
@@ -103,6 +106,7 @@ class ClusterState:
     object_store_mb: int
     started_at: float
     processes: dict[int, float] = field(default_factory=dict)  # pid -> create_time
+    store: dict[str, str] = field(default_factory=dict)  # Settings.store_env() its jobs inherit
 
     @classmethod
     def load(cls, path: Path) -> ClusterState | None:
@@ -292,7 +296,8 @@ def up(num_cpus: int | None = None, object_store_mb: int = DEFAULT_OBJECT_STORE_
     temp_dir = tempfile.mkdtemp(prefix="nf-ray-", dir="/tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
     log = path.parent / "cluster.log"
-    env = {**os.environ, "RAY_AUTH_MODE": "token",
+    store = settings().store_env()
+    env = {**os.environ, **store, "RAY_AUTH_MODE": "token",
            # Tasks and actors inherit this: Ray's state API (used inside Ray Train) otherwise
            # guesses the cluster and fails when another Ray runs on the host.
            "RAY_ADDRESS": f"{LOOPBACK}:{ports['gcs']}",
@@ -312,7 +317,7 @@ def up(num_cpus: int | None = None, object_store_mb: int = DEFAULT_OBJECT_STORE_
                          gcs_address=f"{LOOPBACK}:{ports['gcs']}",
                          dashboard_url=f"http://{LOOPBACK}:{ports['dashboard']}", ports=ports,
                          temp_dir=temp_dir, log=str(log), num_cpus=num_cpus,
-                         object_store_mb=object_store_mb, started_at=time.time())
+                         object_store_mb=object_store_mb, started_at=time.time(), store=store)
     state.save(path)  # before waiting: a failed start is still cleaned up by down()
     try:
         _wait_ready(proc, state.dashboard_url, token, log, timeout)
@@ -322,6 +327,30 @@ def up(num_cpus: int | None = None, object_store_mb: int = DEFAULT_OBJECT_STORE_
     state.processes = {p.pid: p.create_time() for p in own_processes(state)}
     state.save(path)
     return state
+
+
+def submit_line(state: ClusterState, command: str = "python -m ray_jobs.train --template mnist_cnn "
+                "--dataset digits --smoke-test") -> str:
+    """The exact ``ray job submit`` command line for this head (Ray's own CLI, token mode).
+
+    >>> s = ClusterState(1, 0.0, "127.0.0.1:6379", "http://127.0.0.1:8265", {}, "/tmp/r", "log", 2, 256, 0.0)
+    >>> submit_line(s, "python -m ray_jobs.train --help")
+    'RAY_ADDRESS=http://127.0.0.1:8265 RAY_AUTH_MODE=token ray job submit --working-dir . -- python -m ray_jobs.train --help'
+    """
+    return f"RAY_ADDRESS={state.dashboard_url} RAY_AUTH_MODE=token ray job submit --working-dir . -- {command}"
+
+
+def store_differs(state: ClusterState, s: Settings | None = None) -> list[str]:
+    """The store settings of this process that differ from the ones the running head's jobs
+    inherited (``neuralforge jobs submit`` passes its own; ``ray job submit`` jobs use the head's).
+
+    >>> a = Settings.from_env({"NEURALFORGE_HOME": "/a", "NEURALFORGE_STORAGE": "s3://b/p"})
+    >>> st = ClusterState(1, 0.0, "g", "d", {}, "t", "l", 1, 80, 0.0, store=a.store_env())
+    >>> store_differs(st, Settings.from_env({"NEURALFORGE_HOME": "/a"}))
+    ['NEURALFORGE_STORAGE']
+    """
+    mine = (s or settings()).store_env()
+    return sorted(k for k in {*mine, *state.store} if state.store and mine.get(k) != state.store.get(k))
 
 
 def status() -> ClusterStatus:

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 
 from neural_engine.errors import NeuralForgeError
+from neural_engine.settings import apply_s3_endpoint
 
 
 def module_main(prog: str, doc: str | None, add_arguments: Callable, run: Callable,
@@ -23,6 +24,7 @@ def module_main(prog: str, doc: str | None, add_arguments: Callable, run: Callab
     before = signal.getsignal(signal.SIGTERM)
     stop_on_sigterm()
     try:
+        apply_s3_endpoint()  # before any client or Ray worker starts
         return run(ap.parse_args(argv))
     except NeuralForgeError as err:
         print(f"error: {err.render()}", file=sys.stderr)

@@ -107,10 +107,17 @@ def cmd_cluster(args) -> int:
     if args.action == "up":
         s = cluster.up(num_cpus=args.num_cpus, object_store_mb=args.object_store_mb,
                        dashboard_port=args.dashboard_port, port=args.port, timeout=args.timeout)
+        store = s.store or {}
         print(f"Ray head running ({s.num_cpus} CPUs, {s.object_store_mb} MB object store, pid {s.pid})\n"
-              f"  export RAY_ADDRESS={s.dashboard_url}\n"
-              f"  export RAY_AUTH_MODE=token   # token: {cluster.token_source()}\n"
-              f"  ray.init(address=\"{s.gcs_address}\")  # from Python on this machine")
+              f"  its jobs record into {store.get('MLFLOW_TRACKING_URI', '?')} and store in "
+              f"{store.get('NEURALFORGE_STORAGE', '?')}\n"
+              f"  submit with Ray's CLI, from any folder (token: {cluster.token_source()}):\n"
+              f"    {cluster.submit_line(s)}\n"
+              f"  or: neuralforge jobs submit -- python -m ray_jobs.train …\n"
+              f"  from Python on this machine: ray.init(address=\"{s.gcs_address}\")")
+        if differs := cluster.store_differs(s):
+            print(f"warning: this head was started with other {', '.join(differs)}; `ray job submit` jobs "
+                  "record where it says above (`neuralforge cluster down` then `up` to change)", file=sys.stderr)
         return 0
     if args.action == "down":
         stopped = cluster.down()

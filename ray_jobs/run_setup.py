@@ -111,6 +111,8 @@ def plan(config: TrainConfig, graph: Graph, dataset):
 
 def prepare(config: TrainConfig, *, tags: dict[str, str] | None = None) -> Prepared:
     from neural_engine.data import load
+    from neural_engine.settings import apply_s3_endpoint
+    apply_s3_endpoint()  # the run's artifacts go to the storage's S3 endpoint, also when used as a library
     dataset = load(config.dataset)
     graph, dsl_text = load_network(config, dataset)
     analysis, hyper = plan(config, graph, dataset)
@@ -221,6 +223,31 @@ def _artifact_root(s) -> str:
     return f"{s.storage.rstrip('/')}/mlartifacts" if "://" in s.storage else str(Path(s.storage, "mlartifacts"))
 
 
+def ray_storage(what: str) -> dict:
+    """``RunConfig`` arguments that put Ray's checkpoints under ``<storage>/<what>``. On S3 with an
+    endpoint (MinIO, another S3), Ray gets a pyarrow filesystem for it (its own would go to AWS);
+    the filesystem travels to every worker with the run's configuration.
+
+    >>> ray_storage("checkpoints")["storage_path"].endswith("/checkpoints")
+    True
+    """
+    s = settings()
+    if "://" not in s.storage or s.storage.startswith("file://"):
+        return {"storage_path": str(Path(s.storage.removeprefix("file://"), what).absolute())}
+    path = f"{s.storage.rstrip('/')}/{what}"
+    if not (path.startswith("s3://") and s.s3_endpoint_url):
+        return {"storage_path": path}
+    from urllib.parse import urlparse
+
+    import pyarrow.fs
+    endpoint = urlparse(s.s3_endpoint_url)
+    fs = pyarrow.fs.S3FileSystem(endpoint_override=endpoint.netloc + endpoint.path.rstrip("/"),
+                                 scheme=endpoint.scheme or "https",
+                                 region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+                                 or "us-east-1")
+    return {"storage_path": path.removeprefix("s3://"), "storage_filesystem": fs}
+
+
 def user() -> str:
     return settings().user
 
@@ -235,14 +262,32 @@ def _tags(config: TrainConfig, graph: Graph) -> dict[str, str]:
         tags["neuralforge.template"] = config.template
     if config.project:
         tags["neuralforge.project"] = config.project
-    if os.environ.get("NEURALFORGE_JOB_ID"):  # set by ray_jobs.submit: the Ray job that runs this
-        tags["neuralforge.job_id"] = os.environ["NEURALFORGE_JOB_ID"]
+    if job := ray_job_id():
+        tags["neuralforge.job_id"] = job
     if config.dsl:
         tags["neuralforge.dsl_file"] = str(Path(config.dsl).absolute())
     commit = _git_commit()
     if commit:
         tags["mlflow.source.git.commit"] = commit
     return tags
+
+
+def ray_job_id(environ=os.environ) -> str | None:
+    """The Ray job this driver runs in: ``NEURALFORGE_JOB_ID`` (set by ``ray_jobs.submit``), else the
+    submission id Ray's job supervisor gives every job's driver (``ray job submit`` included).
+
+    >>> ray_job_id({"RAY_JOB_CONFIG_JSON_ENV_VAR": '{"metadata": {"job_submission_id": "raysubmit_1"}}'})
+    'raysubmit_1'
+    >>> ray_job_id({}) is None
+    True
+    """
+    if environ.get("NEURALFORGE_JOB_ID"):
+        return environ["NEURALFORGE_JOB_ID"]
+    try:
+        config = json.loads(environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR") or "{}")
+    except ValueError:
+        return None
+    return (config.get("metadata") or {}).get("job_submission_id") or None
 
 
 def _git_commit() -> str | None:

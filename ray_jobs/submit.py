@@ -140,13 +140,10 @@ def job_env(address: str, s: Settings | None = None) -> dict[str, str]:
     env = {"NEURALFORGE_USER": s.user}
     host = urlparse(address if "://" in address else f"http://{address}").hostname
     if host in ("127.0.0.1", "localhost", "::1"):
-        env.update(NEURALFORGE_HOME=str(s.home), NEURALFORGE_STORAGE=s.storage,
-                   MLFLOW_TRACKING_URI=s.mlflow_uri)
-        if s.s3_endpoint_url:
-            env["NEURALFORGE_S3_ENDPOINT_URL"] = s.s3_endpoint_url
+        env.update(s.store_env())
     else:
-        env.update({k: os.environ[k] for k in ("MLFLOW_TRACKING_URI", "NEURALFORGE_STORAGE",
-                                                "NEURALFORGE_S3_ENDPOINT_URL") if os.environ.get(k)})
+        env.update({k: os.environ[k] for k in ("MLFLOW_TRACKING_URI", "NEURALFORGE_STORAGE") if os.environ.get(k)})
+        env.update(s.s3_client_env())
     return env
 
 

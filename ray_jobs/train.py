@@ -16,13 +16,12 @@ import argparse
 import os
 import sys
 import time
-from pathlib import Path
 
 from neural_engine.errors import NeuralForgeError
 from neural_engine.settings import settings
 from ray_jobs.config import TrainConfig, add_arguments, from_args
 from ray_jobs.entry import module_main, stop_on_sigterm, stopped
-from ray_jobs.run_setup import Prepared, prepare
+from ray_jobs.run_setup import Prepared, prepare, ray_storage
 
 OBJECT_STORE_BYTES = 128 * 2**20
 
@@ -66,14 +65,12 @@ def fit(p: Prepared):
     from ray_jobs.loop import train_loop
     apply_train_env()  # read when the trainer starts its controller
     c = p.config
-    storage = settings().storage
-    storage_path = f"{storage.rstrip('/')}/checkpoints" if "://" in storage else str(Path(storage, "checkpoints"))
     trainer = TorchTrainer(
         train_loop,
         train_loop_config=p.loop_config,
         scaling_config=ray.train.ScalingConfig(num_workers=c.workers, use_gpu=c.gpu),
         run_config=ray.train.RunConfig(
-            name=p.run_id, storage_path=storage_path,
+            name=p.run_id, **ray_storage("checkpoints"),
             failure_config=ray.train.FailureConfig(max_failures=c.max_failures),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=c.keep_checkpoints)))
     return trainer.fit()

@@ -28,7 +28,6 @@ import os
 import sys
 import time
 from dataclasses import MISSING, dataclass, field, fields, replace
-from pathlib import Path
 from typing import Any
 
 from neural_engine.errors import NeuralForgeError, ValidationError
@@ -36,6 +35,7 @@ from neural_engine.ir import HPO, Call, Graph
 from neural_engine.search import parse_search_value, search_values, substitute
 from ray_jobs.config import TrainConfig, add_arguments
 from ray_jobs.entry import module_main, stop_on_sigterm, stopped
+from ray_jobs.run_setup import ray_storage
 
 METHODS = ("bayesian", "random", "grid")
 TRAIN_FLAGS = ("epochs", "batch_size", "gradient_clip", "accumulation_steps", "warmup_epochs",
@@ -196,18 +196,12 @@ def _train_on_workers(loop: dict, config: TrainConfig) -> None:
         train_loop, train_loop_config=loop,
         scaling_config=ray.train.ScalingConfig(num_workers=config.workers, use_gpu=config.gpu),
         run_config=ray.train.RunConfig(name=f"trial-{ray.tune.get_context().get_trial_id()}",
-                                       storage_path=_storage("tune-train"),
+                                       **ray_storage("tune-train"),
                                        callbacks=[TuneReportCallback()],
                                        checkpoint_config=ray.train.CheckpointConfig(num_to_keep=1)))
     result = trainer.fit()
     if result.error is not None:
         raise result.error
-
-
-def _storage(what: str) -> str:
-    from neural_engine.settings import settings
-    storage = settings().storage
-    return f"{storage.rstrip('/')}/{what}" if "://" in storage else str(Path(storage, what))
 
 
 # ---- the sweep (driver) -------------------------------------------------------------------
@@ -226,7 +220,9 @@ def sweep(config: TrainConfig, s: SweepConfig) -> SweepResult:
     # checkpoints are kept to one per trial, which makes Tune snapshot often: cheap on local disk
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     from neural_engine.data import load
+    from neural_engine.settings import apply_s3_endpoint
     from ray_jobs.run_setup import load_network
+    apply_s3_endpoint()  # the sweep's artifacts go to the storage's S3 endpoint, also when used as a library
     config = replace(config, workers=s.workers_per_trial)
     dataset = load(config.dataset)
     graph = pin_flags(load_network(config, dataset)[0], config)
@@ -282,7 +278,7 @@ def _fit(config, s, graph, space, fixed, method, samples, parent, tracker):
                 max_t=max_epochs(space, graph, config), grace_period=s.grace_period,
                 reduction_factor=s.reduction_factor)),
         run_config=tune.RunConfig(
-            name=parent.run_id, storage_path=_storage("tune"), callbacks=[SweepLogger(tracker)],
+            name=parent.run_id, **ray_storage("tune"), callbacks=[SweepLogger(tracker)],
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             failure_config=tune.FailureConfig(max_failures=0), verbose=1))
     return tuner.fit(), concurrency

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -132,3 +134,34 @@ def test_ray_job_submit_cli_with_the_token(ray_head, tmp_path):
                        check=False, env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "via ray job submit" in r.stdout and "succeeded" in r.stdout
+
+
+@pytest.mark.slow
+def test_ray_job_submit_training_records_into_the_clusters_store(ray_head, tmp_path, capsys):
+    """Ray's own CLI from a folder outside the project, with no NeuralForge or MLflow variable in the
+    submitting shell: the run lands in the head's store (``cluster up`` gave the head its absolute
+    settings), tagged with the job, found by ``runs list`` and by the Train page."""
+    from streamlit.testing.v1 import AppTest
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "notes.txt").write_text("not a project")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEURALFORGE_", "MLFLOW_"))}
+    env.update(RAY_ADDRESS=ray_head.state.dashboard_url, RAY_AUTH_MODE="token",
+               RAY_AUTH_TOKEN_PATH=ray_head.env["RAY_AUTH_TOKEN_PATH"])
+    command = cluster.submit_line(ray_head.state).split(" ray job submit ", 1)[1]  # what `cluster up` prints
+    ray = Path(sys.executable).parent / "ray"
+    r = subprocess.run([str(ray), "job", "submit", *command.split()], cwd=elsewhere, env=env,
+                       capture_output=True, text=True, timeout=400, check=False)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    job_id = re.search(r"Job '(raysubmit_\w+)' submitted successfully", r.stdout).group(1)
+
+    assert main(["runs", "list", "--json", "--filter", f"tags.`neuralforge.job_id` = '{job_id}'"]) == 0
+    (run,) = json.loads(capsys.readouterr().out)
+    assert run["status"] == "FINISHED"
+
+    at = AppTest.from_file(str(Path(__file__).parents[1] / "app" / "app_pages" / "train.py"), default_timeout=120)
+    at.run()
+    at.selectbox(key="train_job").set_value(job_id).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    shown = [p.proto.text for p in at.get("progress")]
+    assert any(f"MLflow run {run['run_id']} (FINISHED)" in text for text in shown), shown

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from neural_engine.settings import Settings, settings
+from neural_engine.settings import Settings, apply_s3_endpoint, settings
 from ray_jobs.api import deploy_routes, engine_routes, errors, job_routes, meta_routes, tracking_routes
 from ray_jobs.api.auth import Auth
 from ray_jobs.api.webhooks import Webhooks
@@ -60,6 +60,7 @@ class RateHeaders:
 def create_app(s: Settings | None = None, *, resume_webhooks: bool = True) -> FastAPI:
     """The API for settings ``s`` (default: this process's environment)."""
     s = s or settings()
+    apply_s3_endpoint(s)  # MLflow artifacts and datasets on the same S3 endpoint
     webhooks = Webhooks(s)
     compile_tasks = engine_routes.CompileTasks()
 
