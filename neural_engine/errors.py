@@ -85,6 +85,10 @@ class ClusterError(NeuralForgeError):
     """The local Ray head (``neuralforge cluster``) could not be started, found or stopped."""
 
 
+class CheckpointError(NeuralForgeError):
+    """A weights or checkpoint file is unreadable, or refused: it holds more than tensors and plain data."""
+
+
 class JobError(NeuralForgeError):
     """A Ray job request failed (no cluster, refused token, unknown job id), or its accounting."""
 

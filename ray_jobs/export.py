@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import pickle
 import re
 import sys
 import tempfile
@@ -99,9 +98,9 @@ def _client():
 
 def run_source(run_id: str, directory: Path):
     """(graph, training state dict, dataset, split) of a finished training run."""
-    import torch
     from mlflow.exceptions import MlflowException
 
+    from neural_engine.checkpoints import load_checkpoint
     from neural_engine.ir import Graph
 
     client = _client()
@@ -124,7 +123,7 @@ def run_source(run_id: str, directory: Path):
             hint="export a FINISHED run",
         ) from None
     graph = Graph.from_json(json.loads(Path(graph_file).read_text()))
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    state = load_checkpoint(checkpoint, what=f"run {run_id}'s best weights")
     dataset, split = _run_dataset(run.data.params)
     return graph, state, dataset, split
 
@@ -152,19 +151,13 @@ def _run_dataset(params: dict):
 
 def graph_source(args):
     """(graph, state or None, dataset, split) for a graph file or template, with a checkpoint or not."""
-    import torch
-
+    from neural_engine.checkpoints import load_checkpoint
     from neural_engine.cli import load_graph
 
     graph = load_graph(args)
     state = None
     if args.checkpoint:
-        try:
-            state = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError, pickle.UnpicklingError) as e:
-            raise ExportError(
-                f"--checkpoint must be a readable torch state dict; received {args.checkpoint} ({e})"
-            ) from None
+        state = load_checkpoint(args.checkpoint, what="--checkpoint")
         if isinstance(state, dict) and "best_weights" in state:  # a training checkpoint's state.pt
             state = state["best_weights"] or state["model"]
     else:

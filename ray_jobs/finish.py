@@ -16,10 +16,11 @@ from ray_jobs.run_setup import Prepared, user
 def best_model(p: Prepared, checkpoint):
     """The network with the best validation weights from the last checkpoint."""
     from neural_engine.build import build
+    from neural_engine.checkpoints import load_checkpoint
     if checkpoint is None:
         raise NeuralForgeError("training reported no checkpoint", hint="see the Ray logs for the failure")
     with checkpoint.as_directory() as d:
-        state = torch.load(Path(d) / CHECKPOINT, map_location="cpu", weights_only=False)
+        state = load_checkpoint(Path(d) / CHECKPOINT, what="the last Ray Train checkpoint (best weights)")
     model = build(p.graph, logits=True)
     model.load_state_dict(state["best_weights"] or state["model"])
     return model.eval(), state

@@ -197,8 +197,9 @@ def _restore(checkpoint, model, optimizer, scheduler) -> dict:
              "best_weights": None}
     if checkpoint is None:
         return state
+    from neural_engine.checkpoints import load_checkpoint
     with checkpoint.as_directory() as d:
-        saved = torch.load(Path(d) / CHECKPOINT, map_location="cpu", weights_only=False)
+        saved = load_checkpoint(Path(d) / CHECKPOINT, what="the Ray Train checkpoint to resume from")
     getattr(model, "module", model).load_state_dict(saved["model"])
     optimizer.load_state_dict(saved["optimizer"])
     scheduler.load_state_dict(saved["scheduler"])

@@ -40,10 +40,10 @@ class RunSource:
 
     def model(self):
         """The run's best weights (``checkpoints/best.pt``) in its network."""
-        import torch
         from mlflow.tracking import MlflowClient
 
         from neural_engine.build import build
+        from neural_engine.checkpoints import load_checkpoint
         client = MlflowClient(self.tracking_uri)
         saved = {a.path for a in client.list_artifacts(self.run_id, "checkpoints")}
         if "checkpoints/best.pt" not in saved:
@@ -52,7 +52,7 @@ class RunSource:
                                    hint="only finished training runs and a sweep's best trial keep them")
         path = client.download_artifacts(self.run_id, "checkpoints/best.pt", str(self.directory))
         model = build(self.graph, logits=True)
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        model.load_state_dict(load_checkpoint(path, what=f"run {self.run_id}'s best weights"))
         return model.eval()
 
 
