@@ -27,7 +27,18 @@ $(CHROMIUM):
 	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq chromium >/dev/null
 
-test: $(STAMP) $(CHROMIUM)
+# The tracking-server test runs a real PostgreSQL: Debian's postgresql package (its initdb is not on PATH).
+INITDB := $(firstword $(shell command -v initdb 2>/dev/null) $(wildcard /usr/lib/postgresql/*/bin/initdb))
+
+.PHONY: postgresql
+postgresql:
+ifeq ($(INITDB),)
+	@command -v apt-get >/dev/null || { echo "install PostgreSQL (initdb, postgres) for the tracking-server test"; exit 1; }
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq postgresql >/dev/null
+endif
+
+test: $(STAMP) $(CHROMIUM) postgresql
 	$(PY) -m pytest
 
 bench: $(STAMP)

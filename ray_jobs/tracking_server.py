@@ -1,0 +1,523 @@
+"""An MLflow tracking server on PostgreSQL: ``neuralforge tracking up|status|down``.
+
+``up()`` starts ``mlflow server`` as a child in a session of its own, on a free loopback port,
+its runs in PostgreSQL and its artifacts under ``<storage>/mlartifacts`` (the root training
+already gives its experiments, so the server's proxy and the clients agree; ``s3://`` storage
+works the same). Every machine then only needs ``MLFLOW_TRACKING_URI=http://HOST:PORT``.
+
+Without a database URL it runs a PostgreSQL of its own: a cluster in ``<home>/postgres``
+(``initdb`` once), its postmaster a second child in its own session, listening on no TCP port —
+only on a Unix socket in a private ``/tmp/nf-pg-*`` folder (mode 700, trust authentication
+there, TCP rejected in ``pg_hba.conf``), so only this user reaches it. PostgreSQL refuses to
+run as root: under root the cluster and its postmaster belong to the ``postgres`` system user
+(Debian's package creates it), who must be able to enter the data folder (``--pgdata``).
+With ``--database-url`` (or ``MLFLOW_BACKEND_STORE_URI``) it uses that database instead.
+
+What it started is written to ``<home>/tracking.json``; ``down()`` stops exactly those
+processes (PID *and* creation time, their sessions, their descendants), the database with a
+fast shutdown. The database's files stay: the next ``up()`` serves the same runs.
+
+>>> backend_uri("postgresql://me:secret@db.example.com/mlflow")
+'postgresql+psycopg2://me:secret@db.example.com/mlflow'
+>>> masked("postgresql+psycopg2://me:secret@db.example.com/mlflow")
+'postgresql+psycopg2://me:***@db.example.com/mlflow'
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+from neural_engine.errors import NeuralForgeError
+from neural_engine.settings import settings
+from ray_jobs import cluster
+
+LOOPBACK = "127.0.0.1"
+DB_NAME = "mlflow"
+DB_USER = "neuralforge"
+PG_SOCKET_PORT = 5432    # names the socket file only: the local database listens on no TCP port
+SERVICE_USER = "postgres"  # who runs the local database when we are root
+INSTALL_HINT = "install PostgreSQL (apt-get install postgresql) or pass --database-url postgresql://USER@HOST/DB"
+
+
+class TrackingServerError(NeuralForgeError):
+    """The tracking server or its database could not be started, found or stopped."""
+
+
+# -- state --------------------------------------------------------------------------------------
+
+@dataclass
+class Child:
+    """A process ``up()`` started in its own session (the fields ``cluster.own_processes`` reads)."""
+
+    pid: int
+    create_time: float
+    processes: dict[int, float] = field(default_factory=dict)  # pid -> create_time, once ready
+
+
+@dataclass
+class TrackingState:
+    """What ``up()`` started; JSON in ``<home>/tracking.json``."""
+
+    url: str                       # MLFLOW_TRACKING_URI of the server
+    database: str                  # the backend store, password masked
+    artifacts: str                 # --artifacts-destination
+    log: str
+    started_at: float
+    server: Child | None = None    # `mlflow server`
+    postgres: Child | None = None  # our postmaster (None with --database-url)
+    pgdata: str | None = None
+    socket_dir: str | None = None
+
+    @classmethod
+    def load(cls, path: Path) -> TrackingState | None:
+        try:
+            data = json.loads(path.read_text())
+            for key in ("server", "postgres"):
+                if data.get(key):
+                    child = data[key]
+                    child["processes"] = {int(k): v for k, v in child.get("processes", {}).items()}
+                    data[key] = Child(**child)
+            return cls(**data)
+        except FileNotFoundError:
+            return None
+        except (ValueError, TypeError) as e:
+            raise TrackingServerError(f"{path} must be the state file written by `neuralforge tracking up`; "
+                                      f"it is unreadable ({e})", hint=f"delete {path} if no server runs") from None
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2))
+        tmp.replace(path)
+
+    def children(self) -> list[Child]:
+        return [c for c in (self.server, self.postgres) if c is not None]
+
+
+@dataclass(frozen=True)
+class TrackingStatus:
+    running: bool
+    state: TrackingState | None
+    alive: tuple[int, ...] = ()
+    message: str = ""
+
+    def to_json(self) -> dict:
+        s = self.state
+        return {"running": self.running, "message": self.message, "alive_pids": list(self.alive),
+                **({"url": s.url, "database": s.database, "artifacts": s.artifacts, "log": s.log,
+                    "pgdata": s.pgdata} if s else {})}
+
+
+def state_path(home: Path | None = None) -> Path:
+    return (home or settings().home) / "tracking.json"
+
+
+# -- the database URL ---------------------------------------------------------------------------
+
+def backend_uri(url: str) -> str:
+    """``url`` as MLflow's backend store: a bare ``postgresql://`` gets the psycopg2 driver (the
+    ``postgres`` extra; SQLAlchemy 2.1 would pick psycopg 3 for it)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.split("+")[0] not in ("postgresql", "postgres"):
+        raise TrackingServerError(f"--database-url must be a PostgreSQL URL (postgresql://USER[:PASSWORD]@HOST"
+                                  f"[:PORT]/DB); received {masked(url)!r}",
+                                  hint="SQLite needs no server: leave MLFLOW_TRACKING_URI unset")
+    return f"postgresql+psycopg2://{rest}" if "+" not in scheme else url
+
+
+def masked(url: str) -> str:
+    """``url`` with its password replaced by ``***``, for messages and the state file."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(f":{parts.password}@", ":***@", 1)
+
+
+def require_driver(uri: str) -> None:
+    driver = uri.partition("://")[0].partition("+")[2] or "psycopg2"
+    module = {"psycopg2": "psycopg2", "psycopg": "psycopg", "pg8000": "pg8000"}.get(driver, driver)
+    try:
+        __import__(module)
+    except ImportError:
+        extra = "pip install 'neuralforge[postgres]' (psycopg2-binary)" if module == "psycopg2" \
+            else f"pip install {module}"
+        raise TrackingServerError(f"MLflow needs the Python driver {module} to use PostgreSQL; it is not "
+                                  "installed", hint=extra) from None
+
+
+def check_database(uri: str) -> None:
+    """Connect once, so that a wrong URL is one clear error rather than MLflow's retries."""
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+    args = {"connect_timeout": 10} if "+psycopg" in uri else {}
+    engine = sqlalchemy.create_engine(uri, poolclass=NullPool, connect_args=args)
+    try:
+        with engine.connect():
+            pass
+    except sqlalchemy.exc.SQLAlchemyError as e:
+        reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        raise TrackingServerError(f"the database {masked(uri)} must accept connections; it did not: {reason}",
+                                  hint="check its host, port, user, password and database name") from None
+    finally:
+        engine.dispose()
+
+
+# -- the local PostgreSQL -----------------------------------------------------------------------
+
+def postgres_bin() -> Path:
+    """The folder of ``initdb`` and ``postgres``: from PATH, else Debian's newest
+    ``/usr/lib/postgresql/*/bin`` (Debian puts neither on PATH)."""
+    found = [Path(p).resolve().parent for p in (shutil.which("initdb"),) if p]
+    found += sorted((Path(p).parent for p in glob.glob("/usr/lib/postgresql/*/bin/initdb")),
+                    key=lambda d: int(d.parent.name) if d.parent.name.isdigit() else 0, reverse=True)
+    for folder in found:
+        if (folder / "postgres").is_file():
+            return folder
+    raise TrackingServerError("a local database needs PostgreSQL's initdb and postgres; found neither on "
+                              "PATH nor in /usr/lib/postgresql/*/bin", hint=INSTALL_HINT)
+
+
+def _run_as() -> dict:
+    """Popen arguments that run PostgreSQL as an unprivileged user: none unless we are root."""
+    if os.geteuid() != 0:
+        return {}
+    import pwd
+    try:
+        pw = pwd.getpwnam(SERVICE_USER)
+    except KeyError:
+        raise TrackingServerError(f"PostgreSQL refuses to run as root, so it must run as user {SERVICE_USER!r}; "
+                                  "there is no such user", hint="install the postgresql package (it creates the "
+                                  "user), run as a normal user, or pass --database-url") from None
+    return {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
+
+
+def blocking_folder(path: Path, uid: int, gid: int) -> Path | None:
+    """The first folder above ``path`` that user ``uid`` (group ``gid``) may not enter, or None.
+
+    >>> blocking_folder(Path("/tmp/pgdata"), 0, 0) is None  # root owns / and /tmp
+    True
+    """
+    for folder in reversed(path.parents):  # "/" first
+        st = folder.stat()
+        bit = stat.S_IXUSR if st.st_uid == uid else stat.S_IXGRP if st.st_gid == gid else stat.S_IXOTH
+        if not st.st_mode & bit:
+            return folder
+    return None
+
+
+def _own_folder(path: Path, run_as: dict) -> None:
+    """Create ``path`` (mode 700) for the user PostgreSQL runs as."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if run_as:
+        os.chown(path, run_as["user"], run_as["group"])
+    os.chmod(path, 0o700)
+
+
+def _pgdata(pgdata: str | Path | None, run_as: dict) -> Path:
+    """The cluster folder: ``pgdata``, else ``<home>/postgres`` (a link to the ``pgdata`` given once)."""
+    default = settings().home / "postgres"
+    if pgdata is None:
+        path = default.resolve()
+    else:
+        path = Path(pgdata).expanduser().absolute()
+        if path != default.resolve() and not default.exists() and not default.is_symlink():
+            default.parent.mkdir(parents=True, exist_ok=True)
+            default.symlink_to(path, target_is_directory=True)  # the next `up` finds it
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if run_as and (blocked := blocking_folder(path, run_as["user"], run_as["group"])) is not None:
+        mode = stat.filemode(blocked.stat().st_mode)
+        raise TrackingServerError(
+            f"PostgreSQL refuses to run as root, so it runs as user {SERVICE_USER!r}, who must be able to "
+            f"enter {path.parent}; received a path through {blocked} ({mode}, which that user may not enter)",
+            hint="pass --pgdata DIR in a folder that user can reach (e.g. /var/lib/postgresql/neuralforge), "
+                 "--database-url postgresql://USER@HOST/DB, or run as a normal user")
+    return path
+
+
+def _init_cluster(bindir: Path, pgdata: Path, run_as: dict) -> None:
+    if (pgdata / "PG_VERSION").exists():
+        return
+    _own_folder(pgdata, run_as)
+    # Trust on the Unix socket only (its folder is private); TCP is refused outright.
+    out = subprocess.run([str(bindir / "initdb"), "-D", str(pgdata), "-U", DB_USER, "--auth-local=trust",
+                          "--auth-host=reject", "-E", "UTF8", "--locale=C", "--no-instructions"],
+                         check=False, cwd=pgdata, capture_output=True, text=True, **run_as)
+    if out.returncode != 0:
+        raise TrackingServerError(f"initdb must create the database cluster in {pgdata}; it exited with "
+                                  f"status {out.returncode}:\n{(out.stdout + out.stderr)[-2000:]}")
+
+
+def _start(command: list[str], log: Path, env: dict | None = None, **kwargs) -> tuple[subprocess.Popen, Child]:
+    """``command`` in a session of its own, its output appended to ``log``."""
+    import psutil
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                env=env, start_new_session=True, **kwargs)
+    try:
+        return proc, Child(proc.pid, psutil.Process(proc.pid).create_time())
+    except psutil.Error:  # exited at once; the log says why
+        proc.wait()
+        raise TrackingServerError(_exited(command[0], proc, log)) from None
+
+
+def _exited(what: str, proc: subprocess.Popen, log: Path) -> str:
+    tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+    return f"{Path(what).name} must keep running; it exited with status {proc.returncode}. Its log ({log}) ends:\n{tail}"
+
+
+def _connect(socket_dir: str, dbname: str):
+    import psycopg2
+    return psycopg2.connect(host=socket_dir, port=PG_SOCKET_PORT, user=DB_USER, dbname=dbname, connect_timeout=3)
+
+
+def _wait_postgres(proc: subprocess.Popen, socket_dir: str, log: Path, timeout: float) -> None:
+    import psycopg2
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise TrackingServerError(_exited("postgres", proc, log))
+        try:
+            _connect(socket_dir, "postgres").close()
+            return
+        except psycopg2.OperationalError:
+            if time.monotonic() > deadline:
+                raise TrackingServerError(f"PostgreSQL must accept connections within {timeout:g} s; it did "
+                                          f"not (log: {log})", hint="try a longer --timeout") from None
+            time.sleep(0.2)
+
+
+def _create_database(socket_dir: str) -> None:
+    con = _connect(socket_dir, "postgres")
+    try:
+        con.autocommit = True  # CREATE DATABASE cannot run in a transaction
+        with con.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,))
+            if cur.fetchone() is None:
+                cur.execute(f'CREATE DATABASE "{DB_NAME}"')
+    finally:
+        con.close()
+
+
+def local_database_uri(socket_dir: str) -> str:
+    """The SQLAlchemy URL of our database: a Unix socket, no password.
+
+    >>> local_database_uri("/tmp/nf-pg-1")
+    'postgresql+psycopg2://neuralforge@/mlflow?host=/tmp/nf-pg-1&port=5432'
+    """
+    return f"postgresql+psycopg2://{DB_USER}@/{DB_NAME}?host={quote(socket_dir, safe='/')}&port={PG_SOCKET_PORT}"
+
+
+def _start_postgres(state: TrackingState, pgdata: Path, run_as: dict, log: Path,
+                    path: Path, timeout: float) -> str:
+    bindir = postgres_bin()
+    _init_cluster(bindir, pgdata, run_as)
+    # Short and private: a socket path must stay under 107 characters.
+    state.socket_dir = tempfile.mkdtemp(prefix="nf-pg-", dir="/tmp")
+    _own_folder(Path(state.socket_dir), run_as)
+    proc, state.postgres = _start(
+        [str(bindir / "postgres"), "-D", str(pgdata), "-p", str(PG_SOCKET_PORT), "-c", "listen_addresses=",
+         "-c", f"unix_socket_directories={state.socket_dir}", "-c", "unix_socket_permissions=0700"],
+        log, cwd=pgdata, **run_as)
+    state.save(path)  # before waiting: a failed start is still cleaned up by down()
+    _wait_postgres(proc, state.socket_dir, log, timeout)
+    _create_database(state.socket_dir)
+    return local_database_uri(state.socket_dir)
+
+
+# -- the MLflow server --------------------------------------------------------------------------
+
+def _server_command(host: str, port: int, workers: int, artifacts: str, allowed_hosts: str | None) -> list[str]:
+    return [sys.executable, "-m", "mlflow", "server", "--host", host, "--port", str(port),
+            "--workers", str(workers), "--artifacts-destination", artifacts,
+            *(["--allowed-hosts", allowed_hosts] if allowed_hosts else [])]
+
+
+def _wait_http(proc: subprocess.Popen, url: str, log: Path, timeout: float) -> None:
+    import urllib.error
+    import urllib.request
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never a proxy
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise TrackingServerError(_exited("mlflow server", proc, log))
+        try:
+            with opener.open(f"{url}/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except (OSError, urllib.error.URLError):
+            pass
+        time.sleep(0.3)
+    raise TrackingServerError(f"the MLflow server must answer at {url}/health within {timeout:g} s; it did "
+                              f"not (log: {log})", hint="the machine may be overloaded; try a longer --timeout")
+
+
+def up(database_url: str | None = None, *, port: int | None = None, host: str = LOOPBACK, workers: int = 2,
+       pgdata: str | Path | None = None, allowed_hosts: str | None = None, timeout: float = 90) -> TrackingState:
+    """Start the tracking server (and, without ``database_url``, its PostgreSQL), or return the one
+    already running for this home. Clients set ``MLFLOW_TRACKING_URI`` to ``state.url``.
+
+    >>> # state = up(); os.environ["MLFLOW_TRACKING_URI"] = state.url; ...; down()
+    """
+    from ray_jobs.run_setup import _artifact_root  # where training puts its experiments' artifacts
+    database_url = database_url or os.environ.get("MLFLOW_BACKEND_STORE_URI") or None
+    uri = backend_uri(database_url) if database_url else "postgresql+psycopg2://"
+    require_driver(uri)  # refuse before starting anything
+    run_as: dict = {}
+    if not database_url:
+        postgres_bin()
+        run_as = _run_as()
+        pgdata = _pgdata(pgdata, run_as)
+    path = state_path()
+    current = status()
+    if current.running:
+        return current.state
+    if current.state is not None:  # stale: clear what is left of it first
+        down()
+    s = settings()
+    artifacts = _artifact_root(s)
+    if "://" not in artifacts:
+        Path(artifacts).mkdir(parents=True, exist_ok=True)
+    port = port or cluster._free_ports(1)[0]
+    url = f"http://{LOOPBACK if host in ('0.0.0.0', '::', '') else host}:{port}"
+    log = path.parent / "tracking.log"
+    state = TrackingState(url=url, database=masked(uri), artifacts=artifacts, log=str(log),
+                          started_at=time.time(), pgdata=None if database_url else str(pgdata))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if database_url:
+            check_database(uri)
+        else:
+            uri = _start_postgres(state, pgdata, run_as, path.parent / "postgres.log", path, timeout)
+            state.database = uri
+        # The URL goes through the environment, not argv: a password stays out of `ps`.
+        env = {**os.environ, **s.s3_client_env(), "MLFLOW_BACKEND_STORE_URI": uri}  # S3: the proxy's endpoint
+        # MLflow's job runner (GenAI evaluation, trace archival) is 7 more processes NeuralForge never uses.
+        env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+        env.pop("MLFLOW_TRACKING_URI", None)
+        proc, state.server = _start(_server_command(host, port, workers, artifacts, allowed_hosts), log, env)
+        state.save(path)
+        _wait_http(proc, url, log, timeout)
+    except BaseException:
+        down()
+        raise
+    for child in state.children():
+        child.processes = {p.pid: p.create_time() for p in cluster.own_processes(child)}
+    state.save(path)
+    return state
+
+
+# -- status / down ------------------------------------------------------------------------------
+
+def status() -> TrackingStatus:
+    """Whether the server recorded for this home (and its database) runs."""
+    path = state_path()
+    state = TrackingState.load(path)
+    if state is None:
+        return TrackingStatus(False, None, message=f"no tracking server started from {path.parent}")
+    alive = tuple(sorted(p.pid for c in state.children() for p in cluster.own_processes(c)))
+    gone = [name for name, c in (("the MLflow server", state.server), ("PostgreSQL", state.postgres))
+            if c is not None and cluster._same_process(c.pid, c.create_time) is None]
+    if state.server is None or gone:
+        return TrackingStatus(False, state, alive, message=f"stale: {' and '.join(gone) or 'the server'} "
+                              "gone; `neuralforge tracking down` clears it")
+    return TrackingStatus(True, state, alive, message=f"running at {state.url} on {masked(state.database)}")
+
+
+def _stop_child(child: Child, grace: float, first: signal.Signals) -> list[int]:
+    """Stop ``child``'s processes: ``first`` to the leader, then SIGTERM, then SIGKILL to the rest."""
+    import psutil
+    stopped = []
+    for _ in range(3):  # a worker may be forked while we stop its parent: sweep again
+        procs = cluster.own_processes(child)
+        if not procs:
+            break
+        procs.sort(key=lambda p: p.pid != child.pid)  # the leader first: it stops its children
+        stopped += [p.pid for p in procs]
+        if procs[0].pid == child.pid:
+            try:
+                procs[0].send_signal(first)
+            except psutil.Error:  # gone meanwhile
+                pass
+            procs = cluster._wait_gone(procs, grace)
+        if procs:
+            cluster._stop(procs, grace / 2)
+    return stopped
+
+
+def down(grace: float = 10) -> list[int]:
+    """Stop what ``up()`` started (and nothing else); the PIDs that were running. Idempotent.
+    The database's files stay."""
+    path = state_path()
+    state = TrackingState.load(path)
+    if state is None:
+        return []
+    stopped = []
+    if state.server is not None:  # first: it holds the database connections
+        stopped += _stop_child(state.server, grace, signal.SIGTERM)
+    if state.postgres is not None:  # SIGINT: PostgreSQL's fast shutdown (rolls back, checkpoints)
+        stopped += _stop_child(state.postgres, grace, signal.SIGINT)
+    if left := [p.pid for c in state.children() for p in cluster.own_processes(c)]:
+        raise TrackingServerError(f"the tracking server's processes must stop; {left} are still running",
+                                  hint=f"state kept in {path}; run down again")
+    path.unlink(missing_ok=True)
+    if state.socket_dir and Path(state.socket_dir).name.startswith("nf-pg-"):
+        shutil.rmtree(state.socket_dir, ignore_errors=True)
+    return sorted(set(stopped))
+
+
+# -- the command line ---------------------------------------------------------------------------
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    u = sub.add_parser("up", help="start an MLflow server on PostgreSQL (a local one unless --database-url)")
+    u.add_argument("--database-url", help="postgresql://USER[:PASSWORD]@HOST[:PORT]/DB to use (default: "
+                                          "MLFLOW_BACKEND_STORE_URI, else a PostgreSQL in <home>/postgres)")
+    u.add_argument("--pgdata", help="the local database's folder (default: <home>/postgres; given once, "
+                                    "<home>/postgres links to it)")
+    u.add_argument("--port", type=int, help="the server's port (default: a free port)")
+    u.add_argument("--host", default=LOOPBACK, help="address to listen on (default: 127.0.0.1; 0.0.0.0 "
+                                                    "for other machines: MLflow has no login by default)")
+    u.add_argument("--allowed-hosts", help="Host headers the server accepts (MLflow's --allowed-hosts)")
+    u.add_argument("--workers", type=int, default=2, help="server worker processes (default: 2)")
+    u.add_argument("--timeout", type=float, default=90, help="seconds to wait for it (default: 90)")
+    sub.add_parser("down", help="stop the processes `tracking up` started (by PID); the data stays")
+    st = sub.add_parser("status", help="whether the server runs, its URL and database")
+    st.add_argument("--json", action="store_true")
+
+
+def run(args) -> int:
+    if args.action == "up":
+        s = up(args.database_url, port=args.port, host=args.host, workers=args.workers, pgdata=args.pgdata,
+               allowed_hosts=args.allowed_hosts, timeout=args.timeout)
+        print(f"MLflow tracking server running (pid {s.server.pid}), runs in {masked(s.database)}\n"
+              f"  export MLFLOW_TRACKING_URI={s.url}\n"
+              f"  artifacts: {s.artifacts}   log: {s.log}")
+        if s.socket_dir:
+            print(f"  psql \"host={s.socket_dir} port={PG_SOCKET_PORT} user={DB_USER} dbname={DB_NAME}\"")
+        return 0
+    if args.action == "down":
+        stopped = down()
+        print(f"stopped {len(stopped)} processes" if stopped else "no tracking server was running")
+        return 0
+    st = status()
+    if args.json:
+        print(json.dumps(st.to_json(), indent=2))
+    else:
+        print(st.message)
+        if st.state:
+            print(f"  export MLFLOW_TRACKING_URI={st.state.url}\n  artifacts {st.state.artifacts}  "
+                  f"{len(st.alive)} processes  log {st.state.log}")
+    return 0 if st.running else 1
