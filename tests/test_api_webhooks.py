@@ -1,5 +1,6 @@
-"""Webhooks (signatures, retries with backoff, the delivery log, the order of events) and the
-Python client against a real ``python -m ray_jobs.api`` server."""
+"""Webhooks (signatures, retries with backoff, the delivery log, the order of events, one deliverer
+per job by its lease) and the Python client against a real ``python -m ray_jobs.api`` server. Two
+real API servers sharing jobs are in test_multiprocess.py."""
 
 from __future__ import annotations
 
@@ -10,13 +11,20 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpx
 import pytest
 
+from neural_engine.data.storage import LocalStorage
+from neural_engine.errors import ValidationError
 from neural_engine.settings import Settings
+from ray_jobs.api import lease as lease_module
+from ray_jobs.api import webhooks
 from ray_jobs.api.keys import KeyStore
+from ray_jobs.api.lease import Lease
 from ray_jobs.api.webhooks import EventMapper, Webhooks, sign, verify
 from tests import test_api as base
 from tests.conftest import RAY_ENV_CLEARED, free_port
@@ -137,13 +145,85 @@ def test_event_order_starts_with_started_and_progress_is_per_epoch():
     assert key == "progress:2" and data == {"epoch": 2, "epochs": 2, "metrics": {"train_loss": 0.1}}
 
 
+# ---- one process at a time delivers a job's webhooks: the lease ----------------------------------
+
+
+def test_of_processes_racing_for_a_free_lease_one_takes_it(tmp_path):
+    store = LocalStorage(tmp_path)
+    leases, barrier = [Lease(store, "job-1", f"p{i}") for i in range(8)], threading.Barrier(8)
+
+    def race(lease: Lease) -> bool:
+        barrier.wait()
+        return lease.acquire()
+
+    with ThreadPoolExecutor(8) as pool:
+        won = list(pool.map(race, leases))
+    assert won.count(True) == 1
+    assert json.loads(store.read("api/webhooks/job-1/lease/1.json"))["owner"] == leases[won.index(True)].owner
+
+
+def test_an_expired_lease_is_taken_over_and_its_old_holder_learns_it_lost(tmp_path, monkeypatch):
+    monkeypatch.setattr(lease_module, "CLOCK_SKEW", 0.0)
+    store = LocalStorage(tmp_path)
+    a, b = Lease(store, "job-1", "a", seconds=0.3), Lease(store, "job-1", "b", seconds=0.3)
+    assert a.acquire() and a.held and not b.acquire()
+    time.sleep(0.4)  # a missed its renewals
+    assert not a.held and a.remaining() == 0 and b.acquire() and b.generation == 2
+    a.deadline = time.monotonic() + 10  # a's clock says it still holds the lease
+    assert a.held and not a.renew() and not a.held  # generation 2 is b's: a lost
+    assert b.renew() and b.generation == 3
+
+
+def test_a_claim_on_a_generation_deleted_meanwhile_does_not_count(tmp_path):
+    store = LocalStorage(tmp_path)
+    a = Lease(store, "job-1", "a")
+    assert a.acquire() and a.renew() and a.renew() and a.renew() and a.generations() == [3, 4]
+    late = Lease(store, "job-1", "late")  # it listed generation 1 long ago and found it expired
+    assert not late._claim(2, 30.0) and late.generation == 0 and not late.held
+
+
+def test_two_watchers_deliver_each_event_once_and_hand_over_on_close(home, monkeypatch):
+    from tests.test_multiprocess import EPOCH, FakeObserver, set_job, wait_for
+
+    monkeypatch.setattr(webhooks, "JobObserver", FakeObserver)
+    s = Settings.from_env({**os.environ, "NEURALFORGE_WEBHOOK_SECRET": "w" * 32})
+    watchers, receiver = [Webhooks(s, poll=0.05, timeout=1.0, lease=3.0) for _ in range(2)], Receiver()
+    try:
+        set_job(home, "job-1", receiver.url, "RUNNING", [EPOCH])
+        for w in watchers:
+            w.open(resume=False)
+            w.watch("job-1", receiver.url)
+        wait_for(lambda: receiver.events() == ["started", "progress"], 10, receiver.events)
+        lease = Lease(watchers[0].store, "job-1", "reader")
+        latest = lease.generations()[-1]
+        owner = json.loads(watchers[0].store.read(f"{lease.prefix}{latest}.json"))["owner"]
+        holder = next(w for w in watchers if w.owner == owner)
+        holder.close()  # hands the lease back: the other takes over now, not 3 + 2 s later
+        set_job(home, "job-1", receiver.url, "SUCCEEDED", [EPOCH, EPOCH])
+        wait_for(lambda: "completed" in receiver.events(), 4, receiver.events)
+        time.sleep(0.5)
+        assert receiver.events() == ["started", "progress", "progress", "completed"]
+        assert watchers[0].store.exists("api/webhooks/job-1/finished")
+        assert watchers[0].delivered("job-1") == {"started", "progress:1", "progress:2", "completed"}
+    finally:
+        for w in watchers:
+            w.close()
+        receiver.close()
+
+
+def test_the_lease_must_outlast_two_delivery_timeouts(home):
+    with pytest.raises(ValidationError, match="at least twice the delivery timeout"):
+        Webhooks(Settings.from_env(os.environ), timeout=10, lease=15)
+
+
 # ---- the Python client against a real server ------------------------------------------------------
 
 
-def start_server(env: dict, port: int) -> subprocess.Popen:
-    """``python -m ray_jobs.api`` on a loopback port, answering /health."""
+def start_server(env: dict, port: int, command: tuple[str, ...] = ("-m", "ray_jobs.api")) -> subprocess.Popen:
+    """``python -m ray_jobs.api`` (or ``python *command``) on a loopback port, answering /health."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ray_jobs.api", "--port", str(port), "--log-level", "warning"],
+        [sys.executable, *command, "--port", str(port), "--log-level", "warning"],
+        cwd=Path(__file__).resolve().parents[1],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -10,6 +10,7 @@ import pytest
 from neural_engine.data import registry
 from neural_engine.data.splits import SplitSpec
 from neural_engine.data.storage import LocalStorage, open_storage
+from neural_engine.data.synthetic import regression
 from neural_engine.errors import DatasetError
 from tests.conftest import free_port, s3_environment
 from tests.test_data_uploads import good_members, make_zip, png
@@ -39,7 +40,7 @@ def test_register_records_the_metadata(pets, store):
     x = ds.x.reshape(-1, 3) / 255
     assert np.allclose(s["channel_mean"], x.mean(0), atol=1e-6) and np.allclose(s["channel_std"], x.std(0), atol=1e-6)
     assert ds.version == v.version and len(v.version) == 12
-    manifest = json.loads(store.read(f"datasets/pets/versions/{v.version}.json"))
+    manifest = json.loads(store.read("datasets/pets/versions/v1.json"))
     assert manifest["stats"] == s and manifest["data"] == ds.fingerprint()
 
 
@@ -89,17 +90,64 @@ def test_bad_upload_leaves_nothing(tmp_path, store):
 
 
 def test_failed_write_leaves_nothing(pets, store, monkeypatch):
-    real = LocalStorage.write
+    real = LocalStorage.create
 
     def fail_on_manifest(self, key, data):
         if "/versions/" in key:
             raise OSError("disk full")
-        real(self, key, data)
+        return real(self, key, data)
 
-    monkeypatch.setattr(LocalStorage, "write", fail_on_manifest)
+    monkeypatch.setattr(LocalStorage, "create", fail_on_manifest)
     with pytest.raises(OSError):
         registry.register(pets, "pets", storage=store, on_corrupt="skip")
     assert store.list() == [] and registry.registered(store) == []
+
+
+def test_a_manifest_created_while_the_store_failed_to_answer_is_withdrawn(store, monkeypatch):
+    real = LocalStorage.create
+
+    def took_but_raised(self, key, data):
+        real(self, key, data)
+        raise OSError("connection reset")
+
+    monkeypatch.setattr(LocalStorage, "create", took_but_raised)
+    with pytest.raises(OSError, match="connection reset"):
+        registry.register_dataset(regression(n=20), "toy", storage=store)
+    assert store.list() == []
+
+
+def test_an_overtaken_registration_takes_the_next_number_or_returns_the_same_content(store, monkeypatch):
+    real, rival = LocalStorage.create, []
+
+    def overtaken(self, key, data):  # another process registers `rival` just before this manifest
+        if "/versions/" in key and rival:
+            registry.register_dataset(rival.pop(), "toy", storage=store)
+        return real(self, key, data)
+
+    monkeypatch.setattr(LocalStorage, "create", overtaken)
+    rival.append(regression(n=20, seed=1))
+    mine = registry.register_dataset(regression(n=20, seed=0), "toy", storage=store)
+    first = registry.resolve("toy@v1", store)
+    assert (mine.number, mine.parent) == (2, first.version) and first.source == "synthetic (seed 1)"
+    rival.append(regression(n=20, seed=2))
+    same = registry.register_dataset(regression(n=20, seed=2), "toy", storage=store)
+    assert same == registry.resolve("toy@v3", store) and len(registry.versions("toy", store)) == 3
+    assert len(store.list("datasets/toy/blobs/")) == 3  # the overtaken copy of seed 2 was deleted
+    assert registry.load("toy@v3", storage=store).source == "synthetic (seed 2)"
+
+
+def test_versions_in_the_layout_before_numbered_manifests_still_load(store):
+    v1 = registry.register_dataset(regression(n=20), "toy", storage=store)
+    doc = json.loads(store.read("datasets/toy/versions/v1.json"))
+    store.write(f"datasets/toy/blobs/{v1.data}.npz", store.read(v1.data_key()))
+    store.delete(v1.data_key())
+    store.delete("datasets/toy/versions/v1.json")
+    del doc["data_file"], doc["split_file"]  # as older releases wrote it
+    store.write(f"datasets/toy/versions/{v1.version}.json", json.dumps(doc).encode())
+    assert len(registry.load("toy", storage=store)) == 20
+    v2 = registry.derive("toy", split=SplitSpec(seed=1), storage=store)
+    assert (v2.number, v2.parent) == (2, v1.version)
+    assert registry.load("toy@v2", storage=store).extra["split_indices"]
 
 
 def test_names_and_refs_are_checked(pets, store):
@@ -126,7 +174,7 @@ def test_register_on_s3_list_load_delete(s3, pets):
     v = registry.register(pets, "pets", storage=s3.uri, on_corrupt="skip")
     assert registry.registered(s3.uri) == ["pets"]
     keys = [o["Key"] for o in s3.client().list_objects_v2(Bucket=s3.bucket)["Contents"]]
-    assert f"store/datasets/pets/versions/{v.version}.json" in keys and len(keys) == 2
+    assert "store/datasets/pets/versions/v1.json" in keys and len(keys) == 2
     ds = registry.load("pets", storage=s3.uri)
     assert len(ds) == 9 and ds.version == v.version
     v2 = registry.derive("pets", split=SplitSpec(stratify=True), storage=s3.uri)
@@ -142,14 +190,14 @@ def test_register_with_s3_down_is_a_clear_error(pets, monkeypatch, tmp_path):
 
 def test_s3_failure_mid_registration_leaves_nothing(s3, pets, monkeypatch):
     from neural_engine.data.storage import S3Storage
-    real = S3Storage.write
+    real = S3Storage.create
 
     def fail_on_manifest(self, key, data):
         if "/versions/" in key:
-            raise DatasetError("writing: S3 went away")
-        real(self, key, data)
+            raise DatasetError("creating: S3 went away")
+        return real(self, key, data)
 
-    monkeypatch.setattr(S3Storage, "write", fail_on_manifest)
+    monkeypatch.setattr(S3Storage, "create", fail_on_manifest)
     with pytest.raises(DatasetError, match="S3 went away"):
         registry.register(pets, "pets", storage=s3.uri, on_corrupt="skip")
     assert open_storage(s3.uri).list() == []

@@ -2,14 +2,19 @@
 
 Layout under the storage root::
 
-    datasets/<name>/blobs/<sha256>.npz        the arrays (x, y, classes), stored once per content
-    datasets/<name>/blobs/<split id>.split.npz  a split's train/val/test indices
-    datasets/<name>/versions/<id>.json        one manifest per version, written last
+    datasets/<name>/blobs/<sha256>-<token>.npz          the arrays (x, y, classes), once per content
+    datasets/<name>/blobs/<split id>-<token>.split.npz  a split's train/val/test indices
+    datasets/<name>/versions/v<N>.json                  one manifest per version, created last
 
 A version id is the first 12 hex digits of SHA-256 over (data hash, split, pipeline): the same
 content gives the same version, a new upload or a changed split or augmentation gives a new
 one, whose ``parent`` is the dataset's latest version. A version exists once its manifest does;
 if anything fails before that, the objects already written are deleted (atomic registration).
+
+Several processes may register at once (see ``_commit``): the number is taken by creating the
+manifest ``v<N>.json`` only if absent, and the files a registration writes carry a random token,
+so they are its own until its manifest names them. Manifests of older releases
+(``versions/<id>.json``, files without a token) are read as before.
 
 >>> import tempfile
 >>> from neural_engine.data.storage import open_storage
@@ -27,6 +32,7 @@ import hashlib
 import io
 import json
 import re
+import secrets
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 
@@ -51,7 +57,7 @@ class Version:
     number: int
     parent: str | None
     created: str
-    data: str                  # SHA-256 of the arrays (blobs/<data>.npz)
+    data: str                  # SHA-256 of the arrays
     task: str
     kind: str
     classes: list
@@ -60,6 +66,15 @@ class Version:
     source: str = ""
     split: dict | None = None  # SplitSpec JSON + "counts"
     pipeline: list | None = None
+    data_file: str | None = None   # the arrays' key under datasets/<name>/; None: blobs/<data>.npz
+    split_file: str | None = None  # the split's key; None: blobs/<split id>.split.npz
+
+    def data_key(self) -> str:
+        return _prefix(self.name) + (self.data_file or f"blobs/{self.data}.npz")
+
+    def split_key(self) -> str:
+        legacy = f"blobs/{version_id(self.data, self.split, None)}.split.npz"
+        return _prefix(self.name) + (self.split_file or legacy)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -135,19 +150,18 @@ def register_dataset(ds: Dataset, name: str, *, storage: Storage | str | None = 
     check_name(name)
     store = _store(storage)
     data = ds.fingerprint()
-    existing = versions(name, store)
     vid = version_id(data, None, None)
-    for v in existing:
-        if v.version == vid:
-            return v
+    same = _find(versions(name, store), vid)
+    if same is not None:
+        return same
     blob = io.BytesIO()
     arrays = {"x": ds.x, "y": ds.y, "classes": np.array(ds.classes, dtype=str)}
     if ds.official_test is not None:
         arrays["official_test"] = ds.official_test
     np.savez_compressed(blob, **arrays)
-    v = Version(name, vid, existing[-1].number + 1 if existing else 1, existing[-1].version if existing else None,
-                _now(), data, ds.task, ds.kind, list(ds.classes), list(ds.input_shape), describe(ds), ds.source)
-    return _commit(store, v, {f"{_prefix(name)}blobs/{data}.npz": blob.getvalue()})
+    v = Version(name, vid, 0, None, _now(), data, ds.task, ds.kind, list(ds.classes), list(ds.input_shape),
+                describe(ds), ds.source, data_file=f"blobs/{data}-{_token()}.npz")
+    return _commit(store, v, {v.data_key(): blob.getvalue()})
 
 
 def derive(ref: str, *, split: SplitSpec | None = KEEP, pipeline=KEEP,
@@ -163,59 +177,97 @@ def derive(ref: str, *, split: SplitSpec | None = KEEP, pipeline=KEEP,
                                 "register a copy: register_dataset(load(name), 'my-name')")
     store = _store(storage)
     base = resolve(ref, store)
-    split_doc, files = base.split, {}
+    split_doc, split_file, files = base.split, base.split_file, {}
     if split is not KEEP:
-        split_doc = None
+        split_doc = split_file = None
         if split is not None:
             ds = load_version(base, store)
             parts = split_indices(ds.y, split, ds.official_test)
             split_doc = {**split.to_json(), "counts": {k: len(v) for k, v in parts.items()}}
             buf = io.BytesIO()
             np.savez_compressed(buf, **parts)
-            files[f"{_prefix(base.name)}blobs/{version_id(base.data, split_doc, None)}.split.npz"] = buf.getvalue()
+            split_file = f"blobs/{version_id(base.data, split_doc, None)}-{_token()}.split.npz"
+            files[_prefix(base.name) + split_file] = buf.getvalue()
     pipe_doc = base.pipeline if pipeline is KEEP else (Pipeline.from_json(pipeline).to_json()
                                                         if pipeline is not None else None)
     if pipe_doc is not None and base.kind != "image":
         raise DatasetError(f"augmentation pipelines apply to image datasets; {base.name} is {base.kind}")
     vid = version_id(base.data, split_doc, pipe_doc)
-    existing = versions(base.name, store)
-    for v in existing:
-        if v.version == vid:
-            return v
-    v = replace(base, version=vid, number=existing[-1].number + 1, parent=existing[-1].version, created=_now(),
-                split=split_doc, pipeline=pipe_doc)
+    same = _find(versions(base.name, store), vid)
+    if same is not None:
+        return same
+    v = replace(base, version=vid, number=0, parent=None, created=_now(), split=split_doc, pipeline=pipe_doc,
+                split_file=split_file)
     return _commit(store, v, files)
 
 
 def _commit(store: Storage, v: Version, files: dict[str, bytes]) -> Version:
-    """Write the files, then the manifest; on any failure delete what this call wrote."""
-    written = []
+    """Write ``files`` (this call's own: their keys carry a token), then take the next number by
+    creating the manifest ``versions/v<N>.json`` if absent; ``v``'s number and parent are set here.
+
+    Of two registrations racing for a number, the store's create lets one win; the other lists the
+    versions again and takes the next. Files first, manifest last: a reader finds files only through
+    a manifest, so it never sees one whose files are missing. If the same content was registered
+    meanwhile, that version is returned and this call's files deleted; on any failure, what this call
+    wrote is deleted too: its manifest (if the store failed to answer a create that took) first, and
+    its files only when no manifest of this call's can be left naming them.
+    """
+    written, manifest = [], None
     try:
         for key, data in files.items():
-            if not store.exists(key):
-                store.write(key, data)
-                written.append(key)
-        manifest = f"{_prefix(v.name)}versions/{v.version}.json"
-        written.append(manifest)
-        store.write(manifest, json.dumps(v.to_json(), indent=2, sort_keys=True).encode())
+            store.write(key, data)
+            written.append(key)
+        for _ in range(100):
+            existing = versions(v.name, store)
+            same = _find(existing, v.version)
+            if same is not None:
+                _delete(store, written)
+                return same
+            latest = existing[-1] if existing else None
+            v = replace(v, number=latest.number + 1 if latest else 1,
+                        parent=latest.version if latest else None)
+            manifest = (f"{_prefix(v.name)}versions/v{v.number}.json",
+                        json.dumps(v.to_json(), indent=2, sort_keys=True).encode())
+            if store.create(*manifest):
+                return v
+        raise DatasetError(f"registering {v.name} must find a free version number; 100 concurrent "
+                           "registrations took the next ones", hint="try again")
     except BaseException:
-        for key in reversed(written):
-            try:
-                store.delete(key)
-            except (DatasetError, OSError):  # the store is down: no manifest was written, so no version exists
-                continue
+        if manifest is None or _withdrawn(store, *manifest):
+            _delete(store, written)
         raise
-    return v
+
+
+def _find(found: list[Version], vid: str) -> Version | None:
+    return next((v for v in found if v.version == vid), None)
+
+
+def _withdrawn(store: Storage, key: str, data: bytes) -> bool:
+    """Whether no manifest ``key`` with this call's ``data`` is left (deleting it if there is one);
+    False when the store cannot tell."""
+    try:
+        if store.exists(key) and store.read(key) == data:
+            store.delete(key)
+        return True
+    except (DatasetError, OSError):
+        return False
+
+
+def _delete(store: Storage, keys: list[str]) -> None:
+    for key in reversed(keys):
+        try:
+            store.delete(key)
+        except (DatasetError, OSError):  # the store is down: the file stays, named by no manifest
+            continue
 
 
 def load_version(v: Version, storage: Storage | str | None = None) -> Dataset:
     store = _store(storage)
-    with np.load(io.BytesIO(store.read(f"{_prefix(v.name)}blobs/{v.data}.npz")), allow_pickle=False) as npz:
+    with np.load(io.BytesIO(store.read(v.data_key())), allow_pickle=False) as npz:
         arrays = {k: npz[k] for k in npz.files}
     extra = {}
     if v.split:
-        key = f"{_prefix(v.name)}blobs/{version_id(v.data, v.split, None)}.split.npz"
-        with np.load(io.BytesIO(store.read(key)), allow_pickle=False) as npz:
+        with np.load(io.BytesIO(store.read(v.split_key())), allow_pickle=False) as npz:
             extra["split_indices"] = {k: npz[k] for k in npz.files}
     return Dataset(v.name, v.task, v.kind, arrays["x"], arrays["y"], classes=tuple(str(c) for c in arrays["classes"]),
                    official_test=arrays.get("official_test"), source=v.source, version=v.version,
@@ -240,6 +292,11 @@ def delete(name: str, storage: Storage | str | None = None) -> int:
 
 def _store(storage) -> Storage:
     return storage if storage is not None and not isinstance(storage, str) else open_storage(storage)
+
+
+def _token() -> str:
+    """Makes a file's key this registration's own (see ``_commit``)."""
+    return secrets.token_hex(4)
 
 
 def _now() -> str:

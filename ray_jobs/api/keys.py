@@ -1,5 +1,9 @@
 """API keys: created once (the text is shown only then), stored hashed in ``<home>/api/keys.json``.
 
+Every change (create, revoke) reads, edits and rewrites the file under ``keys.json.lock`` (a
+:class:`filelock.FileLock`), so the CLI and several API processes changing keys at once lose none;
+the new file is written beside it and renamed into place, so a reader sees the old or the new one.
+
 A key reads ``nf_<id>_<secret>``: the id finds the record, the 256-bit secret is checked against
 ``sha256(salt + secret)`` with :func:`hmac.compare_digest`. A fast salted hash is right for random
 secrets of this length (nothing to brute-force, unlike passwords) and keeps every request cheap.
@@ -20,13 +24,18 @@ import os
 import secrets
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from filelock import FileLock, Timeout
 
 from neural_engine.errors import ValidationError
 
 SCOPES = ("read", "submit", "admin")  # each includes the ones before it
 PREFIX = "nf_"
+LOCK_TIMEOUT = 30.0  # seconds a change waits for another process's
 
 
 def scope_allows(held: str, needed: str) -> bool:
@@ -92,12 +101,38 @@ class KeyStore:
             self._cache = (stamp, keys)
         return self._cache[1]
 
-    def _save(self, keys: dict[str, ApiKey]) -> None:
+    @contextmanager
+    def _update(self) -> Iterator[dict[str, ApiKey]]:
+        """The keys as the file holds them now, to edit in place; saved when the block ends, all under
+        the file's lock (read-modify-write by one process at a time)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(f"{self.path}.lock", timeout=LOCK_TIMEOUT)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise ValidationError(
+                f"changing the keys must take {lock.lock_file} within {LOCK_TIMEOUT:g} s; another process "
+                "held it all that time",
+                hint="try again; a lock held by a process that died is released with it",
+            ) from None
+        try:
+            self._cache = None  # another process may have written within our cache's mtime tick
+            keys = dict(self._load())
+            yield keys
+            self._save(keys)
+        finally:
+            lock.release()
+
+    def _save(self, keys: dict[str, ApiKey]) -> None:
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".keys-")
-        with os.fdopen(fd, "w") as f:  # mkstemp: mode 0600
-            json.dump({"keys": [asdict(k) for k in keys.values()]}, f, indent=1)
-        os.replace(tmp, self.path)
+        try:
+            with os.fdopen(fd, "w") as f:  # mkstemp: mode 0600
+                json.dump({"keys": [asdict(k) for k in keys.values()]}, f, indent=1)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)  # gone already after os.replace
         self._cache = None
 
     def list(self) -> list[ApiKey]:
@@ -108,26 +143,25 @@ class KeyStore:
         check_scope(scope)
         if not name or not name.strip():
             raise ValidationError("a key needs a --name (who or what uses it); received none")
-        keys = dict(self._load())
-        key_id = secrets.token_hex(6)
-        while key_id in keys:
+        with self._update() as keys:
             key_id = secrets.token_hex(6)
-        secret, salt = secrets.token_urlsafe(32), secrets.token_hex(16)
-        record = ApiKey(key_id, name.strip(), scope, salt, _digest(salt, secret), time.time(), rate_limit)
-        keys[key_id] = record
-        self._save(keys)
+            while key_id in keys:
+                key_id = secrets.token_hex(6)
+            secret, salt = secrets.token_urlsafe(32), secrets.token_hex(16)
+            record = ApiKey(key_id, name.strip(), scope, salt, _digest(salt, secret), time.time(), rate_limit)
+            keys[key_id] = record
         return record, f"{PREFIX}{key_id}_{secret}"
 
     def revoke(self, id_or_name: str) -> ApiKey:
-        keys = dict(self._load())
-        found = [k for k in keys.values() if id_or_name in (k.id, k.name)]
-        if len(found) != 1:
-            raise ValidationError(
-                f"revoke needs the id or the unique name of a key; {id_or_name!r} matches {len(found)} keys",
-                hint="`neuralforge api keys list` shows them",
-            )
-        del keys[found[0].id]
-        self._save(keys)
+        with self._update() as keys:
+            found = [k for k in keys.values() if id_or_name in (k.id, k.name)]
+            if len(found) != 1:
+                raise ValidationError(
+                    f"revoke needs the id or the unique name of a key; {id_or_name!r} matches "
+                    f"{len(found)} keys",
+                    hint="`neuralforge api keys list` shows them",
+                )
+            del keys[found[0].id]
         return found[0]
 
     def verify(self, text: str) -> ApiKey | None:

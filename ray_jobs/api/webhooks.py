@@ -5,6 +5,12 @@ The events come from watching the real job (:class:`ray_jobs.api.jobs.JobObserve
 status and the MLflow run's metrics), one thread per watched job in the API process; a restarted
 API resumes the unfinished jobs that carry a webhook and skips what was already delivered.
 
+Several API processes (behind one load balancer) all watch every such job, but one at a time
+delivers its webhooks: the holder of the job's :class:`Lease` in the store (``NEURALFORGE_STORAGE``,
+which they must share). The others wait and take the lease over when its holder stops renewing it
+(killed, or cut off from the store). A delivery is recorded in the store once the receiver took it
+(``api/webhooks/<job>/done/<event>``) and never sent again, whichever process holds the lease.
+
 Each request carries ``X-NeuralForge-Event``, ``X-NeuralForge-Delivery`` (an id),
 ``X-NeuralForge-Timestamp`` (Unix seconds) and ``X-NeuralForge-Signature: sha256=<hex>``, the
 HMAC-SHA256 of ``<timestamp>.<body>`` with the server's webhook secret (:func:`verify`).
@@ -22,14 +28,17 @@ import json
 import logging
 import os
 import secrets
+import socket
 import threading
 import time
 import uuid
 from pathlib import Path
 
-from neural_engine.errors import NeuralForgeError
+from neural_engine.data.storage import Storage, open_storage
+from neural_engine.errors import NeuralForgeError, ValidationError
 from neural_engine.settings import Settings
 from ray_jobs.api.jobs import EPOCH_METRICS, JobObserver
+from ray_jobs.api.lease import Lease
 
 log = logging.getLogger("neuralforge.api.webhooks")
 RETRY_STATUS = (408, 425, 429)
@@ -46,7 +55,6 @@ def check_url(url: str, hosts: tuple[str, ...]) -> None:
     """
     from urllib.parse import urlparse
 
-    from neural_engine.errors import ValidationError
     if not hosts:
         return
     host = (urlparse(url).hostname or "").lower()
@@ -127,8 +135,13 @@ class EventMapper:
         return out
 
 
+def _done_key(job_id: str, key: str) -> str:
+    return f"api/webhooks/{job_id}/done/{key.replace(':', '-')}"
+
+
 class Webhooks:
-    """Watches jobs and delivers their events; deliveries are logged as JSON lines."""
+    """Watches jobs and delivers their events (while holding each job's :class:`Lease`, ``lease``
+    seconds long); every attempt is logged as a JSON line, every delivery taken recorded in the store."""
 
     def __init__(
         self,
@@ -138,6 +151,7 @@ class Webhooks:
         attempts: int = 5,
         backoff: float = 0.5,
         timeout: float = 10.0,
+        lease: float = 30.0,
     ):
         self.settings, self.poll, self.attempts, self.backoff, self.timeout = (
             s,
@@ -146,7 +160,13 @@ class Webhooks:
             backoff,
             timeout,
         )
+        if lease < 2 * timeout:
+            raise ValidationError(f"the webhook lease must last at least twice the delivery timeout "
+                                  f"({2 * timeout:g} s); received lease={lease:g}")
+        self.lease = lease
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"  # this process
         self.log_path = s.home / "api" / "webhooks.jsonl"
+        self._store: Storage | None = None
         self._secret: str | None = None
         self._threads: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
@@ -157,6 +177,12 @@ class Webhooks:
         if self._secret is None:
             self._secret = secret(self.settings)
         return self._secret
+
+    @property
+    def store(self) -> Storage:
+        if self._store is None:
+            self._store = open_storage(settings=self.settings)
+        return self._store
 
     def watch(self, job_id: str, url: str) -> None:
         with self._lock:
@@ -174,14 +200,21 @@ class Webhooks:
             self.resume()
 
     def resume(self) -> None:
+        """Watch the unfinished jobs with a webhook, now and again every lease term: a job another
+        API process submitted is watched here too, to take over should that process die."""
+
         def scan():
             from ray_jobs.api.jobs import watched_jobs
 
-            try:
-                for job_id, url in watched_jobs():
-                    self.watch(job_id, url)
-            except NeuralForgeError as e:
-                log.info("no jobs to resume webhooks for: %s", e.message)
+            first = True
+            while first or not self._stop.wait(self.lease):
+                try:
+                    for job_id, url in watched_jobs():
+                        self.watch(job_id, url)
+                except NeuralForgeError as e:
+                    level = logging.INFO if first else logging.DEBUG
+                    log.log(level, "no jobs to resume webhooks for: %s", e.message)
+                first = False
 
         threading.Thread(target=scan, name="webhook-resume", daemon=True).start()
 
@@ -191,28 +224,74 @@ class Webhooks:
             t.join(timeout)
 
     def _run(self, job_id: str, url: str) -> None:
+        """Wait for the job's lease, deliver while holding it, until the job's webhooks are finished."""
+        lease = Lease(self.store, job_id, self.owner, self.lease)
+        finished = f"api/webhooks/{job_id}/finished"
+        try:
+            while not self._stop.is_set():
+                try:
+                    if self.store.exists(finished):
+                        return
+                    if lease.acquire() and not self.store.exists(finished):
+                        lease.keep(self._stop)
+                        if self._deliver_held(job_id, url, lease):
+                            self.store.create(finished, b"")
+                            return
+                except (NeuralForgeError, OSError) as e:  # the store: try again
+                    log.warning("webhooks of %s: %s", job_id, getattr(e, "message", e))
+                self._stop.wait(self.lease / 3)
+        finally:
+            try:
+                lease.release()
+            except (NeuralForgeError, OSError) as e:
+                log.warning("handing back the webhook lease of %s: %s", job_id, getattr(e, "message", e))
+
+    def _deliver_held(self, job_id: str, url: str, lease: Lease) -> bool:
+        """Deliver the job's events not delivered yet while ``lease`` is held; True once the job ended."""
         observer, mapper = JobObserver(job_id, self.settings), EventMapper()
-        done = {d["key"] for d in self._log_rows(job_id) if d["ok"]}
+        done = self.delivered(job_id)
         mapper.started = "started" in done
-        while not self._stop.is_set():
+        while lease.held and not self._stop.is_set():
             try:
                 events = observer.poll()
             except NeuralForgeError as e:
                 log.warning("webhook watch of %s: %s", job_id, e.message)
                 if "no job has the id" in e.message:
-                    return
+                    return True
                 self._stop.wait(self.poll * 5)
                 continue
-            for event in events:
-                for name, key, data in mapper(event, observer):
-                    if key not in done and self.deliver(job_id, url, name, key, data, observer):
-                        done.add(key)
+            for name, key, data in (out for event in events for out in mapper(event, observer)):
+                if key in done:
+                    continue
+                if self.deliver(job_id, url, name, key, data, observer, lease=lease):
+                    done.add(key)
+                    self.store.create(_done_key(job_id, key), b"")
+                elif lease.remaining() <= self.timeout:  # not sent: start over, a new observer replays it
+                    return False
             if observer.done:
-                return
+                return True
             self._stop.wait(self.poll)
+        return False
 
-    def deliver(self, job_id: str, url: str, event: str, key: str, data: dict, observer=None) -> bool:
-        """POST one event, retrying transport errors, 5xx and 408/425/429 with exponential backoff."""
+    def delivered(self, job_id: str) -> set[str]:
+        """The keys of the job's events a receiver took (``started``, ``progress:3``, ...)."""
+        prefix = _done_key(job_id, "")
+        marked = {k.removeprefix(prefix).replace("-", ":") for k in self.store.list(prefix)}
+        return marked | {d["key"] for d in self._log_rows(job_id) if d["ok"]}
+
+    def deliver(
+        self,
+        job_id: str,
+        url: str,
+        event: str,
+        key: str,
+        data: dict,
+        observer=None,
+        *,
+        lease: Lease | None = None,
+    ) -> bool:
+        """POST one event, retrying transport errors, 5xx and 408/425/429 with exponential backoff
+        (an attempt only while ``lease`` is held for longer than it may take)."""
         import httpx
 
         delivery = uuid.uuid4().hex
@@ -227,6 +306,8 @@ class Webhooks:
         }
         body = json.dumps(payload, separators=(",", ":"), default=str).encode()
         for attempt in range(1, self.attempts + 1):
+            if lease is not None and lease.remaining() <= self.timeout:  # it could still run when lost
+                return False
             ts = str(int(time.time()))
             headers = {
                 "Content-Type": "application/json",
