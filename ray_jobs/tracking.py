@@ -20,14 +20,22 @@ MAX_BATCH = 1000  # MLflow's log_batch limit for metrics
 
 
 def experiment_id(tracking_uri: str, name: str, artifact_root: str) -> str:
-    """The experiment ``name``, created with ``<artifact_root>/<name>`` as its artifact location."""
+    """The experiment ``name``, created with ``<artifact_root>/<name>`` as its artifact location
+    (once: when several processes create it at the same moment, all get the one that won)."""
     from mlflow.tracking import MlflowClient
     client = MlflowClient(tracking_uri)
     found = client.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
+    from mlflow.exceptions import MlflowException
     location = artifact_root if "://" in artifact_root else Path(artifact_root).absolute().as_uri()
-    return client.create_experiment(name, artifact_location=f"{location.rstrip('/')}/{name}")
+    try:
+        return client.create_experiment(name, artifact_location=f"{location.rstrip('/')}/{name}")
+    except MlflowException:  # another process created it meanwhile (two jobs' first runs at once)
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return found.experiment_id
 
 
 class MetricLogger:

@@ -123,17 +123,12 @@ def test_a_training_and_a_sweep_are_tracked_in_postgresql(tracking_home, monkeyp
     import psutil
     from mlflow.tracking import MlflowClient
 
-    from neural_engine.settings import settings
     from ray_jobs.cli import main
-    from ray_jobs.run_setup import _artifact_root
-    from ray_jobs.tracking import experiment_id
     home, pgdata = tracking_home
     state = ts.up(pgdata=pgdata, workers=1)
     assert ts.up().server.pid == state.server.pid  # the running one is handed back
     monkeypatch.setenv("MLFLOW_TRACKING_URI", state.url)
-    # The experiment first, as training creates it: two processes creating one experiment at the
-    # same instant would race (one gets "already exists").
-    experiment_id(state.url, "neuralforge", _artifact_root(settings()))
+    # no experiment yet: training and the sweep both create it at once (one of them loses the race)
     train = _start("ray_jobs.train", "--run-name", "on-postgres")
     sweep = _start("ray_jobs.tune", "--search-method", "grid", "--search", "dense_1.units=choice(16, 32)")
     train_id = re.search(r"MLflow run (\w+) finished", _output(train)).group(1)

@@ -185,3 +185,20 @@ def test_a_killed_worker_resumes_from_the_last_checkpoint(tmp_path):
     assert client.get_run(run_id).info.status == "FINISHED"
     steps = [h.step for h in client.get_metric_history(run_id, "val_loss")]
     assert steps == list(range(epochs))  # every epoch exactly once, across the restart
+
+
+def test_an_experiment_created_meanwhile_by_another_process_is_used(tmp_path, monkeypatch):
+    """Two jobs' first runs create the experiment at the same moment: the loser uses the winner's."""
+    from mlflow.tracking import MlflowClient
+
+    from ray_jobs.tracking import experiment_id
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    create = MlflowClient.create_experiment
+
+    def other_process_first(self, name, artifact_location=None, **kw):
+        winner = create(MlflowClient(uri), name, artifact_location=artifact_location)
+        other_process_first.winner = winner
+        return create(self, name, artifact_location=artifact_location, **kw)  # "already exists"
+
+    monkeypatch.setattr(MlflowClient, "create_experiment", other_process_first)
+    assert experiment_id(uri, "shared", str(tmp_path / "art")) == other_process_first.winner
