@@ -3,9 +3,9 @@ PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-EXTRAS ?= dev,data,ray,app,export,api
+EXTRAS ?= all,dev
 
-.PHONY: run test bench fuzz install clean
+.PHONY: run test test-lowest bench fuzz install clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python 3.11) on PATH"; exit 1; }
@@ -41,6 +41,18 @@ endif
 test: $(STAMP) $(CHROMIUM) postgresql
 	$(PY) -m pytest
 
+# The dependency floors of pyproject.toml, proven: a fresh venv with every direct dependency at
+# its lowest allowed version (uv's lowest-direct resolution; torch and torchvision stay at this
+# machine's pins, constraints.txt), then the fast tests.
+LOWEST := .venv-lowest
+
+test-lowest: $(STAMP)
+	rm -rf $(LOWEST)
+	$(PYTHON) -m venv $(LOWEST)
+	$(VENV)/bin/uv pip install --quiet --python $(LOWEST)/bin/python --resolution lowest-direct \
+		-c constraints.txt -e ".[all,dev]"
+	$(LOWEST)/bin/python -m pytest -m "not slow" -q
+
 bench: $(STAMP)
 	$(PY) -m benchmarks.bench_shapes
 	$(PY) -m benchmarks.bench_dsl
@@ -52,4 +64,4 @@ fuzz: $(STAMP)
 	NF_FUZZ_EXAMPLES=25000 $(PY) -m pytest -q tests/test_dsl_fuzz.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info test-artifacts  # the data home (~/.neuralforge) is the user's: kept
+	rm -rf $(VENV) $(LOWEST) build *.egg-info test-artifacts  # the data home (~/.neuralforge) is the user's: kept

@@ -211,6 +211,15 @@ COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
 }
 
 
+# The extra that installs each optional package (pyproject.toml); the engine's core needs only lark.
+EXTRAS = {"torch": "torch", "torchvision": "torch", "numpy": "data", "ray": "ray", "mlflow": "ray",
+          "optuna": "ray", "psutil": "ray", "matplotlib": "ray", "onnx": "export", "onnxruntime": "export",
+          "fastapi": "api", "uvicorn": "api", "jwt": "api", "limits": "api", "filelock": "api",
+          "httpx": "client", "websockets": "client", "streamlit": "app", "streamlit_flow": "app",
+          "grandalf": "app", "altair": "app", "authlib": "app", "polars": "data", "boto3": "data",
+          "botocore": "data", "sklearn": "data", "PIL": "data", "psycopg2": "postgres"}
+
+
 def parser(commands=None, only: str | None = None) -> argparse.ArgumentParser:
     """The argument parser; with ``only``, just that subcommand's arguments are built (each
     command imports its own module, so `neuralforge templates` never loads torch or Ray)."""
@@ -229,9 +238,15 @@ def main(argv: list[str] | None = None, commands=None) -> int:
     commands = commands or COMMANDS
     argv = sys.argv[1:] if argv is None else list(argv)
     chosen = next((a for a in argv if not a.startswith("-")), "")
-    args = parser(commands, only=chosen).parse_args(argv)
     try:
+        args = parser(commands, only=chosen).parse_args(argv)
         return commands[args.command][2](args)
+    except ModuleNotFoundError as err:
+        if (extra := EXTRAS.get((err.name or "").split(".")[0])) is None:
+            raise
+        print(f"error: `neuralforge {chosen}` needs {err.name.split('.')[0]}, which is not installed\n"
+              f"  hint: install the {extra} extra: pip install 'neuralforge[{extra}]'", file=sys.stderr)
+        return 1
     except NeuralForgeError as err:
         source = None
         if err.span is not None and err.span.file:
