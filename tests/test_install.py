@@ -4,6 +4,7 @@ formats networks; a command that needs an extra says which one to install."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -19,8 +20,11 @@ NET = 'network N { input: (8, 8, 1) layers: Flatten() Dense(8, activation="relu"
 def core_only(tmp_path_factory):
     """A fresh virtual environment with the project installed from this checkout, no extras."""
     venv = tmp_path_factory.mktemp("core-venv")
+    source = tmp_path_factory.mktemp("source") / "neuralforge"  # the build writes build/ beside the sources
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".venv*", ".git", "build", "test-artifacts", "*.egg-info", "__pycache__", "node_modules"))
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    pip = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", str(ROOT)],
+    pip = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", str(source)],
                          capture_output=True, text=True, timeout=600, check=False)
     assert pip.returncode == 0, pip.stderr[-3000:]
     return venv
@@ -61,3 +65,19 @@ def test_every_extra_the_cli_names_exists():
     from neural_engine.cli import EXTRAS
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     assert set(EXTRAS.values()) <= set(extras), set(EXTRAS.values()) - set(extras)
+
+
+@pytest.mark.slow
+def test_the_client_extra_adds_httpx_and_websockets_only(core_only, tmp_path):
+    source = next(core_only.parent.glob("source*/neuralforge"))  # the fixture's copy
+    pip = subprocess.run([str(core_only / "bin" / "python"), "-m", "pip", "install", "--quiet",
+                          f"{source}[client]"], capture_output=True, text=True, timeout=600, check=False)
+    assert pip.returncode == 0, pip.stderr[-3000:]
+    installed = subprocess.run([str(core_only / "bin" / "python"), "-m", "pip", "list", "--format", "json"],
+                               capture_output=True, text=True, check=True).stdout
+    names = {p["name"].lower() for p in json.loads(installed)}
+    assert {"httpx", "websockets"} <= names and not names & {"torch", "numpy", "ray", "fastapi"}, names
+    r = subprocess.run([str(core_only / "bin" / "python"), "-c",
+                        "from neuralforge import Client; print(Client('http://127.0.0.1:9').__class__.__name__)"],
+                       capture_output=True, text=True, timeout=60, check=False)
+    assert r.returncode == 0 and r.stdout.strip() == "Client", r.stderr
