@@ -85,6 +85,11 @@ class ClusterError(NeuralForgeError):
     """The local Ray head (``neuralforge cluster``) could not be started, found or stopped."""
 
 
+class TrackingServerError(NeuralForgeError):
+    """The MLflow tracking server or its database (``neuralforge tracking``) could not be started,
+    found or stopped."""
+
+
 class CheckpointError(NeuralForgeError):
     """A weights or checkpoint file is unreadable, or refused: it holds more than tensors and plain data."""
 

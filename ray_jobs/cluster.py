@@ -144,7 +144,7 @@ class ClusterStatus:
 
 # -- processes ----------------------------------------------------------------------------------
 
-def _same_process(pid: int, create_time: float, zombie_ok: bool = False):
+def same_process(pid: int, create_time: float, zombie_ok: bool = False):
     """``psutil.Process(pid)`` if that PID still is the (running) process created at ``create_time``."""
     import psutil
     try:
@@ -157,7 +157,7 @@ def _same_process(pid: int, create_time: float, zombie_ok: bool = False):
 
 def head_alive(state: ClusterState) -> bool:
     """Whether the `ray start --block` process of ``state`` still runs."""
-    return _same_process(state.pid, state.create_time) is not None
+    return same_process(state.pid, state.create_time) is not None
 
 
 def own_processes(state: ClusterState) -> list:
@@ -165,11 +165,11 @@ def own_processes(state: ClusterState) -> list:
     import psutil
     found = {}
     for pid, ctime in {state.pid: state.create_time, **state.processes}.items():
-        if (p := _same_process(pid, ctime)) is not None:
+        if (p := same_process(pid, ctime)) is not None:
             found[p.pid] = p
     # The session id stays allocated while any member lives, so members of session `state.pid`
     # are ours unless that PID now belongs to a different process (then our session is gone).
-    leader_reused = psutil.pid_exists(state.pid) and not _same_process(state.pid, state.create_time, True)
+    leader_reused = psutil.pid_exists(state.pid) and not same_process(state.pid, state.create_time, True)
     if not leader_reused:
         for p in psutil.process_iter():
             try:
@@ -193,7 +193,7 @@ def _alive(p) -> bool:
         return False
 
 
-def _stop(procs: list, grace: float) -> None:
+def stop_processes(procs: list, grace: float) -> None:
     """SIGTERM the first of ``procs`` (the `ray start --block` parent shuts its children down),
     then the rest after ``grace`` s, then SIGKILL what is left."""
     import psutil
@@ -204,12 +204,12 @@ def _stop(procs: list, grace: float) -> None:
                 p.send_signal(sig)
             except psutil.Error:
                 pass
-        procs = _wait_gone(procs, wait)
+        procs = wait_gone(procs, wait)
         if not procs:
             return
 
 
-def _wait_gone(procs: list, timeout: float) -> list:
+def wait_gone(procs: list, timeout: float) -> list:
     """The processes still alive after up to ``timeout`` s (zombies count as gone)."""
     deadline = time.monotonic() + timeout
     while (procs := [p for p in procs if _alive(p)]) and time.monotonic() < deadline:
@@ -219,7 +219,7 @@ def _wait_gone(procs: list, timeout: float) -> list:
 
 # -- up / status / down -------------------------------------------------------------------------
 
-def _free_ports(n: int) -> list[int]:
+def free_ports(n: int) -> list[int]:
     socks = []
     try:
         for _ in range(n):
@@ -290,7 +290,7 @@ def up(num_cpus: int | None = None, object_store_mb: int = DEFAULT_OBJECT_STORE_
     token = ensure_auth_token()
     num_cpus = num_cpus or os.cpu_count() or 1
     names = ("gcs", "dashboard", "agent_http", "agent_grpc", "runtime_env_agent", "metrics", "client")
-    ports = dict(zip(names, _free_ports(len(names)), strict=True))
+    ports = dict(zip(names, free_ports(len(names)), strict=True))
     ports.update({k: v for k, v in (("dashboard", dashboard_port), ("gcs", port)) if v})
     # Short and private: Ray's socket paths must stay under 107 characters.
     temp_dir = tempfile.mkdtemp(prefix="nf-ray-", dir="/tmp")
@@ -379,7 +379,7 @@ def down(grace: float = 10) -> list[int]:
             break
         procs.sort(key=lambda p: p.pid != state.pid)  # the head first: it stops its children
         stopped += [p.pid for p in procs]
-        _stop(procs, grace)
+        stop_processes(procs, grace)
     if own_processes(state):
         raise ClusterError(f"the Ray head's processes must stop; {[p.pid for p in own_processes(state)]} "
                            "are still running", hint=f"state kept in {path}; run down again")

@@ -40,7 +40,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
-from neural_engine.errors import NeuralForgeError
+from neural_engine.errors import TrackingServerError
 from neural_engine.settings import settings
 from ray_jobs import cluster
 
@@ -50,10 +50,6 @@ DB_USER = "neuralforge"
 PG_SOCKET_PORT = 5432    # names the socket file only: the local database listens on no TCP port
 SERVICE_USER = "postgres"  # who runs the local database when we are root
 INSTALL_HINT = "install PostgreSQL (apt-get install postgresql) or pass --database-url postgresql://USER@HOST/DB"
-
-
-class TrackingServerError(NeuralForgeError):
-    """The tracking server or its database could not be started, found or stopped."""
 
 
 # -- state --------------------------------------------------------------------------------------
@@ -390,7 +386,7 @@ def up(database_url: str | None = None, *, port: int | None = None, host: str = 
     artifacts = _artifact_root(s)
     if "://" not in artifacts:
         Path(artifacts).mkdir(parents=True, exist_ok=True)
-    port = port or cluster._free_ports(1)[0]
+    port = port or cluster.free_ports(1)[0]
     url = f"http://{LOOPBACK if host in ('0.0.0.0', '::', '') else host}:{port}"
     log = path.parent / "tracking.log"
     state = TrackingState(url=url, database=masked(uri), artifacts=artifacts, log=str(log),
@@ -429,7 +425,7 @@ def status() -> TrackingStatus:
         return TrackingStatus(False, None, message=f"no tracking server started from {path.parent}")
     alive = tuple(sorted(p.pid for c in state.children() for p in cluster.own_processes(c)))
     gone = [name for name, c in (("the MLflow server", state.server), ("PostgreSQL", state.postgres))
-            if c is not None and cluster._same_process(c.pid, c.create_time) is None]
+            if c is not None and cluster.same_process(c.pid, c.create_time) is None]
     if state.server is None or gone:
         return TrackingStatus(False, state, alive, message=f"stale: {' and '.join(gone) or 'the server'} "
                               "gone; `neuralforge tracking down` clears it")
@@ -451,9 +447,9 @@ def _stop_child(child: Child, grace: float, first: signal.Signals) -> list[int]:
                 procs[0].send_signal(first)
             except psutil.Error:  # gone meanwhile
                 pass
-            procs = cluster._wait_gone(procs, grace)
+            procs = cluster.wait_gone(procs, grace)
         if procs:
-            cluster._stop(procs, grace / 2)
+            cluster.stop_processes(procs, grace / 2)
     return stopped
 
 
