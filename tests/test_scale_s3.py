@@ -53,8 +53,9 @@ def test_training_on_s3_storage_keeps_everything_in_the_bucket(s3, tmp_path):
         "export": [k for k in keys if f"/{run_id}/artifacts/export/onnx/" in k and k.endswith(".onnx")],
     }
     assert all(landed.values()), {what: found for what, found in landed.items() if not found}
-    # nothing went to the local disk instead: the home holds MLflow's database and the export
-    # command's own output folder (its copy for the user), nothing else
+    # nothing went to the local disk instead: the home holds MLflow's database and working copies
+    # (the export command's output for the user, reproduce's download of the run's setup/), nothing else
     home = tmp_path / "home"
     local = [p.relative_to(home).as_posix() for p in home.rglob("*") if p.is_file()]
-    assert not [p for p in local if not p.startswith(("mlflow.db", f"exports/{run_id}/"))], local
+    copies = ("mlflow.db", f"exports/{run_id}/", f"runs/{run_id}/")
+    assert local and not [p for p in local if not p.startswith(copies)], local
