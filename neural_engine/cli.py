@@ -94,6 +94,8 @@ def cmd_layers(args) -> int:
     specs = [s for s in layers.REGISTRY.values() if not args.family or s.family == args.family.lower()]
     if args.json:
         print(json.dumps([{"name": s.name, "family": s.family, "aliases": list(s.aliases), "doc": s.doc,
+                           "positional": [p.name for p in s.neural_positional],
+                           "keras_positional": [p.name for p in s.params],
                            "params": [{"name": p.name, "kind": p.kind, "required": p.required,
                                        "default": None if p.required else p.default,
                                        "range": p.range_text(), "choices": list(p.choices)}
@@ -106,7 +108,10 @@ def cmd_layers(args) -> int:
             params = ", ".join(p.name if p.required else f"{p.name}={p.default!r}" for p in s.params)
             alias = f"  (alias {', '.join(s.aliases)})" if s.aliases else ""
             print(f"  {s.name.ljust(width)}  ({params}){alias}")
-    print(f"{len(specs)} layer types")
+            if s.neural_positional != s.params:
+                print(f"  {''.ljust(width)}  positional: {s.positional_text()}")
+    print(f"{len(specs)} layer types; positional arguments go in the listed order unless a "
+          "'positional:' line says otherwise")
     return 0
 
 

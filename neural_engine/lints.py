@@ -28,7 +28,7 @@ class Lint:
 def lint(analysis: Analysis, *, batch_size: int = 32, dtype_bytes: int = 4) -> list[Lint]:
     """All lints for an analysed graph, in node order."""
     found: list[Lint] = []
-    for check in (_huge_tensors, _dense_after_big_flatten, _bottleneck, _softmax_before_ce):
+    for check in (_huge_tensors, _dense_after_big_flatten, _bottleneck, _softmax_before_ce, _mask_not_passed):
         found += check(analysis, batch_size, dtype_bytes)
     order = {nid: i for i, nid in enumerate(analysis.nodes)}
     return sorted(found, key=lambda x: order.get(x.node, -1))
@@ -95,3 +95,34 @@ def _softmax_before_ce(a: Analysis, batch: int, b: int):
             yield Lint("softmax-before-cross-entropy", nid, "warning",
                        f"{info.spec.name} applies softmax and the loss {name} applies it again",
                        'end with Output(units, "softmax"): training then uses logits, inference the softmax')
+
+
+MASK_READERS = ("LSTM", "GRU", "SimpleRNN", "Bidirectional", "MultiHeadAttention", "TransformerEncoder",
+                "TransformerDecoder")
+
+
+def _mask_not_passed(a: Analysis, batch: int, b: int):
+    """Keras' ``mask_zero`` makes later recurrent and attention layers skip padded steps; here it is
+    padding_idx=0 only, so say so where such a layer reads the embedding (directly or downstream)."""
+    readers: dict[str, list[str]] = {}
+    for nid, info in a.nodes.items():
+        for s in info.sources:
+            readers.setdefault(s, []).append(nid)
+    for nid, info in a.nodes.items():
+        if info.spec.name != "Embedding" or not info.site.params.get("mask_zero"):
+            continue
+        seen, todo = set(), list(readers.get(nid, ()))
+        while todo:
+            cur = todo.pop(0)
+            if cur in seen:
+                continue
+            seen.add(cur)
+            name = a.nodes[cur].spec.name
+            if name in MASK_READERS:
+                yield Lint("mask-not-passed", nid, "warning",
+                           f"mask_zero=true keeps id 0's vector zero, but no mask reaches {name} ({cur}): "
+                           "unlike Keras, it reads padded steps as ordinary steps",
+                           "keep padding short (bucket sequences by length); NeuralForge passes no masks "
+                           "between layers")
+                break
+            todo += readers.get(cur, [])

@@ -53,9 +53,14 @@ def test_layers_table_lists_the_registry(capsys):
     out = capsys.readouterr().out
     assert "Conv2D" in out and "MultiHeadAttention" in out
     assert int(re.search(r"(\d+) layer types", out).group(1)) >= 45
+    assert "positional: filters, kernel_size, activation (Neural DSL); when the third is not a string: " \
+           "filters, kernel_size, strides, padding, … (Keras)" in out
     assert main(["layers", "--json", "--family", "convolution"]) == 0
-    names = {d["name"] for d in json.loads(capsys.readouterr().out)}
-    assert {"Conv1D", "Conv2D", "Conv3D", "SeparableConv2D"} <= names
+    rows = {d["name"]: d for d in json.loads(capsys.readouterr().out)}
+    assert {"Conv1D", "Conv2D", "Conv3D", "SeparableConv2D"} <= set(rows)
+    assert rows["Conv2D"]["positional"] == ["filters", "kernel_size", "activation"]
+    assert rows["Conv2D"]["keras_positional"][:4] == ["filters", "kernel_size", "strides", "padding"]
+    assert rows["DepthwiseConv2D"]["positional"] == ["kernel_size", "activation"]
 
 
 def test_readme_documents_every_command():
@@ -120,7 +125,7 @@ def test_fmt_prints_checks_and_writes(tmp_path, capsys):
     path = write(tmp_path, MNIST)
     assert main(["fmt", path]) == 0
     canonical = capsys.readouterr().out
-    assert "Conv2D(32, 3, activation=\"relu\")" in canonical and "define" not in canonical
+    assert 'Conv2D(32, 3, "relu")' in canonical and "define" not in canonical
     assert main(["fmt", "--check", path]) == 1
     assert main(["fmt", "--write", path]) == 0
     assert main(["fmt", "--check", path]) == 0

@@ -33,16 +33,44 @@ def test_canonical_text_of_a_small_network():
     assert print_dsl(g) == """network T {
   input: (28, 28, 1)
   layers:
-    Conv2D(32, (3, 3), activation="relu")
+    Conv2D(32, (3, 3), "relu")
     MaxPooling2D(pool_size=(2, 2))
     Flatten()
     Dropout(rate=0.5)
-    Output(10, activation="softmax")
+    Output(10, "softmax")
   loss: "sparse_categorical_crossentropy"
   optimizer: Adam()
   metrics: ["accuracy"]
 }
 """
+
+
+# (layer as written, as printed): each layer keeps its positional convention — Neural DSL's slots
+# where it has them (Conv*: filters, kernel_size, activation; Dense/Output: units, activation),
+# else the required parameters; whatever a slot's value would not keep is named
+PRINTED = [
+    ('Conv2D(32, (3, 3), "relu")', 'Conv2D(32, (3, 3), "relu")'),
+    ('Conv2D(filters=32, kernel_size=3, activation="relu", padding="same")',
+     'Conv2D(32, 3, "relu", padding="same")'),
+    ("Conv2D(32, 3, 2)", "Conv2D(32, 3, strides=2)"),
+    ('Conv2D(32, 3, 2, "same")', 'Conv2D(32, 3, strides=2, padding="same")'),
+    ('Conv2D(32, 3, HPO(choice("relu", "tanh")))', 'Conv2D(32, 3, HPO(choice("relu", "tanh")))'),
+    ('Conv1D(8, 5, "tanh")', 'Conv1D(8, 5, "tanh")'),
+    ('Conv2DTranspose(8, 2, "relu", strides=2)', 'Conv2DTranspose(8, 2, "relu", strides=2)'),
+    ('SeparableConv2D(16, 3, "relu")', 'SeparableConv2D(16, 3, "relu")'),
+    ('DepthwiseConv2D(3, "relu")', 'DepthwiseConv2D(3, "relu")'),
+    ("DepthwiseConv2D(3, 2)", "DepthwiseConv2D(3, strides=2)"),
+    ('Dense(64, activation="relu", use_bias=false)', 'Dense(64, "relu", use_bias=false)'),
+    ('Output(10, activation="softmax")', 'Output(10, "softmax")'),
+    ("MaxPooling2D((2, 2), 2)", "MaxPooling2D(pool_size=(2, 2), strides=2)"),
+]
+
+
+@pytest.mark.parametrize("written,printed", PRINTED, ids=[w for w, _ in PRINTED])
+def test_printing_keeps_each_layers_positional_convention(written, printed):
+    g = parse(f"network P {{ input: (16, 16, 4) layers: {written} }}")
+    text = assert_round_trip(g)
+    assert text.splitlines()[3].strip() == printed
 
 
 def test_strings_are_escaped():

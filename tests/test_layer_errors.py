@@ -24,6 +24,8 @@ ERRORS = [
     ("Dense", {"units": 12.5}, [(8,)], (), ValidationError, ["must be an integer; received 12.5"]),
     ("Dense", {}, [(8,)], (), ValidationError, ["Dense needs 'units'; received no value"]),
     ("Dense", {"unit": 3}, [(8,)], (), ValidationError, ["Dense has no parameter 'unit'"]),
+    ("Embedding", {"input_dim": 10, "output_dim": 4, "mask_zero": True, "padding_idx": 3}, [(5,)], (),
+     ValidationError, ["Embedding: mask_zero=true makes id 0 the padding; received padding_idx=3 too"]),
     ("Dense", {"units": 3, "activation": "rleu"}, [(8,)], (), ValidationError, ['known activation; received "rleu"']),
     ("Conv2D", {"filters": 8, "kernel_size": 5}, [(3, 3, 1)], (), ShapeError,
      ["kernel_size (5, 5) does not fit the input (3, 3, 1)", "spatial size 3 < effective kernel 5"]),

@@ -39,8 +39,23 @@ def analyse(layer: str, *shapes, body=(), **params):
     ("LSTM", [(4, 3)], {"units": 8, "activation": "relu"}, ValidationError,
      'LSTM activation must be one of "tanh"; received'),
     ("GRU", [(4, 3)], {"units": 8, "dropout": 1.0}, ValidationError, r"GRU dropout must be in \[0, 1\)"),
+    # Keras parameters PyTorch cannot honour: refused with the reason, never "has no parameter"
+    ("LSTM", [(4, 3)], {"units": 8, "recurrent_dropout": 0.2}, ValidationError,
+     r"LSTM recurrent_dropout must be 0: PyTorch's nn.LSTM \(fused, cuDNN\) has no dropout on the "
+     r"recurrent state; received 0.2"),
+    ("GRU", [(4, 3)], {"units": 8, "recurrent_dropout": 0.5}, ValidationError,
+     r"GRU recurrent_dropout must be 0: PyTorch's nn.GRU \(fused, cuDNN\) has no dropout"),
     ("SimpleRNN", [(4, 3)], {"units": 8, "recurrent_dropout": 0.1}, ValidationError,
-     "SimpleRNN has no parameter 'recurrent_dropout'"),
+     r"SimpleRNN recurrent_dropout must be 0: PyTorch's nn.RNN \(fused, cuDNN\) has no dropout"),
+    ("TransformerEncoder", [(6, 8)], {"num_heads": 2, "use_attention_mask": True}, ValidationError,
+     "TransformerEncoder use_attention_mask must be false: NeuralForge passes no padding mask between "
+     "layers, so torch's key padding mask has nothing to take; received true"),
+    ("MultiHeadAttention", [(6, 8)], {"num_heads": 2, "mode": "cross"}, ValidationError,
+     r'MultiHeadAttention: mode="cross" takes a query and a value \(and a key\); received 1 input'),
+    ("MultiHeadAttention", [(6, 8), (5, 8)], {"num_heads": 2, "mode": "self"}, ValidationError,
+     'MultiHeadAttention: mode="self" attends a sequence to itself and takes one input; received 2'),
+    ("MultiHeadAttention", [(6, 8)], {"num_heads": 2, "mode": "causal"}, ValidationError,
+     'MultiHeadAttention mode must be one of "auto", "self", "cross"'),
     ("PositionalEncoding", [(600, 64)], {}, ShapeError,
      r"expected at most max_len=512 steps; received \(600, 64\)"),
     ("PositionalEncoding", [(6, 64)], {"kind": "rotary"}, ValidationError,
@@ -49,6 +64,13 @@ def analyse(layer: str, *shapes, body=(), **params):
 def test_bad_layer_input(layer, shapes, params, error, match):
     with pytest.raises(error, match=match):
         analyse(layer, *shapes, **params)
+
+
+def test_refused_keras_parameters_say_what_to_use_instead():
+    with pytest.raises(ValidationError) as err:
+        analyse("LSTM", (4, 3), units=8, recurrent_dropout=0.2)
+    assert err.value.node == "layer"
+    assert "dropout=… with num_layers > 1" in err.value.hint and "Dropout(…) after" in err.value.hint
 
 
 def test_divisibility_error_has_a_hint():

@@ -41,6 +41,13 @@ def test_layer_matches_torch(case: Case):
         assert info.flops * BATCH == flops  # the engine counts per sample
 
 
+def test_mask_zero_is_torchs_padding_index_zero():
+    g = GraphBuilder("Mask", {"ids": (6,)})
+    g.add("Embedding", "ids", id="layer", input_dim=20, output_dim=4, mask_zero=True)
+    emb = build(propagate(g.build())).layers["layer"]
+    assert emb.padding_idx == 0 and not emb.weight[0].any()
+
+
 def test_every_layer_has_oracle_rows():
     covered = {layers.get(c.layer).name for c in CASES}
     missing = sorted(set(layers.REGISTRY) - covered)

@@ -51,6 +51,15 @@ def test_huge_tensor_lint():
     assert lint.code == "huge-tensor" and "GiB at batch size 32" in lint.message
 
 
+def test_mask_zero_before_a_recurrent_layer_says_no_mask_is_passed():
+    g = GraphBuilder("Masked", {"ids": (20,)})
+    g.chain("ids", ("Embedding", {"input_dim": 100, "output_dim": 16, "mask_zero": True}),
+            ("Dropout", {"rate": 0.1}), ("LSTM", {"units": 8}))
+    (lint,) = report(g.build()).lints
+    assert lint.code == "mask-not-passed" and lint.node == "embedding_1"
+    assert "no mask reaches LSTM (lstm_1)" in lint.message and "padded steps" in lint.message
+
+
 def test_dense_after_large_flatten_suggests_global_pooling():
     g = GraphBuilder("Flat", {"x": (64, 64, 32)})
     g.chain("x", ("Flatten", {}), ("Dense", {"units": 256}))

@@ -6,7 +6,9 @@ layer takes it. The mapping from registry layer to Keras layer is the one table 
 a layer missing from it falls back to ``layers.<Name>(**params)`` (same name, same parameters) if
 it is listed in ``SAME_AS_KERAS``, and is otherwise refused with an :class:`ExportError` naming it.
 
-Known gaps, by design: ``Embedding(padding_idx=…)`` is refused (Keras has no padding row);
+Known gaps, by design: ``Embedding(padding_idx=…)`` is refused (Keras has no padding row), and
+``mask_zero=true`` is written as Keras' ``mask_zero=True``, whose mask later Keras layers honour
+(torch's module only keeps id 0's vector zero);
 ``Flatten`` flattens in the user's order (torch flattens channels-first), so weights of a following
 Dense do not transfer one-to-one; RNN ``dropout`` is torch's (between stacked layers), written as
 ``Dropout`` layers between them; ``Adaptive*Pooling`` needs a Keras 3 release that has those
@@ -250,7 +252,8 @@ def _embedding(ctx: Ctx) -> list[K]:
         raise ExportError(f"Embedding padding_idx={ctx.p['padding_idx']} has no Keras equivalent; "
                           "Keras embeddings have no fixed padding row", node=ctx.info.node.id,
                           hint="remove padding_idx to export to Keras")
-    return [K("layers.Embedding", {"input_dim": ctx.p["input_dim"], "output_dim": ctx.p["output_dim"]})]
+    mask = {"mask_zero": True} if ctx.p["mask_zero"] else {}
+    return [K("layers.Embedding", {"input_dim": ctx.p["input_dim"], "output_dim": ctx.p["output_dim"], **mask})]
 
 
 def _resize(kind: str, key: str):

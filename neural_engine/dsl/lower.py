@@ -217,12 +217,17 @@ class Lowering:
         """Positional and named arguments → canonical parameter names and checked values.
 
         Only what the user wrote is kept (no defaults), with registry-coerced values (1e3 → 1000);
-        HPO values stay HPO values (checked through their default)."""
-        if len(args) > len(spec.params):
-            names = ", ".join(p.name for p in spec.params) or "no parameters"
-            raise ValidationError(f"{spec.name} takes at most {len(spec.params)} positional arguments "
-                                  f"({names}); received {len(args)}", span=call.span)
-        raw = {p.name: evaluate(a, env, call.span) for p, a in zip(spec.params, args)}
+        HPO values stay HPO values (checked through their default). Positional arguments follow
+        the layer's order (:meth:`LayerSpec.positional`: Neural DSL's where it has one, else Keras')."""
+        values = [evaluate(a, env, call.span) for a in args]
+        order = spec.positional(values)
+        if len(values) > len(order):
+            names = ", ".join(p.name for p in order) or "no parameters"
+            raise ValidationError(f"{spec.name} takes at most {len(order)} positional arguments "
+                                  f"({names}); received {len(values)}", span=call.span,
+                                  hint=f"write the rest as name=value; positional order: "
+                                       f"{spec.positional_text()}" if order else None)
+        raw = {p.name: v for p, v in zip(order, values)}
         by_name = spec._by_name
         for key, value, span in call.kwargs:
             p = by_name.get(key)

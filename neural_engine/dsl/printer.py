@@ -1,6 +1,7 @@
 """Graph → canonical DSL text.
 
-Canonical means: one layer per line in topological order, required parameters positional and the
+Canonical means: one layer per line in topological order, each layer's positional convention
+(Neural DSL's slots such as ``Conv2D(32, (3, 3), "relu")``, else the required parameters) and the
 rest named, canonical layer names, macros expanded, and labels (``x = …``) and ``<-`` only where
 the graph is not a straight line or an id is not the one the parser would give. Parsing the
 output gives the same graph, and printing that again gives the same text.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from itertools import takewhile
 
 from neural_engine import layers
 from neural_engine.checks import check_graph
@@ -99,18 +101,22 @@ def _node(node: Node, ids: IdAllocator, label_needed: bool = False, shorthand=()
 
 
 def _args(spec, params: dict) -> list[str]:
-    """Leading required parameters positionally, the rest as name=value, in spec order."""
-    out, positional = [], True
-    for p in spec.params:
-        if p.name not in params:
-            positional = False
-            continue
-        if positional and p.required:
-            out.append(value(params[p.name]))
-        else:
-            positional = False
-            out.append(f"{p.name}={value(params[p.name])}")
-    return out
+    """The layer's positional convention, then name=value in spec order.
+
+    Positional: Neural DSL's slots where the layer has them (``Conv2D(32, (3, 3), "relu")``,
+    ``Dense(64, "relu")``), else the leading required parameters; each while given in order.
+    """
+    slots = spec.neural_order or [p.name for p in takewhile(lambda p: p.required, spec.params)]
+    lead = []
+    for name in slots:
+        if name not in params:
+            break
+        lead.append(name)
+    if [p.name for p in spec.positional([params[n] for n in lead])][:len(lead)] != lead:
+        lead = [n for n in lead if spec.param(n).required]  # the value would read as Keras'
+    out = [value(params[n]) for n in lead]
+    return out + [f"{p.name}={value(params[p.name])}" for p in spec.params
+                  if p.name in params and p.name not in lead]
 
 
 def _training(training: dict) -> list[str]:

@@ -36,8 +36,10 @@ def canonical_activation(spec: LayerSpec, p: Param, value, node_id: str | None) 
     name = ALIASES.get(name, name)
     if name not in ACTIVATIONS:
         names = [*ACTIVATIONS, *ALIASES, "linear"]
+        padding = name in ("same", "valid") and any(q.name == "padding" for q in spec.params)
         raise ValidationError(f'{spec.name} {p.name} must be a known activation; received "{value}"',
-                              node=node_id, hint=did_you_mean(value, names)
+                              node=node_id, hint=f'padding is named: padding="{name}" (a string after the '
+                              f'kernel size is the activation)' if padding else did_you_mean(value, names)
                               or "known: " + ", ".join(sorted(names)))
     return name
 

@@ -51,7 +51,19 @@ def _mha_dims(site: Site) -> dict[str, int]:
             "vd": p["value_dim"] or kd, "out": p["output_shape"] or eq}
 
 
+def _mha_mode(site: Site) -> None:
+    """Neural DSL's ``mode``: "self" needs one input, "cross" a query and a value (and a key)."""
+    mode, n = site.params["mode"], len(site.inputs)
+    if mode == "self" and n != 1:
+        site.fail(f'mode="self" attends a sequence to itself and takes one input; received {n}',
+                  hint='use mode="cross" for (query, value) inputs, or leave mode out')
+    if mode == "cross" and n == 1:
+        site.fail('mode="cross" takes a query and a value (and a key); received 1 input',
+                  hint='give the value as a second input: MultiHeadAttention(4, mode="cross") <- [query, memory]')
+
+
 def _mha_infer(site: Site):
+    _mha_mode(site)
     _mha_dims(site)
     return (site.x[0], site.params["output_shape"] or site.x[1])
 
@@ -88,7 +100,12 @@ def transformer_params(decoder: bool) -> tuple[Param, ...]:
           Param("num_layers", "int", 1, low=1, doc="stacked blocks"),
           Param("activation", "str", "relu", choices=("relu", "gelu"), doc="feed-forward activation"),
           Param("norm_first", "bool", False, aliases=("normalize_first",),
-                doc="pre-norm (LayerNorm before each sub-layer) instead of post-norm"))
+                doc="pre-norm (LayerNorm before each sub-layer) instead of post-norm"),
+          Param("use_attention_mask", "bool", False,
+                refused="NeuralForge passes no padding mask between layers, so torch's key padding "
+                        "mask has nothing to take",
+                doc="leave it out: every step attends to every step (TransformerDecoder's causal=true "
+                    "masks future steps)"))
     if decoder:
         ps += (Param("causal", "bool", True, aliases=("use_causal_mask",),
                      doc="each target step attends only to earlier steps"),)
@@ -183,7 +200,10 @@ SPECS = (
                Param("value_dim", "int", None, low=1, doc="size per head of value; default key_dim"),
                DROPOUT, Param("use_bias", "bool", True, aliases=("bias",)),
                Param("output_shape", "int", None, low=1, aliases=("output_dim",),
-                     doc="output features; default the query's")),
+                     doc="output features; default the query's"),
+               Param("mode", "str", "auto", choices=("auto", "self", "cross"),
+                     doc="Neural DSL's flag, checked against the inputs: self (one input) or cross "
+                         "(query, value[, key]); auto: by the number of inputs")),
               infer=_mha_infer, torch=_mha_torch, param_count=_mha_params, flops=_mha_flops,
               order="features", arity=(1, 3),
               rank_hint=SEQ_HINT,
@@ -207,7 +227,8 @@ SPECS = (
               (Param("max_len", "int", 512, low=1, aliases=("max_length", "sequence_length"),
                      doc="longest sequence the table covers"),
                Param("kind", "str", "sinusoidal", choices=("sinusoidal", "learnable"),
-                     aliases=("type", "encoding"), doc="fixed sine/cosine table or a learned one"),
+                     aliases=("type", "encoding", "encoding_type"),
+                     doc="fixed sine/cosine table or a learned one"),
                DROPOUT),
               infer=_positional_infer, torch=_positional_torch, order="features", rank_hint=SEQ_HINT,
               param_count=_positional_params,

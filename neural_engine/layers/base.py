@@ -51,6 +51,9 @@ class Param:
     choices: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()
     doc: str = ""
+    # a Keras parameter PyTorch cannot honour: only its default is accepted, and any other value
+    # is refused with this reason (``doc`` then says what to use instead)
+    refused: str = ""
 
     @property
     def required(self) -> bool:
@@ -72,6 +75,11 @@ class Param:
 
 def _num(x):
     return int(x) if float(x).is_integer() else x
+
+
+def _literal(v) -> str:
+    """A plain value as the DSL writes it: true/false, 0, 0.5."""
+    return ("true" if v else "false") if isinstance(v, bool) else str(_num(v))
 
 
 @dataclass(slots=True)  # analysis record: read-only by convention (frozen costs ~1 us/node)
@@ -183,12 +191,55 @@ class LayerSpec:
     # body (a ``shapes.Chain``) is then in ``site.body`` for infer/param_count/flops/torch.
     body_input: Callable[[Site], tuple[Shape, bool, bool]] | None = None
     activation_param: bool = False           # has an ``activation`` param applied after the layer
+    # Neural DSL's positional order where it defines one; ``params`` is Keras' order otherwise
+    neural_order: tuple[str, ...] = ()
 
     def param(self, name: str) -> Param:
         for p in self.params:
             if p.name == name:
                 return p
         raise KeyError(name)
+
+    @cached_property
+    def neural_positional(self) -> tuple[Param, ...]:
+        """Neural DSL's positional order, continued in Keras' order when it is a prefix of it."""
+        neural = tuple(self.param(n) for n in self.neural_order)
+        return self.params if self.params[:len(neural)] == neural else neural
+
+    @cached_property
+    def _fork(self) -> int | None:
+        """The first positional slot where Neural DSL's and Keras' orders differ (None: they agree)."""
+        pairs = zip(self.neural_positional, self.params)
+        return next((i for i, (a, b) in enumerate(pairs) if a is not b), None)
+
+    def positional(self, values: list | tuple) -> tuple[Param, ...]:
+        """The parameters that positional ``values`` fill, in order.
+
+        Neural DSL's order where it defines one; where it and Keras' disagree, the value in the
+        first disputed slot decides: one that fits Neural DSL's parameter (a string where it has the
+        activation) keeps Neural DSL's order, any other switches to Keras' order.
+
+        >>> from neural_engine.layers import get
+        >>> [p.name for p in get("Conv2D").positional([32, 3, "relu"])][:3]
+        ['filters', 'kernel_size', 'activation']
+        >>> [p.name for p in get("Conv2D").positional([32, 3, 2, "same"])][:4]
+        ['filters', 'kernel_size', 'strides', 'padding']
+        """
+        k = self._fork
+        if k is not None and len(values) > k and not fits(self.neural_positional[k], values[k]):
+            return self.params
+        return self.neural_positional
+
+    def positional_text(self) -> str:
+        """The positional order in words, e.g. for ``neuralforge layers`` and error hints."""
+        names = ", ".join(p.name for p in self.neural_positional) or "none"
+        if self._fork is None:
+            return names
+        slot = ("first", "second", "third", "fourth")[self._fork]
+        keras = ", ".join(p.name for p in self.params[:self._fork + 2])
+        return (f"{names} (Neural DSL); when the {slot} is not a "
+                f"{_KIND_WORD.get(self.neural_positional[self._fork].kind, 'string')}: "
+                f"{keras}, … (Keras)")
 
     @cached_property
     def _by_name(self) -> dict[str, Param]:
@@ -233,6 +284,26 @@ class LayerSpec:
 
 
 _VALIDATED: dict[tuple, dict[str, Any]] = {}
+_KIND_WORD = {"activation": "string", "str": "string", "bool": "boolean"}
+
+
+def fits(p: Param, v: Any) -> bool:
+    """Whether ``v`` is of the sort ``p`` takes (its type, not its range): the positional rule's test.
+    A search value fits as its default does."""
+    v = v.default if isinstance(v, HPO) else v
+    number = isinstance(v, int | float) and not isinstance(v, bool)
+    kind = p.kind
+    if kind in ("activation", "str"):
+        return isinstance(v, str) or (v is None and kind == "activation")
+    if kind == "bool":
+        return isinstance(v, bool)
+    if kind in ("int", "float"):
+        return number
+    if kind in ("size", "ints"):
+        return number or isinstance(v, tuple | list)
+    if kind == "padding":
+        return number or isinstance(v, str | tuple | list)
+    return True
 
 
 def coerce(spec: LayerSpec, p: Param, v: Any, node_id: str | None):
@@ -273,6 +344,9 @@ def coerce(spec: LayerSpec, p: Param, v: Any, node_id: str | None):
         return _ints(spec, p, v, bad)
     if isinstance(v, int | float) and not isinstance(v, bool) and not p.in_range(v):
         bad(f"in {p.range_text()}")
+    if p.refused and v != p.default:
+        raise ValidationError(f"{spec.name} {p.name} must be {_literal(p.default)}: {p.refused}; received "
+                              f"{_literal(v)}", node=node_id, hint=p.doc or None)
     return v
 
 

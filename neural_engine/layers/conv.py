@@ -1,5 +1,10 @@
 """Convolutions, one rank-parameterised family: Conv{1,2,3}D, Conv{1,2,3}DTranspose,
-DepthwiseConv2D, SeparableConv2D. Inputs are channels-first internally: (C, *spatial)."""
+DepthwiseConv2D, SeparableConv2D. Inputs are channels-first internally: (C, *spatial).
+
+Positional arguments follow Neural DSL: ``Conv2D(32, (3, 3), "relu")`` is filters, kernel_size,
+activation. A third argument that is not a string keeps Keras' meaning (``Conv2D(32, 3, 2)``: strides
+2, then padding, …), so files written for either read as their authors meant.
+"""
 
 from __future__ import annotations
 
@@ -15,10 +20,12 @@ from neural_engine.shape_math import (
 )
 
 PADDING_HINT = 'use padding="same", a smaller kernel, or remove a pooling layer before it'
+NEURAL_ORDER = ("filters", "kernel_size", "activation")
 
 
 def conv_params(*, filters=True, depth_multiplier=False, transpose=False) -> tuple[Param, ...]:
-    """Keras' positional order: (filters,) kernel_size, strides, padding, …"""
+    """Keras' positional order: (filters,) kernel_size, strides, padding, … (Neural DSL's is
+    :data:`NEURAL_ORDER`)."""
     ps = (Param("filters", "int", low=1, aliases=("out_channels",), doc="number of output channels"),) \
         if filters else ()
     ps += (
@@ -143,7 +150,7 @@ def _conv_spec(rank: int, transpose=False) -> LayerSpec:
         name, "convolution", conv_params(transpose=transpose), infer=_conv_infer(rank, transpose),
         torch=_conv_torch(rank, transpose), param_count=_conv_param_count(rank, transpose),
         flops=_conv_flops(rank, transpose), order="channels", activation_param=True,
-        aliases=(f"Convolution{rank}D",) if not transpose else (f"Deconvolution{rank}D",),
+        neural_order=NEURAL_ORDER, aliases=(f"Convolution{rank}D",) if not transpose else (f"Deconvolution{rank}D",),
         rank_hint=rank_hint(name, rank),
         doc=f"{rank}D {'transposed ' if transpose else ''}convolution.")
 
@@ -194,12 +201,13 @@ SPECS = (
     LayerSpec("DepthwiseConv2D", "convolution", conv_params(filters=False, depth_multiplier=True),
               infer=_depthwise_only(_conv_infer), torch=_depthwise_only(_conv_torch),
               param_count=_depthwise_only(_conv_param_count), flops=_depthwise_only(_conv_flops),
-              order="channels", activation_param=True,
+              order="channels", activation_param=True, neural_order=NEURAL_ORDER[1:],
               doc="One filter (times depth_multiplier) per input channel."),
     LayerSpec("SeparableConv2D", "convolution",
               conv_params(depth_multiplier=True),
               infer=lambda s: (s.params["filters"], *_conv_infer(2)(_with_groups(_depthwise_site(s)))[1:]),
               torch=_separable_torch, param_count=_separable_params, flops=_separable_flops,
-              order="channels", activation_param=True, aliases=("SeparableConvolution2D",),
+              order="channels", activation_param=True, neural_order=NEURAL_ORDER,
+              aliases=("SeparableConvolution2D",),
               doc="Depthwise convolution followed by a 1x1 pointwise convolution."),
 )

@@ -45,7 +45,7 @@ def _dense(name: str, aliases=(), doc="", default_act=None) -> LayerSpec:
         params += (USE_BIAS,)
     return LayerSpec(name, "core", params, infer=_dense_infer, torch=_dense_torch,
                      param_count=_dense_params, flops=_dense_flops, order="features",
-                     aliases=aliases, doc=doc, activation_param=True)
+                     aliases=aliases, doc=doc, activation_param=True, neural_order=("units", "activation"))
 
 
 def _flatten_infer(site: Site):
@@ -77,8 +77,25 @@ def _permute_infer(site: Site):
     return tuple(site.x[d - 1] for d in dims)
 
 
+def _padding_idx(site: Site) -> int | None:
+    """torch's padding_idx: the one given, or 0 for Keras' ``mask_zero``."""
+    p = site.params
+    if p["mask_zero"] and p["padding_idx"] not in (None, 0):
+        site.fail(f"mask_zero=true makes id 0 the padding; received padding_idx={p['padding_idx']} too",
+                  hint="keep one of them: mask_zero=true (padding id 0) or padding_idx=…")
+    return 0 if p["mask_zero"] else p["padding_idx"]
+
+
 def _embedding_infer(site: Site):
+    _padding_idx(site)
     return (*site.x, site.params["output_dim"])
+
+
+def _embedding_torch(site: Site) -> TorchCall:
+    pad = _padding_idx(site)
+    return TorchCall("nn.Embedding", {"num_embeddings": site.params["input_dim"],
+                                      "embedding_dim": site.params["output_dim"],
+                                      **({"padding_idx": pad} if pad is not None else {})})
 
 
 SPECS = (
@@ -104,11 +121,13 @@ SPECS = (
               (Param("input_dim", "int", low=1, aliases=("num_embeddings", "vocab_size"),
                      doc="vocabulary size"),
                Param("output_dim", "int", low=1, aliases=("embedding_dim",), doc="vector size"),
-               Param("padding_idx", "int", None, low=0, doc="index whose vector stays zero")),
+               Param("padding_idx", "int", None, low=0, doc="index whose vector stays zero"),
+               Param("mask_zero", "bool", False,
+                     doc="Keras' flag that id 0 is padding: here padding_idx=0 (id 0's vector is zero "
+                         "and never trained); no mask is passed on, so later layers see padded steps "
+                         "as zero vectors")),
               infer=_embedding_infer, order="features", input_dtype="long",
               param_count=lambda s: s.params["input_dim"] * s.params["output_dim"],
-              torch=lambda s: TorchCall("nn.Embedding", {
-                  "num_embeddings": s.params["input_dim"], "embedding_dim": s.params["output_dim"],
-                  **({"padding_idx": s.params["padding_idx"]} if s.params["padding_idx"] is not None else {})}),
+              torch=_embedding_torch,
               doc="Maps integer token ids to learned vectors."),
 )

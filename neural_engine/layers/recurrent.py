@@ -17,7 +17,8 @@ RNN_HINT = "recurrent layers take (steps, features); add a Reshape first, or an 
 
 
 def rnn_params(name: str, *, tanh_only: bool) -> tuple[Param, ...]:
-    """Keras' order (units, activation, use_bias, dropout, return_sequences) plus num_layers."""
+    """Keras' order (units, activation, use_bias, dropout, recurrent_dropout, return_sequences)
+    plus num_layers."""
     act_doc = "torch's LSTM and GRU use tanh; SimpleRNN takes tanh or relu" if tanh_only \
         else "tanh or relu"
     return (
@@ -28,6 +29,10 @@ def rnn_params(name: str, *, tanh_only: bool) -> tuple[Param, ...]:
         Param("dropout", "float", 0.0, low=0, high=1, high_open=True,
               doc="dropout between stacked layers (torch semantics, not Keras' input dropout); "
                   "no effect when num_layers is 1"),
+        Param("recurrent_dropout", "float", 0.0, low=0, high=1, high_open=True,
+              refused=f"PyTorch's {TORCH_CLASS[name]} (fused, cuDNN) has no dropout on the recurrent state",
+              doc="for dropout between stacked layers use dropout=… with num_layers > 1; "
+                  "for dropout on the outputs add Dropout(…) after this layer"),
         Param("return_sequences", "bool", False,
               doc="return every step (steps, units) instead of the last state (units,)"),
         Param("num_layers", "int", 1, low=1, doc="stacked recurrent layers"),

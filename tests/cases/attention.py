@@ -22,4 +22,9 @@ CASES = [
     Case("PositionalEncoding", {}, ((10, 32),), (10, 32)),
     Case("PositionalEncoding", {"max_len": 20, "kind": "learnable"}, ((10, 32),), (10, 32)),
     Case("PositionalEncoding", {"max_len": 9, "type": "sinusoidal", "dropout": 0.1}, ((9, 7),), (9, 7)),
+    # Neural DSL's spellings: encoding_type, MultiHeadAttention mode, use_attention_mask=false
+    Case("PositionalEncoding", {"max_len": 12, "encoding_type": "learnable"}, ((10, 8),), (10, 8)),
+    Case("MultiHeadAttention", {"num_heads": 2, "mode": "self"}, ((6, 8),), (6, 8)),
+    Case("MultiHeadAttention", {"num_heads": 2, "mode": "cross"}, ((6, 8), (4, 12)), (6, 8)),
+    Case("TransformerEncoder", {"num_heads": 2, "use_attention_mask": False}, ((5, 8),), (5, 8)),
 ]

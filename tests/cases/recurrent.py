@@ -13,6 +13,7 @@ CASES = [
     Case("GRU", {"units": 8, "return_sequences": True, "num_layers": 2}, ((6, 4),), (6, 8)),
     Case("GRU", {"units": 5, "use_bias": False}, ((9, 3),), (5,), layout="channels_first"),
     Case("SimpleRNN", {"units": 16}, ((10, 8),), (16,)),
+    Case("LSTM", {"units": 8, "recurrent_dropout": 0.0}, ((6, 4),), (8,), note="-keras-recurrent-dropout-0"),
     Case("RNN", {"units": 8, "activation": "relu", "return_sequences": True, "num_layers": 3},
          ((5, 4),), (5, 8)),
     # Bidirectional: concat doubles the features; other merges keep them
