@@ -49,6 +49,8 @@ class TrainConfig:
     # compute and tracking
     workers: int = _f(1, "Ray Train workers")
     gpu: bool = _f(False, "one GPU per worker (refused where the cluster has none)")
+    compile: bool = _f(False, "torch.compile the model (its compilation is the compile_seconds metric, "
+                              "not part of an epoch's time)")
     experiment: str = _f("neuralforge", "MLflow experiment")
     run_name: str | None = _f(None, "MLflow run name (default: network-dataset-time)")
     keep_checkpoints: int = _f(2, "how many of the latest checkpoints to keep (plus the best)")

@@ -6,11 +6,20 @@ hyperparameters and the MLflow run. Checkpoints hold the last state and the best
 and the metrics of every finished epoch, so a restarted worker group resumes where it was.
 
 The same epochs run in a Ray Tune trial (``ray_jobs.tune``): :func:`train_loop` binds the loop to
-Ray Train, :func:`tune_trial_loop` to a one-worker Tune trial in its own process.
+Ray Train, :func:`tune_trial_loop` to a one-worker Tune trial in its own process. Every session's
+batches reach its device through one step, :func:`to_device` (Ray's loader wrapper only adds the
+distributed sampler), so a Tune trial on a GPU trains like a Train worker.
+
+Per epoch the loop reports what a user can act on: ``samples_per_s`` over the training pass only,
+``data_wait_fraction`` (the share of the training pass spent waiting for the next batch; above
+:data:`DATA_WAIT_HINT` it prints a hint naming the fix), and on GPUs peak memory and utilisation.
+With ``compile`` the model goes through ``torch.compile``; the compilation (a warm-up step that
+changes no weight) is the ``compile_seconds`` metric, not part of any epoch's time.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import tempfile
@@ -23,6 +32,7 @@ import numpy as np
 import torch
 
 CHECKPOINT = "state.pt"
+DATA_WAIT_HINT = 0.3  # above this share of a training pass spent waiting for data, say how to fix it
 
 
 def seed_everything(seed: int) -> None:
@@ -50,17 +60,45 @@ def train_loop(config: dict) -> None:
     import ray.train
     import ray.train.torch as rt
     context = ray.train.get_context()
+
+    def prepare_loader(loader):  # the distributed sampler; the device copy is to_device's
+        return rt.prepare_data_loader(loader, move_to_device=False)
+
     run_epochs(config, Session(context.get_world_rank(), context.get_world_size(), rt.get_device(),
-                               rt.prepare_model, rt.prepare_data_loader, ray.train.report,
+                               rt.prepare_model, prepare_loader, ray.train.report,
                                ray.train.get_checkpoint(), ray.train.Checkpoint.from_directory))
 
 
 def tune_trial_loop(config: dict) -> None:
     """The same epochs inside a Tune function trainable: one worker, no process group."""
     import ray.tune
+    run_epochs(config, tune_session(config, ray.tune.report, ray.tune.get_checkpoint(),
+                                    ray.tune.Checkpoint.from_directory))
+
+
+def tune_session(config: dict, report: Callable, checkpoint, make_checkpoint: Callable) -> Session:
+    """A one-worker session on the trial's device (its GPU with ``gpu``, else the CPU)."""
     device = torch.device("cuda" if config.get("gpu") and torch.cuda.is_available() else "cpu")
-    run_epochs(config, Session(0, 1, device, lambda m: m.to(device), lambda loader: loader, ray.tune.report,
-                               ray.tune.get_checkpoint(), ray.tune.Checkpoint.from_directory))
+    return Session(0, 1, device, lambda m: m.to(device), lambda loader: loader, report, checkpoint,
+                   make_checkpoint)
+
+
+def to_device(batch, device: torch.device, channels_last: bool = False) -> list:
+    """A batch on the session's device: the one placement step of every session. Copies are
+    ``non_blocking`` (they overlap compute from pinned memory); 4-D float inputs of convolutional
+    networks on a GPU are made channels_last, as the model is.
+
+    >>> x, y = to_device((torch.zeros(2, 3, 4, 4), torch.zeros(2)), torch.device("cpu"), channels_last=True)
+    >>> x.is_contiguous(memory_format=torch.channels_last), y.device.type
+    (True, 'cpu')
+    """
+    out = []
+    for t in batch:
+        t = t.to(device, non_blocking=True)
+        if channels_last and t.dim() == 4 and t.is_floating_point():
+            t = t.contiguous(memory_format=torch.channels_last)
+        out.append(t)
+    return out
 
 
 def run_epochs(config: dict, session: Session) -> None:
@@ -78,7 +116,8 @@ def run_epochs(config: dict, session: Session) -> None:
     model = build(graph, logits=True)
     device = session.device
     amp = _amp_dtype(device)
-    if device.type == "cuda" and any(n.type.startswith("Conv") for n in graph.nodes):
+    channels_last = device.type == "cuda" and any(n.type.startswith("Conv") for n in graph.nodes)
+    if channels_last:
         model = model.to(memory_format=torch.channels_last)
     model = session.prepare_model(model)
     loaders = make_loaders(config["dataset"], config["split"], h["batch_size"], config["pipeline"],
@@ -103,24 +142,40 @@ def run_epochs(config: dict, session: Session) -> None:
             logger.log(metrics, step=epoch)
 
     classify = config["task"] == "classification"
-    for epoch in range(state["epoch"], h["epochs"]):
+
+    def place(batch):
+        return to_device(batch, device, channels_last)
+
+    compile_seconds = None
+    if config.get("compile"):
+        model, compile_seconds = _compiled(model, train_loader, loss_fn, place, amp)
+    first = state["epoch"]
+    for epoch in range(first, h["epochs"]):
         start = time.perf_counter()
-        train_loss, train_acc, seen = _run(model, train_loader, loss_fn, device, amp, classify, max_batches,
-                                           optimizer=optimizer, scaler=scaler, h=h,
-                                           scheduler=scheduler if per == "step" else None)
+        train = _run(model, train_loader, loss_fn, place, amp, classify, max_batches, optimizer=optimizer,
+                     scaler=scaler, h=h, scheduler=scheduler if per == "step" else None)
         if per == "epoch":
             scheduler.step()
-        val_loss, val_acc, _ = _run(model, val_loader, loss_fn, device, amp, classify, max_batches)
+        val = _run(model, val_loader, loss_fn, place, amp, classify, max_batches)
         seconds = time.perf_counter() - start
-        metrics = {"train_loss": train_loss, "val_loss": val_loss, "lr": optimizer.param_groups[0]["lr"],
-                   "epoch_seconds": seconds, "samples_per_s": seen * world / seconds}
+        metrics = {"train_loss": train.loss, "val_loss": val.loss, "lr": optimizer.param_groups[0]["lr"],
+                   "epoch_seconds": seconds, "train_seconds": train.seconds,
+                   "samples_per_s": train.count * world / max(train.seconds, 1e-9),
+                   "data_wait_fraction": train.wait_fraction}
+        if compile_seconds is not None and epoch == first:
+            metrics["compile_seconds"] = compile_seconds
+        if rank == 0 and epoch == first and train.wait_fraction > DATA_WAIT_HINT:
+            print(f"hint: {train.wait_fraction:.0%} of the training pass waited for data; "
+                  + ("hold the data on the device (--data-placement device) or give the loader more CPUs"
+                     if device.type == "cuda" else "give the loader more CPUs (more workers per node)"),
+                  flush=True)
         if classify:
-            metrics.update(train_accuracy=train_acc, val_accuracy=val_acc)
+            metrics.update(train_accuracy=train.accuracy, val_accuracy=val.accuracy)
         if device.type == "cuda":
             metrics.update(_gpu_metrics(device))
-        improved = val_loss < state["best"]
+        improved = val.loss < state["best"]
         if improved:
-            state.update(best=val_loss, best_epoch=epoch, best_weights=_cpu_state(model))
+            state.update(best=val.loss, best_epoch=epoch, best_weights=_cpu_state(model))
         state["stale"] = 0 if improved else state["stale"] + 1
         state["history"].append(metrics)
         state["epoch"] = epoch + 1
@@ -138,7 +193,7 @@ def _gpu_metrics(device: torch.device) -> dict[str, float]:
     out = {"gpu_memory_gb": torch.cuda.max_memory_allocated(device) / 2**30}
     try:
         out["gpu_utilization"] = float(torch.cuda.utilization(device))
-    except Exception:  # no NVML on this machine: memory only
+    except (ModuleNotFoundError, RuntimeError):  # no NVML (nvidia-ml-py) on this machine: memory only
         pass
     return out
 
@@ -149,18 +204,38 @@ def _amp_dtype(device: torch.device):
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
-def _run(model, loader, loss_fn, device, amp, classify, max_batches, *, optimizer=None, scaler=None,
-         h=None, scheduler=None):
-    """One pass: training when ``optimizer`` is given, else evaluation. Returns the mean loss,
-    accuracy (classification) and samples seen, summed over all workers."""
+@dataclass(frozen=True)
+class Pass:
+    """One pass over a loader: mean loss and accuracy and samples seen (summed over all workers),
+    this worker's wall time and the share of it spent waiting for the next batch."""
+
+    loss: float
+    accuracy: float
+    count: int
+    seconds: float
+    wait_fraction: float
+
+
+def _run(model, loader, loss_fn, place, amp, classify, max_batches, *, optimizer=None, scaler=None,
+         h=None, scheduler=None) -> Pass:
+    """One pass: training when ``optimizer`` is given, else evaluation."""
     training = optimizer is not None
     model.train(training)
+    device = next(model.parameters()).device
     totals = torch.zeros(3, device=device)  # loss sum, correct, count
     accumulate = h["accumulation_steps"] if training else 1
+    start, waited = time.perf_counter(), 0.0
+    batches = iter(loader)
     with torch.set_grad_enabled(training):
-        for i, (*inputs, target) in enumerate(loader):
+        for i in itertools.count():
             if max_batches is not None and i >= max_batches:
                 break
+            asked = time.perf_counter()
+            batch = next(batches, None)
+            if batch is None:
+                break
+            *inputs, target = place(batch)
+            waited += time.perf_counter() - asked
             with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
                 out = model(*inputs)
                 loss = loss_fn(out, target)
@@ -182,13 +257,52 @@ def _run(model, loader, loss_fn, device, amp, classify, max_batches, *, optimize
                 totals[1] += (out.argmax(1) == target).sum()
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.all_reduce(totals)  # every rank decides on the same numbers
-    loss_sum, correct, count = totals.tolist()
+    loss_sum, correct, count = totals.tolist()  # waits for the device: the pass's time is complete
+    seconds = time.perf_counter() - start
     count = max(count, 1)
-    return loss_sum / count, correct / count, int(count)
+    return Pass(loss_sum / count, correct / count, int(count), seconds, waited / max(seconds, 1e-9))
+
+
+def _compiled(model, loader, loss_fn, place, amp):
+    """``torch.compile(model)`` and the seconds its compilation took: forward and backward passes on
+    the first batch, in training and in evaluation mode, that change nothing (gradients dropped,
+    buffers such as batch-norm statistics restored, the random state kept)."""
+    compiled = torch.compile(model)
+    inner = unwrapped(model)
+    buffers = {k: v.detach().clone() for k, v in inner.named_buffers()}
+    *inputs, target = place(next(iter(loader)))
+    device = inputs[0].device
+    start = time.perf_counter()
+    # the whole batch, then one sample less: the second size makes the compiled graph's batch
+    # dimension dynamic, so an epoch's smaller last batch does not compile again
+    sizes = (slice(None), slice(0, max(1, len(target) - 1)))
+    with (torch.random.fork_rng(devices=[device] if device.type == "cuda" else []),
+          torch.autocast(device.type, dtype=amp, enabled=amp is not None)):
+        for part in sizes:
+            compiled.train()
+            loss_fn(compiled(*(x[part] for x in inputs)), target[part]).backward()
+            compiled.eval()
+            with torch.no_grad():
+                compiled(*(x[part] for x in inputs))
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    seconds = time.perf_counter() - start
+    compiled.zero_grad(set_to_none=True)
+    with torch.no_grad():
+        for k, v in inner.named_buffers():
+            v.copy_(buffers[k])
+    return compiled, seconds
+
+
+def unwrapped(model):
+    """The built module inside ``torch.compile``'s and DDP's wrappers (its state dict's keys are the
+    builder's)."""
+    model = getattr(model, "_orig_mod", model)
+    return getattr(model, "module", model)
 
 
 def _cpu_state(model) -> dict:
-    inner = getattr(model, "module", model)
+    inner = unwrapped(model)
     return {k: v.detach().cpu().clone() for k, v in inner.state_dict().items()}
 
 
@@ -200,7 +314,7 @@ def _restore(checkpoint, model, optimizer, scheduler) -> dict:
     from neural_engine.checkpoints import load_checkpoint
     with checkpoint.as_directory() as d:
         saved = load_checkpoint(Path(d) / CHECKPOINT, what="the Ray Train checkpoint to resume from")
-    getattr(model, "module", model).load_state_dict(saved["model"])
+    unwrapped(model).load_state_dict(saved["model"])
     optimizer.load_state_dict(saved["optimizer"])
     scheduler.load_state_dict(saved["scheduler"])
     state.update({k: saved[k] for k in state})

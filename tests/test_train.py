@@ -137,7 +137,8 @@ def test_training_run_records_everything_needed_to_reproduce_it(tmp_path):
     assert m["test_accuracy"] >= 0.9 and m["cpu_hours"] > 0
     steps = [h.step for h in client.get_metric_history(run_id, "val_loss")]
     assert steps == list(range(6))
-    for key in ("train_loss", "val_accuracy", "lr", "samples_per_s", "epoch_seconds"):
+    for key in ("train_loss", "val_accuracy", "lr", "samples_per_s", "epoch_seconds", "train_seconds",
+                "data_wait_fraction"):
         assert len(client.get_metric_history(run_id, key)) == 6, key
     p = run.data.params
     assert p["train.epochs"] == "6" and p["optimizer.lr"] == "0.003" and p["dataset"] == "digits"

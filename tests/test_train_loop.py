@@ -1,0 +1,107 @@
+"""The training loop without Ray: one device-placement step for every session, metrics a user can
+act on, and ``torch.compile`` whose compilation is measured apart and changes nothing."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from neural_engine.data import load
+from neural_engine.dsl import parse_file
+from ray_jobs import loop
+from ray_jobs.config import TrainConfig, resolve
+from ray_jobs.run_setup import DEFAULT_LOSS, loop_config
+
+NET = """network Small {
+  input: (8, 8, 1)
+  layers: Conv2D(4, 3, activation="relu") BatchNormalization() Flatten() Dropout(0.2) Output(10)
+  train { epochs: 2, batch_size: 64 }
+}"""
+
+
+def _config(**flags) -> dict:
+    graph = parse_file(NET, "small.neural").pick(None)
+    config = TrainConfig(template="placeholder", **flags)
+    dataset = load("digits")
+    return loop_config(config, graph, resolve(config, graph, DEFAULT_LOSS[dataset.task]), dataset, None,
+                       threads=1)
+
+
+def _train(config: dict, session_device=None) -> tuple[list[dict], loop.Session]:
+    reports = []
+    session = loop.tune_session(config, lambda metrics, checkpoint=None: reports.append(metrics), None,
+                                lambda d: None)
+    loop.run_epochs(config, session)
+    return reports, session
+
+
+def test_a_tune_trial_places_every_batch_through_the_one_step(monkeypatch):
+    placed, place = [], loop.to_device
+
+    def spy(batch, device, channels_last=False):
+        placed.append(device)
+        return place(batch, device, channels_last)
+
+    monkeypatch.setattr(loop, "to_device", spy)
+    _, session = _train(_config(epochs=1))
+    batches = sum(-(-n // 64) for n in (1257, 270))  # the train and val parts of digits, batches of 64
+    assert placed and set(placed) == {session.device} and len(placed) == batches, (len(placed), batches)
+
+
+def test_epoch_metrics_separate_training_time_and_data_wait():
+    (first, second), _ = _train(_config())
+    for m in (first, second):
+        assert 0 <= m["data_wait_fraction"] <= 1
+        assert 0 < m["train_seconds"] < m["epoch_seconds"]
+        assert m["samples_per_s"] == pytest.approx(1257 / m["train_seconds"], rel=0.05)
+    assert "compile_seconds" not in first
+
+
+def test_a_slow_loader_gets_a_hint(capsys):
+    import time
+
+    from neural_engine.ir import Graph
+
+    class Slow:
+        def __init__(self, batches):
+            self.batches = batches
+
+        def __iter__(self):
+            for b in self.batches:
+                time.sleep(0.02)
+                yield b
+
+    graph = Graph.from_json(_config()["graph"])
+    from neural_engine.build import build
+    model = build(graph, logits=True)
+    batches = [(torch.rand(64, 1, 8, 8), torch.randint(0, 10, (64,))) for _ in range(5)]
+    result = loop._run(model, Slow(batches), torch.nn.CrossEntropyLoss(),
+                       lambda b: loop.to_device(b, torch.device("cpu")), None, True, None)
+    assert result.wait_fraction > 0.5 and result.count == 320
+
+
+@pytest.mark.slow
+def test_compile_warm_up_changes_no_weight_buffer_or_random_state():
+    from neural_engine.build import build
+    from neural_engine.ir import Graph
+    config = _config()
+    model = build(Graph.from_json(config["graph"]), logits=True)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    batches = [(torch.rand(16, 1, 8, 8), torch.randint(0, 10, (16,)))]
+    rng = torch.get_rng_state()
+    compiled, seconds = loop._compiled(model, batches, torch.nn.CrossEntropyLoss(),
+                                       lambda b: loop.to_device(b, torch.device("cpu")), None)
+    assert seconds > 0 and compiled is not model
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert torch.equal(rng, torch.get_rng_state())
+    assert all(p.grad is None for p in model.parameters())
+    assert loop.unwrapped(compiled) is model
+    torch.testing.assert_close(compiled.eval()(batches[0][0]), model.eval()(batches[0][0]))
+
+
+@pytest.mark.slow
+def test_compiled_training_reports_compile_seconds_once():
+    (first, second), _ = _train(_config(compile=True))
+    assert first["compile_seconds"] > 0 and "compile_seconds" not in second
+    # the compilation (also for the smaller last batch) is not in the first epoch's time
+    assert first["epoch_seconds"] < 3 * second["epoch_seconds"] + 2
