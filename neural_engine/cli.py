@@ -143,10 +143,15 @@ def cmd_check(args) -> int:
     for warning in parsed.warnings:
         print(warning, file=sys.stderr)
     graphs = [parsed.pick(args.network)] if args.network else list(parsed.graphs.values())
+    from neural_engine.search import defaults_text
     for graph in graphs:
         analysis = propagate(graph)
+        searched = defaults_text(graph)
         print(f"{args.file}: {graph.name}: ok ({len(analysis.nodes)} layers, "
-              f"{sum(i.params for i in analysis.nodes.values()):,} params)")
+              f"{sum(i.params for i in analysis.nodes.values()):,} params"
+              + (f"; {len(searched)} search values, checked at their defaults" if searched else "") + ")")
+        for line in searched:
+            print(f"  {line}")
     return 0
 
 

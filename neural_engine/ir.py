@@ -48,6 +48,12 @@ class HPO:
     def default(self):
         return self.values[0] if self.kind == "choice" else self.low
 
+    def __repr__(self) -> str:  # as the DSL writes it: messages never show the dataclass
+        if self.kind == "choice":
+            return f"HPO(choice({', '.join(map(repr, self.values))}))"
+        step = f", step={self.step!r}" if self.step is not None else ""
+        return f"HPO({self.kind}({self.low!r}, {self.high!r}{step}))"
+
     def to_json(self) -> dict:
         if self.kind == "choice":
             return {"hpo": "choice", "values": [_to_json(v) for v in self.values]}
@@ -63,6 +69,25 @@ class HPO:
         return HPO(d["hpo"], low=d["low"], high=d["high"], step=d.get("step"))
 
 
+def at_default(v):
+    """``v`` with each search value in it at its default, inside tuples too: what shapes, builders
+    and generated code use.
+
+    >>> at_default((HPO("choice", (1, 3)), 3)), searched((HPO("choice", (1, 3)), 3)), searched((1, 3))
+    ((1, 3), True, False)
+    """
+    if isinstance(v, HPO):
+        return v.default
+    if isinstance(v, tuple) and any(isinstance(x, HPO | tuple) for x in v):
+        return tuple(at_default(x) for x in v)
+    return v
+
+
+def searched(v) -> bool:
+    """Whether ``v`` is or holds a search value."""
+    return isinstance(v, HPO) or (isinstance(v, tuple) and any(searched(x) for x in v))
+
+
 @dataclass(frozen=True)
 class Call:
     """A named call used as a value: an optimizer ``Adam(learning_rate=1e-3)``, a loss
@@ -75,6 +100,9 @@ class Call:
     def __post_init__(self):
         object.__setattr__(self, "args", tuple(_freeze(a) for a in self.args))
         object.__setattr__(self, "kwargs", {k: _freeze(v) for k, v in self.kwargs.items()})
+
+    def __repr__(self) -> str:  # as the DSL writes it: ``Adam(learning_rate=0.001)``
+        return f"{self.name}({', '.join([*map(repr, self.args), *(f'{k}={v!r}' for k, v in self.kwargs.items())])})"
 
     def to_json(self) -> dict:
         return {"call": self.name, "args": [_to_json(a) for a in self.args],

@@ -143,7 +143,7 @@ def make_scheduler(setting, optimizer: torch.optim.Optimizer, *, epochs: int, st
     params = {k: plain(v, k) for k, v in kwargs.items()}
     key = name.lower()
     if key in ("stepdecay", "steplr"):
-        step, gamma = (list(args) + [None, None])[:2]
+        step, gamma = ([plain(a, name) for a in args] + [None, None])[:2]
         return torch.optim.lr_scheduler.StepLR(optimizer, step_size=int(params.get("step_size", step or 10)),
                                                gamma=float(params.get("gamma", gamma or 0.1))), "epoch"
     if key in ("exponentialdecay", "cosinedecay"):

@@ -12,10 +12,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 
-from neural_engine.ir import Graph, Shape
+from neural_engine.ir import HPO, Graph, Shape
 from neural_engine.layers.base import fmt_shape, numel
 from neural_engine.lints import Lint, lint
 from neural_engine.optim import call_name, optimizer
+from neural_engine.search import defaults_text, search_values
 from neural_engine.shapes import Analysis, propagate
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
@@ -88,6 +89,11 @@ class Report:
         return self.analysis.outputs
 
     @cached_property
+    def search_values(self) -> dict[str, HPO]:
+        """The network's search values by path; every number here uses each one's default."""
+        return search_values(self.analysis.graph)
+
+    @cached_property
     def nodes(self) -> tuple[NodeReport, ...]:
         """Per-node rows, made when first read (the analysis already holds the numbers)."""
         b = DTYPE_BYTES[self.dtype]
@@ -103,6 +109,8 @@ class Report:
             "activation_bytes": self.activation_bytes,
             "memory": {**asdict(self.memory), "total": self.memory.total},
             "lints": [asdict(lint) for lint in self.lints],
+            "search_values": {path: {**h.to_json(), "default": h.default}
+                              for path, h in self.search_values.items()},
         }
 
     def table(self) -> str:
@@ -126,6 +134,9 @@ class Report:
                 f" + optimizer {human_bytes(m.optimizer_state)} + activations {human_bytes(m.activations)}"]
         text += [f"{lint.severity}: [{lint.node}] {lint.message}" + (f" — {lint.hint}" if lint.hint else "")
                  for lint in self.lints]
+        if self.search_values:
+            text.append("Search values, each at its default in these numbers (a sweep tries the others):")
+            text += [f"  {line}" for line in defaults_text(self.analysis.graph)]
         return "\n".join(text)
 
 
@@ -165,7 +176,8 @@ def report(graph: Graph | Analysis, *, batch_size: int | None = None, dtype: str
     else 32)."""
     analysis = graph if isinstance(graph, Analysis) else propagate(graph)
     g = analysis.graph
-    batch = batch_size or int(g.training.get("batch_size") or 32)
+    batch = g.training.get("batch_size")
+    batch = batch_size or int((batch.default if isinstance(batch, HPO) else batch) or 32)
     b = DTYPE_BYTES[dtype]
     params = non_trainable = flops = elements = 0
     for info in analysis.nodes.values():

@@ -43,6 +43,18 @@ def has_search_values(graph: Graph) -> bool:
     return bool(search_values(graph))
 
 
+def defaults_text(graph: Graph) -> list[str]:
+    """One line per search value, with the default every analysis uses in its place.
+
+    >>> from neural_engine.dsl import parse
+    >>> defaults_text(parse('network N { input: (4,) layers: Dense(HPO(choice(8, 16))) }'))
+    ['dense_1.units = 8 (the first of HPO(choice(8, 16)))']
+    """
+    from neural_engine.dsl.values import show
+    return [f"{path} = {show(h.default)} (the {'first' if h.kind == 'choice' else 'lower bound'} of {show(h)})"
+            for path, h in search_values(graph).items()]
+
+
 def substitute(graph: Graph, values: dict[str, Any]) -> Graph:
     """``graph`` with ``values`` at their paths and every other search value at its default
     (first choice, lower bound): a plain network. Unknown paths are refused.

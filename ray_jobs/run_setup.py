@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import subprocess
+import sys
 import weakref
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -111,11 +112,15 @@ def plan(config: TrainConfig, graph: Graph, dataset):
 
 def prepare(config: TrainConfig, *, tags: dict[str, str] | None = None) -> Prepared:
     from neural_engine.data import load
+    from neural_engine.search import defaults_text
     from neural_engine.settings import apply_s3_endpoint
     apply_s3_endpoint()  # the run's artifacts go to the storage's S3 endpoint, also when used as a library
     dataset = load(config.dataset)
     graph, dsl_text = load_network(config, dataset)
     analysis, hyper = plan(config, graph, dataset)
+    if searched := defaults_text(graph):
+        print("note: the network has search values; training uses each one's default (`neuralforge tune` "
+              "searches them):\n  " + "\n  ".join(searched), file=sys.stderr)
     check_resources(config, analysis, hyper)
     s = settings()
     s.home.mkdir(parents=True, exist_ok=True)

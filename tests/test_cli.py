@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from neural_engine.cli import main
 from neural_engine.templates import template
 from ray_jobs.cli import COMMANDS
@@ -156,3 +158,46 @@ def test_the_data_home_does_not_follow_the_current_folder(tmp_path):
         said.append(out.stdout.strip())
     assert said[0] == said[1] == f"no cluster started from {tmp_path / '.neuralforge'}"
     assert not (tmp_path / "a" / ".neuralforge").exists() and not (tmp_path / "b" / ".neuralforge").exists()
+
+
+SEARCHED = """network Searched {
+  input: (28, 28, 1)
+  layers:
+    Conv2D(HPO(choice(8, 16)), 3, activation="relu")
+    Flatten()
+    Dense(HPO(range(32, 64, step=32)), "relu")
+    Output(10, "softmax")
+  loss: "sparse_categorical_crossentropy"
+  optimizer: Adam(learning_rate=HPO(log_range(1e-4, 1e-2)))
+  lr_schedule: StepDecay(HPO(choice(5, 10)), 0.5)
+  train { epochs: HPO(choice(2, 4)), batch_size: HPO(choice(16, 32)), validation_split: HPO(range(0.1, 0.3)) }
+}
+"""
+# (command, what its standard output says): every command takes search values, at their defaults
+SEARCHED_ROWS = [
+    (["check"], "ok (4 layers, 173,498 params; 7 search values, checked at their defaults)"),
+    (["summary"], "train.batch_size = 16 (the first of HPO(choice(16, 32)))"),
+    (["summary", "--json"], '"default": 16'),
+    (["codegen"], "#   conv2d_1.filters = 8 (the first of HPO(choice(8, 16)))"),
+    (["codegen", "--with-training"], "train(model, random_loader(), epochs=2)"),
+    (["codegen", "--target", "keras"], "# search values, written at their defaults"),
+    (["fmt"], "batch_size: HPO(choice(16, 32))"),
+]
+
+
+@pytest.mark.parametrize("argv,says", SEARCHED_ROWS, ids=[" ".join(r[0]) for r in SEARCHED_ROWS])
+def test_every_command_takes_search_values_at_their_defaults(tmp_path, capsys, argv, says):
+    path = tmp_path / "searched.neural"
+    path.write_text(SEARCHED)
+    assert main([*argv, str(path)]) == 0
+    assert says in capsys.readouterr().out
+
+
+def test_summary_json_lists_search_values_with_their_defaults(tmp_path, capsys):
+    path = tmp_path / "searched.neural"
+    path.write_text(SEARCHED)
+    assert main(["summary", "--json", str(path)]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["memory"]["batch_size"] == 16 and d["nodes"][0]["output_shape"] == [26, 26, 8]
+    assert d["search_values"]["train.batch_size"] == {"hpo": "choice", "values": [16, 32], "default": 16}
+    assert d["search_values"]["train.optimizer.learning_rate"]["default"] == 1e-4

@@ -82,3 +82,14 @@ def test_softmax_before_cross_entropy():
     g2.add("Output", "x", units=10, activation="softmax")
     g2.training = {"loss": "sparse_categorical_cross_entropy"}
     assert codes(g2.build()) == set()
+
+
+def test_search_values_use_their_defaults_and_the_table_says_so():
+    from neural_engine.dsl import parse
+    g = parse('network N { input: (8,) layers: Dense(HPO(choice(4, 8))) Output(2) '
+              'train { batch_size: HPO(choice(16, 32)) } }')
+    r = report(g)
+    assert r.memory.batch_size == 16 and r.nodes[0].output_shape == (4,)
+    assert set(r.search_values) == {"dense_1.units", "train.batch_size"}
+    assert "  train.batch_size = 16 (the first of HPO(choice(16, 32)))" in r.table().splitlines()
+    assert report(g, batch_size=4).memory.batch_size == 4

@@ -126,6 +126,23 @@ def comment_text(text) -> str:
     return ascii(str(text))
 
 
+def searched_comment(graph) -> str:
+    """Comment lines naming the search values written here at their defaults ("" when none).
+
+    >>> from neural_engine.dsl import parse
+    >>> print(searched_comment(parse('network N { input: (4,) layers: Dense(choice(2, 4)) }')))
+    <BLANKLINE>
+    # search values, written at their defaults (a sweep tries the others):
+    #   dense_1.units = 2 (the first of HPO(choice(2, 4)))
+    """
+    from neural_engine.search import defaults_text
+    lines = defaults_text(graph)
+    if not lines:
+        return ""
+    return "\n# search values, written at their defaults (a sweep tries the others):\n" + \
+        "\n".join(f"#   {comment_text(line)[1:-1]}" for line in lines)
+
+
 def batch_shape(shape, batch: str = "N") -> str:
     """``(N, 32, 26, 26)``: a shape with the batch axis first; unknown dims print ``?``."""
     return fmt_shape(shape).replace("(", f"({batch}, ", 1).replace(", )", ")").replace(",)", ")")

@@ -17,7 +17,7 @@ from functools import cached_property
 from typing import Any, Literal
 
 from neural_engine.errors import ShapeError, ValidationError, did_you_mean
-from neural_engine.ir import HPO, Shape
+from neural_engine.ir import Shape, at_default
 
 REQUIRED = object()
 Order = Literal["channels", "features", "any"]
@@ -273,7 +273,7 @@ class LayerSpec:
                 raise ValidationError(f"{self.name} has no parameter {key!r}", node=node_id, hint=hint)
             if p.name in out:
                 raise ValidationError(f"{self.name} {p.name} is given twice", node=node_id)
-            out[p.name] = coerce(self, p, value.default if isinstance(value, HPO) else value, node_id)
+            out[p.name] = coerce(self, p, at_default(value), node_id)
         for p in self.params:
             if p.name not in out:
                 if p.required:
@@ -290,7 +290,7 @@ _KIND_WORD = {"activation": "string", "str": "string", "bool": "boolean"}
 def fits(p: Param, v: Any) -> bool:
     """Whether ``v`` is of the sort ``p`` takes (its type, not its range): the positional rule's test.
     A search value fits as its default does."""
-    v = v.default if isinstance(v, HPO) else v
+    v = at_default(v)
     number = isinstance(v, int | float) and not isinstance(v, bool)
     kind = p.kind
     if kind in ("activation", "str"):
