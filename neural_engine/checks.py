@@ -13,8 +13,8 @@ from neural_engine import layers
 from neural_engine.errors import ValidationError
 from neural_engine.ir import Graph, Node
 
-DEVICE = re.compile(r"^(cpu|gpu|tpu|xla|cuda(:\d+)?)$")
-DEVICES_TEXT = "cpu, cuda, cuda:N, gpu, tpu, xla"
+DEVICE = re.compile(r"^(cpu|(cuda|gpu|tpu|xla)(:\d+)?)$")
+DEVICES_TEXT = "cpu, cuda, cuda:N, gpu, tpu, xla (gpu, tpu and xla take :N too)"
 NON_WORD = re.compile(r"\W")
 
 
@@ -42,7 +42,26 @@ def check_node(node: Node) -> layers.LayerSpec:
 
 
 def check_graph(graph: Graph) -> list[str]:
-    """Validate ``graph``'s structure; return node ids in topological order."""
+    """Validate ``graph``'s structure; return node ids in topological order. Errors about a node
+    carry its source span when it came from DSL text."""
+    try:
+        return _check_graph(graph)
+    except ValidationError as err:
+        if err.span is None and err.node is not None:
+            err.span = _span_of(graph.nodes, err.node)
+        raise
+
+
+def _span_of(nodes, node_id: str):
+    for node in nodes:
+        if node.id == node_id:
+            return node.origin.span if node.origin else None
+        if node.body and (span := _span_of(node.body, node_id)) is not None:
+            return span
+    return None
+
+
+def _check_graph(graph: Graph) -> list[str]:
     if not graph.inputs:
         raise ValidationError("a network needs at least one input; received none",
                               hint="declare one, e.g. input: (28, 28, 1)")

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 
 from neural_engine import layers
 from neural_engine.checks import check_graph
-from neural_engine.errors import NeuralForgeError
+from neural_engine.errors import NeuralForgeError, ShapeError
 from neural_engine.ir import Graph, Layout, Node, Shape
-from neural_engine.layers.base import LayerSpec, Site, numel
+from neural_engine.layers.base import LayerSpec, Site, fmt_shape, numel
 
 
 @dataclass(slots=True)  # analysis record: read-only by convention (frozen costs ~1 us/node)
@@ -106,12 +106,45 @@ def propagate(graph: Graph) -> Analysis:
     nodes, sources_of, layout = graph._nodes_by_id, graph._sources, graph.layout
     for node_id in order:
         sources = sources_of[node_id]
-        info = analyse_node(nodes[node_id], [env[s] for s in sources], layout, sources)
+        try:
+            info = analyse_node(nodes[node_id], [env[s] for s in sources], layout, sources)
+        except ShapeError as err:
+            _hint_layout(err, graph, nodes[node_id], sources)
+            raise
         infos[node_id] = info
         env[node_id] = info.output
     consumed = {e.source for e in graph.edges}
     outputs = tuple(i for i in order if i not in consumed)
     return Analysis(graph, {k: env[k] for k in graph.inputs}, infos, outputs)
+
+
+def looks_channels_first(shape: Shape) -> bool:
+    """An image shape written channels-first: a few channels first, a larger size last.
+
+    >>> looks_channels_first((1, 28, 28)), looks_channels_first((28, 28, 1)), looks_channels_first((3, 8))
+    (True, False, False)
+    """
+    return len(shape) in (3, 4) and isinstance(shape[0], int) and isinstance(shape[-1], int) \
+        and shape[0] <= 4 < shape[-1]
+
+
+def channels_first_hint(shape: Shape) -> str:
+    """The fix for a channels-first input shape in a channels_last network."""
+    moved = fmt_shape((*shape[1:], shape[0]))
+    return f"for {shape[0]} channel{'s' if shape[0] != 1 else ''} write input: {moved}, or add layout: channels_first"
+
+
+def _hint_layout(err: ShapeError, graph: Graph, node: Node, sources) -> None:
+    """A shape error on a network input that looks channels-first names that as the likely cause."""
+    spec = layers.get(node.type)
+    if graph.layout != "channels_last" or spec.order != "channels":
+        return
+    for s in sources:
+        shape = graph.inputs.get(s)
+        if shape is not None and looks_channels_first(shape):
+            err.hint = (f"input {s!r} {fmt_shape(shape)} looks channels-first (C, H, W) but this network is "
+                        f"channels_last (H, W, C); {channels_first_hint(shape)}")
+            return
 
 
 def partial_shapes(graph: Graph) -> dict[str, Shape]:

@@ -79,7 +79,8 @@ def test_comments_everywhere_and_any_section_order():
     ("(10,), (20,)", {"input_0": (10,), "input_1": (20,)}),
 ])
 def test_input_spellings(spelling, inputs):
-    assert parse(net("Dense(2)", spelling)).inputs == inputs
+    reads_all = " ".join(f"Dense(2) <- {name}" for name in inputs)   # every input must feed a layer
+    assert parse(net(reads_all, spelling)).inputs == inputs
 
 
 @pytest.mark.parametrize("section,key,value", [
@@ -293,3 +294,131 @@ def test_syntax_errors(text, fragment):
 def test_a_file_without_network_is_an_error():
     with pytest.raises(ValidationError, match="needs a `network Name"):
         parse("define A { Dense(2) }")
+
+
+# Neural DSL as its users write it (issue 16): rows per point ------------------------------
+
+TWO_BRANCHES = """image: { Conv2D(4, 3) GlobalAveragePooling2D() }
+    meta: { Dense(4) }
+    {merge}
+    Output(2, "softmax")"""
+TWO_INPUTS = "{image: (8, 8, 1), meta: (3,)}"
+
+# (what, text, value read from the graph, expected)
+ACCEPTED = [
+    ("4: branches then a bare Concatenate merge them",
+     net(TWO_BRANCHES.replace("{merge}", "Concatenate()"), TWO_INPUTS),
+     lambda g: g.predecessors("concatenate_1"), ["globalaveragepooling2d_1", "dense_1"]),
+    ("4: a bare Add merges three branches in order",
+     net("a: { Dense(4) } b: { Dense(4) } c: { Dense(4) } Add() Output(2)", "{a: (3,), b: (5,), c: (7,)}"),
+     lambda g: g.predecessors("add_1"), ["dense_1", "dense_2", "dense_3"]),
+    ("4: a merge with its own sources keeps them",
+     net(TWO_BRANCHES.replace("{merge}", "Concatenate() <- [meta, image]"), TWO_INPUTS),
+     lambda g: g.predecessors("concatenate_1"), ["dense_1", "globalaveragepooling2d_1"]),
+    ("5: tpu:N like cuda:N", net('Dense(2) @ "tpu:1"', "(8,)"), lambda g: g.nodes[0].device, "tpu:1"),
+    ("5: gpu:N too", net('Dense(2) @ "gpu:0"', "(8,)"), lambda g: g.nodes[0].device, "gpu:0"),
+    ("5: a quoted optimizer call is the call",
+     net("Dense(2)", "(8,)", '  optimizer: "Adam(learning_rate=0.001)"\n'),
+     lambda g: g.training["optimizer"], Call("Adam", (), {"learning_rate": 0.001})),
+    ("5: a quoted optimizer call with a search value",
+     net("Dense(2)", "(8,)", "  optimizer: 'SGD(learning_rate=HPO(log_range(1e-3, 1e-1)), momentum=0.9)'\n"),
+     lambda g: g.training["optimizer"],
+     Call("SGD", (), {"learning_rate": HPO("log_range", low=1e-3, high=1e-1), "momentum": 0.9})),
+    ("5: a quoted loss call is the call", net("Dense(2)", "(8,)", '  loss: "Huber(delta=2.0)"\n'),
+     lambda g: g.training["loss"], Call("huber", (), {"delta": 2.0})),
+    ("5: HPO(HPO(…)) is the inner search value", net("Dense(HPO(HPO(choice(8, 16))))", "(8,)"),
+     lambda g: g.nodes[0].params["units"], HPO("choice", (8, 16))),
+    ("2: a search value inside a tuple, inferred at its default",
+     net("Conv2D(4, kernel_size=(HPO(choice(1, 3)), 3))", "(8, 8, 1)"),
+     lambda g: (g.nodes[0].params["kernel_size"], propagate(g).nodes["conv2d_1"].output.user),
+     ((HPO("choice", (1, 3)), 3), (8, 6, 4))),
+]
+
+
+@pytest.mark.parametrize("text,read,expected", [r[1:] for r in ACCEPTED], ids=[r[0] for r in ACCEPTED])
+def test_accepted_spellings(text, read, expected):
+    g = parse(text)
+    propagate(g)
+    assert read(g) == expected
+
+
+# (what, text, error, line, column, part of the message, part of the hint or None)
+LOCATED = [
+    ("5: a search value choosing layers",
+     net("Dense(4)\n    HPO(choice(Dense(128), Dropout(0.5)))", "(8,)"), ValidationError, 5, 5,
+     "a search value cannot choose between layers", "Dense(HPO(choice(64, 128)))"),
+    ("5: a choice of layers as a parameter", net("Dense(HPO(choice(Dense(128), Dense(64))))", "(8,)"),
+     ValidationError, 4, 15, "received the layer Dense(128)", "one network per alternative"),
+    ("5: a search value in a wrapper", net("TimeDistributed(choice(Dense(2), Dense(3)))", "(4, 8)"),
+     ValidationError, 4, 21, "cannot choose between layers", None),
+    ("5: nested search values", net("Dense(HPO(choice(HPO(range(16, 64)), 128)))", "(8,)"),
+     ValidationError, 4, 22, "nested search values are not supported", "choice(16, 32, 64, 128)"),
+    ("5: a search value as a range bound", net("Dense(HPO(range(low=1, high=choice(8, 16))))", "(8,)"),
+     ValidationError, 4, 33, "nested search values are not supported", None),
+    ("5: a search value choosing the optimizer",
+     net("Dense(2)", "(8,)", '  optimizer: HPO(choice("adam", "sgd"))\n'), ValidationError, 5, 3,
+     "a search value cannot choose the optimizer", "Adam(learning_rate=HPO(log_range"),
+    ("5: a searched repetition count", net("Dense(4) * HPO(choice(2, 3))", "(8,)"), ValidationError, 4, 5,
+     "received HPO(choice(2, 3))", "repetition count"),
+    ("5: a quoted optimizer call that does not parse",
+     net("Dense(2)", "(8,)", '  optimizer: "Adam(learning_rate="\n'), DSLSyntaxError, 5, 3,
+     "does not parse (it ends early)", "without quotes"),
+    ("6: an empty layers section", net("", "(8,)", '  loss: "mse"\n'), ValidationError, 3, 3,
+     "needs at least one layer in `layers:`", "layers: Flatten() Dense(10)"),
+    ("6: an input nothing reads", net("Dense(2)", "{a: (8,), b: (4,)}"), ValidationError, 2, 3,
+     "received input 'b', which nothing reads", "Concatenate() <- [a, b]"),
+    ("6: an empty macro", "define Nothing { }\n" + net("Nothing Dense(2)", "(8,)"), ValidationError, 1, 8,
+     "macro Nothing needs at least one layer", "define Nothing { Dense(64) }"),
+    ("6: an empty branch", net("a: { } Dense(2)", "(8,)").replace("input: (8,)", "input: {a: (8,)}"),
+     ValidationError, 4, 5, "branch a needs at least one layer", None),
+    ("7: a residual connection without a body", net("Dense(8) ResidualConnection() Dense(2)", "(8,)"),
+     ValidationError, 4, 14, "ResidualConnection needs a body of layers", 'ResidualConnection { Conv2D'),
+    ("7: a residual connection with empty braces", net("Dense(8)\n    Residual { }", "(8,)"),
+     ValidationError, 5, 5, "needs a body of layers", None),
+    ("7: an unclosed block after a layer",
+     "network N {\n  input: (16,)\n  layers:\n    Dense(8) {\n      Dropout(0.1)\n    Dense(4)\n}\n",
+     DSLSyntaxError, 4, 14, "close `Dense` opened at line 4", "after the last item of `Dense`"),
+    ("7: an unclosed network on one line names the network, not input",
+     "network N { input: (16,) layers: Dense(8) { Dropout(0.1) }", DSLSyntaxError, 1, 11,
+     "close `network N`", None),
+    ("7: a section keyword inside a block still open",
+     "network N {\n  input: (16,)\n  layers:\n    Dense(8) {\n      Dropout(0.1)\n  loss: \"mse\"\n}\n",
+     DSLSyntaxError, 6, 3, "unexpected 'loss'", "the `{` of `Dense` at line 4 is still open"),
+    ("7: a macro left open before a network", "define Block { Dense(2)\n" + net("Block", "(8,)"),
+     DSLSyntaxError, 1, 14, "close `define Block` opened at line 1; received `network` at line 2", None),
+    ("8: a channels-first input before a convolution", net("Conv2D(32, (3, 3))", "(1, 28, 28)"),
+     ShapeError, 4, 5, "does not fit", "write input: (28, 28, 1), or add layout: channels_first"),
+    ("8: an Embedding given vectors", net("Embedding(input_dim=1000, output_dim=16) LSTM(8)", "(100, 300)"),
+     ShapeError, 4, 5, "Embedding: takes token ids (steps,); received shape (100, 300)", "input: (steps,)"),
+]
+
+
+@pytest.mark.parametrize("text,error,line,col,message,hint", [r[1:] for r in LOCATED], ids=[r[0] for r in LOCATED])
+def test_every_error_is_located(text, error, line, col, message, hint):
+    with pytest.raises(error) as info:
+        for g in parse_file(text, "f.neural").graphs.values():
+            propagate(g)
+    err = info.value
+    assert message in err.message and "kind=" not in err.message  # never the dataclass repr
+    assert (err.span.file, err.span.line, err.span.column) == ("f.neural", line, col)
+    if hint:
+        assert hint in err.hint
+
+
+# (what, text, part of a warning)
+WARNED = [
+    ("8: a channels-first input a convolution still fits", net("Conv2D(8, 3)", "(3, 32, 32)"),
+     "Conv2D sees 32 channels; for 3 channels write input: (32, 32, 3), or add layout: channels_first"),
+    ("4: branches followed by a layer that is not a merge", net(TWO_BRANCHES.replace("{merge}", "Dense(3)"), TWO_INPUTS),
+     "the branches image, meta end here and Dense reads only the last (meta)"),
+]
+
+
+@pytest.mark.parametrize("text,fragment", [r[1:] for r in WARNED], ids=[r[0] for r in WARNED])
+def test_harmless_but_suspicious_is_a_warning(text, fragment):
+    assert any(fragment in str(w) for w in parse_file(text).warnings)
+
+
+def test_no_warning_when_the_layout_is_said():
+    text = net("Conv2D(8, 3)", "(3, 32, 32)", "  layout: channels_first\n")
+    assert not parse_file(text).warnings

@@ -56,6 +56,9 @@ def _parse_file(text: str, file: str | None) -> Parsed:
     macros: dict[str, S.MacroDef] = {}
     for item in program.items:
         if isinstance(item, S.MacroDef):
+            if not item.items:
+                raise ValidationError(f"macro {item.name} needs at least one layer; received an empty body",
+                                      span=item.span, hint=f"e.g. define {item.name} {{ Dense(64) }}, or remove it")
             if item.name in macros:
                 warnings.append(DSLWarning(f"macro {item.name} is defined twice; the later one is used", item.span))
             if item.name.lower() in layers._LOOKUP:

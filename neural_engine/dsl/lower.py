@@ -15,9 +15,11 @@ from neural_engine.checks import DEVICE, DEVICES_TEXT
 from neural_engine.dsl import sections as sec
 from neural_engine.dsl import syntax as S
 from neural_engine.dsl.parser import REQUIRED
-from neural_engine.dsl.values import evaluate
+from neural_engine.dsl.values import HPO_NAMES, evaluate, show
 from neural_engine.errors import NeuralForgeError, Span, ValidationError, did_you_mean
-from neural_engine.ir import HPO, Edge, Graph, Node, Origin
+from neural_engine.ir import HPO, Edge, Graph, Node, Origin, searched
+from neural_engine.layers.base import fmt_shape
+from neural_engine.shapes import channels_first_hint, looks_channels_first
 
 MAX_NODES = 20_000       # per network, after macro expansion and repetition (keeps a parse < 1 s)
 MAX_REPEAT = 10_000
@@ -98,9 +100,37 @@ class Lowering:
                                       span=net.span, hint="e.g. input: (28, 28, 1)  layers: Dense(10)")
         inputs = sec.parse_inputs(found["input"])
         layout = sec.parse_layout(found["layout"]) if "layout" in found else "channels_last"
+        layers_section = found["layers"]
+        if not layers_section.values:
+            raise ValidationError(f"network {net.name} needs at least one layer in `layers:`; received none",
+                                  span=layers_section.span, hint="e.g. layers: Flatten() Dense(10)")
         state = _Net(IdAllocator(inputs), labels=set(inputs), prev=next(iter(inputs)))
-        self.items(state, found["layers"].values, {}, ())
+        self.items(state, layers_section.values, {}, ())
+        self._all_inputs_used(state, inputs, found["input"].span)
+        if "layout" not in found:
+            self._channels_first_warning(state, inputs, found["input"].span)
         return Graph(net.name, inputs, tuple(state.nodes), tuple(state.edges), layout, self.training(found))
+
+    def _all_inputs_used(self, state: _Net, inputs: dict, span: Span) -> None:
+        read = {e.source for e in state.edges}
+        for name in inputs:
+            if name not in read:
+                others = [n for n in inputs if n != name]
+                raise ValidationError(
+                    f"every input must feed a layer; received input {name!r}, which nothing reads",
+                    span=span, hint=f"start a branch `{name}: {{ … }}`, take it with `<- {name}` (e.g. "
+                    f"Concatenate() <- [{others[0] if others else 'x'}, {name}]), or remove it")
+
+    def _channels_first_warning(self, state: _Net, inputs: dict, span: Span) -> None:
+        """``input: (1, 28, 28)`` before a Conv2D: a channels-first habit in a channels_last network."""
+        firsts = {e.source: e.target for e in reversed(state.edges)}
+        by_id = {n.id: n for n in state.nodes}
+        for name, shape in inputs.items():
+            node = by_id.get(firsts.get(name))
+            if node is not None and layers.get(node.type).order == "channels" and looks_channels_first(shape):
+                self.warnings.append(DSLWarning(f"input {name!r} {fmt_shape(shape)} reads as channels-last, "
+                                                f"so {node.type} sees {shape[-1]} channels; "
+                                                + channels_first_hint(shape), span))
 
     def training(self, found: dict[str, S.Section]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -120,14 +150,36 @@ class Lowering:
 
     # layer items -------------------------------------------------------------------------
     def items(self, state: _Net, items, env: dict, chain: tuple[str, ...]) -> None:
+        ends: list[tuple[str, str]] = []   # (branch name, its last node) of the branches just closed
         for item in items:
             if isinstance(item, S.Branch):
                 self.branch(state, item, env, chain)
-            else:
-                self.item(state, item, env, chain)
+                ends.append((item.name, state.prev))
+                continue
+            if len(ends) > 1:
+                self._after_branches(state, item, ends)
+            ends = []
+            self.item(state, item, env, chain)
+
+    def _after_branches(self, state: _Net, item: S.LayerItem, ends: list[tuple[str, str]]) -> None:
+        """The old multi-input form: a merge layer right after branches, with no inputs of its own,
+        merges them all (in order); any other layer takes the last and the others are left alone."""
+        if item.sources or state.pending or item.call.name in self.macros:
+            return
+        spec = self.spec(item.call.name, item.call.span)
+        own = [a for a in item.call.args if isinstance(a, S.Name) and a.name in state.labels]
+        if spec.arity[0] >= 2 and not own:
+            state.pending = [node for _, node in ends]
+            return
+        names = ", ".join(name for name, _ in ends)
+        self.warnings.append(DSLWarning(f"the branches {names} end here and {spec.name} reads only the last "
+                                        f"({ends[-1][0]}); merge them first, e.g. Concatenate()", item.span))
 
     def branch(self, state: _Net, br: S.Branch, env: dict, chain) -> None:
         """``name: { items }``: a chain that starts from input/label ``name`` and takes its label."""
+        if not br.items:
+            raise ValidationError(f"branch {br.name} needs at least one layer; received an empty block",
+                                  span=br.span, hint=f"e.g. {br.name}: {{ Dense(16) }}, or remove it")
         state.prev = self._resolve(state, br.name, br.span)
         self.items(state, br.items, env, chain)
         state.alias[br.name] = state.prev  # the branch's output now answers to its name
@@ -150,7 +202,9 @@ class Lowering:
         if isinstance(n, bool) or not isinstance(n, int | float) or not float(n).is_integer() \
                 or not 1 <= n <= MAX_REPEAT:
             raise ValidationError(f"repetition `* N` needs a positive integer up to {MAX_REPEAT:,}; "
-                                  f"received {n!r}", span=item.span)
+                                  f"received {show(n)}", span=item.span,
+                                  hint="a search value cannot set a repetition count; write one network per "
+                                       "depth" if isinstance(n, HPO) else None)
         return int(n)
 
     def layer(self, state: _Net, item: S.LayerItem, env: dict, chain, sources, label) -> None:
@@ -243,7 +297,7 @@ class Lowering:
         except NeuralForgeError as err:
             err.span = err.span or call.span
             raise
-        return {k: v if isinstance(v, HPO) else checked[k] for k, v in raw.items()}
+        return {k: v if searched(v) else checked[k] for k, v in raw.items()}
 
     # macros -----------------------------------------------------------------------------
     def expand(self, state: _Net, macro: S.MacroDef, item: S.LayerItem, env, chain, sources, label) -> None:
@@ -281,6 +335,11 @@ class Lowering:
 
     # names ------------------------------------------------------------------------------
     def spec(self, name: str, span: Span):
+        if name.lower() in HPO_NAMES:
+            raise ValidationError(f"a layer goes here; received the search value {name}(…): a search value "
+                                  "cannot choose between layers", span=span,
+                                  hint="search a layer's parameters instead, e.g. Dense(HPO(choice(64, 128))), "
+                                  "or write one network per alternative (a file may hold several)")
         if name.lower() == "lambda":
             raise ValidationError("Lambda layers are refused: NeuralForge never evaluates user code",
                                   span=span, hint="write the computation with registry layers, or a macro")

@@ -1,7 +1,7 @@
 """Text → syntax tree (:mod:`neural_engine.dsl.syntax`) with lark, LALR(1).
 
-Syntax errors become :class:`DSLSyntaxError` with line, column, what was expected and a hint;
-an unclosed ``{`` names the block that is still open and where it began.
+Syntax errors become :class:`DSLSyntaxError` with line, column, what was expected and a hint
+(:mod:`neural_engine.dsl.syntax_errors`).
 """
 
 from __future__ import annotations
@@ -11,22 +11,21 @@ from functools import cache
 from importlib import resources
 
 from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark.exceptions import UnexpectedEOF, UnexpectedInput, VisitError
 
 from neural_engine.dsl import syntax as S
+from neural_engine.dsl.syntax_errors import syntax_error
 from neural_engine.errors import DSLSyntaxError, Span
 
 REQUIRED = object()
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "0": "\0"}
-_KEYWORDS = {"network", "define", "macro", "input", "layout", "layers", "loss", "optimizer",
-             "metrics", "lr_schedule", "train", "training", "execution", "execute"}
 
 
 @cache
 def _lark() -> Lark:
     grammar = resources.files("neural_engine.dsl").joinpath("grammar.lark").read_text()
     return Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True,
-                maybe_placeholders=False, cache=False)
+                maybe_placeholders=False, cache=False, start=["start", "value"])
 
 
 def _unescape(text: str) -> str:
@@ -44,11 +43,14 @@ def _number(token: Token) -> int | float:
 class _Build(Transformer):
     """Tree → syntax dataclasses. Methods are named after grammar rules."""
 
-    def __init__(self, file: str | None):
+    def __init__(self, file: str | None, at: Span | None = None):
         super().__init__()
         self.file = file
+        self.at = at      # every span, for text quoted inside a string (its own positions mean nothing)
 
     def _span(self, meta_or_token) -> Span:
+        if self.at is not None:
+            return self.at
         return Span(meta_or_token.line, meta_or_token.column, getattr(meta_or_token, "end_line", None),
                     getattr(meta_or_token, "end_column", None), self.file)
 
@@ -193,9 +195,9 @@ def _has_parens(meta, name: Token) -> bool:
 def parse_syntax(text: str, file: str | None = None) -> S.Program:
     """Parse DSL text into its syntax tree; raise DSLSyntaxError with a location and a hint."""
     try:
-        tree = _lark().parse(text)
+        tree = _lark().parse(text, start="start")
     except UnexpectedInput as err:
-        raise _syntax_error(err, text, file) from None
+        raise syntax_error(err, text, file) from None
     try:
         return _Build(file).transform(tree)
     except VisitError as err:  # an error raised inside a rule method
@@ -205,70 +207,23 @@ def parse_syntax(text: str, file: str | None = None) -> S.Program:
         raise err.orig_exc from None
 
 
-# errors ----------------------------------------------------------------------------------
+def parse_value(text: str, at: Span) -> object:
+    """A value written inside a string (``optimizer: "Adam(learning_rate=1e-3)"``), as if unquoted;
+    its spans, and its errors', are ``at`` (the string's place in the file).
 
-_PRETTY = {"RPAR": ")", "LPAR": "(", "RBRACE": "}", "LBRACE": "{", "RSQB": "]", "LSQB": "[",
-           "COMMA": ",", "COLON": ":", "EQUAL": "=", "NAME": "a name", "NUMBER": "a number",
-           "STRING": "a string", "VAR": "a $variable", "STAR": "*", "AT": "@", "MINUS": "-",
-           "PLUS": "+", "SLASH": "/", "__ANON_0": "<-", "$END": "the end of the file"}
-
-
-def _expected(names) -> str:
-    pretty = sorted({_PRETTY.get(n, n.lower() if n.isupper() else n) for n in names})
-    if len(pretty) > 8:
-        pretty = pretty[:8] + ["…"]
-    return ", ".join(f'"{p}"' if len(p) <= 2 else p for p in pretty)
-
-
-def _syntax_error(err: UnexpectedInput, text: str, file: str | None) -> DSLSyntaxError:
-    if isinstance(err, UnexpectedEOF) or (isinstance(err, UnexpectedToken) and err.token.type == "$END"):
-        return _unclosed(text, file) or DSLSyntaxError(
-            "the file ended early; expected " + _expected(getattr(err, "expected", ())),
-            span=Span(*_end_position(text), file=file))
-    span = Span(err.line, err.column, file=file)
-    if isinstance(err, UnexpectedCharacters):
-        ch = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
-        hint = "strings need quotes on both ends" if ch in "\"'" else \
-            "names are letters, digits and _; numbers like 1e-3" if ch else None
-        return DSLSyntaxError(f"unexpected character {ch!r}; expected {_expected(err.allowed)}",
-                              span=span, hint=hint)
-    token = err.token
-    expected = _expected(err.expected)
-    hint = None
-    if token.type == "RBRACE" or token.value == "}":
-        hint = "a `}` closes a block that is not open here; check the braces above"
-    elif "RPAR" in err.expected:
-        hint = "check for a missing `)` or `,`"
-    elif token.type == "NAME" and token.value in _KEYWORDS:
-        hint = f"`{token.value}` is a section keyword; it cannot be used as a name here"
-    return DSLSyntaxError(f"unexpected {token.value!r}; expected {expected}", span=span, hint=hint)
-
-
-def _end_position(text: str) -> tuple[int, int]:
-    lines = text.split("\n")
-    return len(lines), len(lines[-1]) + 1
-
-
-_SCAN = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|#[^\n]*|//[^\n]*|/\*.*?\*/|[{}]', re.S)
-_OPENER = re.compile(r"(?:(network|define|macro)\s+([A-Za-z_]\w*)|([A-Za-z_]\w*))[^{}\n]*$")
-
-
-def _unclosed(text: str, file: str | None) -> DSLSyntaxError | None:
-    """The innermost ``{`` never closed, named by what opened it (``network MnistCNN``)."""
-    stack = []
-    for m in _SCAN.finditer(text):
-        if m.group() == "{":
-            stack.append(m.start())
-        elif m.group() == "}" and stack:
-            stack.pop()
-    if not stack:
-        return None
-    pos = stack[-1]
-    line = text.count("\n", 0, pos) + 1
-    col = pos - (text.rfind("\n", 0, pos) + 1) + 1
-    head = text[text.rfind("\n", 0, pos) + 1:pos]
-    m = _OPENER.search(head.strip())
-    what = f"{m.group(1)} {m.group(2)}" if m and m.group(1) else (m.group(3) if m else "block")
-    return DSLSyntaxError(f"expected `}}` to close `{what}` opened at line {line}; received the end "
-                          "of the file", span=Span(line, col, file=file),
-                          hint=f"add `}}` after the last item of `{what}`")
+    >>> parse_value("Adam(learning_rate=1e-3)", Span(1, 1)).kwargs[0][:2]
+    ('learning_rate', 0.001)
+    """
+    try:
+        tree = _lark().parse(text, start="value")
+    except UnexpectedInput as err:
+        token = getattr(err, "token", None)
+        ended = isinstance(err, UnexpectedEOF) or getattr(token, "type", None) == "$END"
+        near = " (it ends early)" if ended else f" at {text[err.pos_in_stream:err.pos_in_stream + 10]!r}"
+        raise DSLSyntaxError(f"a quoted value must read as DSL, e.g. \"Adam(learning_rate=1e-3)\"; received "
+                             f"{text!r}, which does not parse{near}", span=at,
+                             hint="check its parentheses and commas, or write it without quotes") from None
+    try:
+        return _Build(at.file, at).transform(tree)
+    except VisitError as err:
+        raise err.orig_exc from None

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from neural_engine.dsl import syntax as S
-from neural_engine.dsl.values import evaluate
+from neural_engine.dsl.parser import parse_value
+from neural_engine.dsl.values import evaluate, show
 from neural_engine.errors import Span, ValidationError, did_you_mean
 from neural_engine.ir import HPO, LAYOUTS, Call
 from neural_engine.optim import LOSSES, OPTIMIZERS, canonical_loss
@@ -64,11 +65,11 @@ def _shape(name: str, v, span: Span) -> tuple:
     if _int(v):
         v = (v,)
     if not isinstance(v, tuple) or not v:
-        raise ValidationError(f"input {name!r} must be a shape like (28, 28, 1); received {v!r}", span=span)
+        raise ValidationError(f"input {name!r} must be a shape like (28, 28, 1); received {show(v)}", span=span)
     if v[0] is None and len(v) > 1:
         v = v[1:]  # a leading None is the batch
     if any(not _int(d) or d < 1 for d in v):
-        raise ValidationError(f"input dimensions must be positive integers; received {v} for {name!r}",
+        raise ValidationError(f"input dimensions must be positive integers; received {show(v)} for {name!r}",
                               span=span, hint="leave the batch out, e.g. input: (28, 28, 1)")
     return v
 
@@ -76,36 +77,54 @@ def _shape(name: str, v, span: Span) -> tuple:
 def parse_layout(section: S.Section) -> str:
     v = evaluate(section.values[0], {}, section.span)
     if v not in LAYOUTS:
-        raise ValidationError(f"layout must be channels_last or channels_first; received {v!r}",
+        raise ValidationError(f"layout must be channels_last or channels_first; received {show(v)}",
                               span=section.span, hint=did_you_mean(str(v), LAYOUTS))
     return v
 
 
+def _unquoted(section: S.Section):
+    """The section's value; a quoted call (``"Adam(learning_rate=1e-3)"``) reads as the call."""
+    v = section.values[0]
+    if isinstance(v, str) and "(" in v:
+        v = parse_value(v, section.span)
+    return v
+
+
+def _one(v, what: str, example: str, span: Span) -> None:
+    if isinstance(v, HPO):
+        raise ValidationError(f"{what} must be one {what}, e.g. {example}; received the search value {show(v)}: "
+                              f"a search value cannot choose the {what}", span=span,
+                              hint=f"search its arguments instead, e.g. {example}, or write one network per {what}")
+
+
 def parse_loss(section: S.Section):
-    v = evaluate(section.values[0], {}, section.span)
+    v = evaluate(_unquoted(section), {}, section.span)
+    _one(v, "loss", "Huber(delta=HPO(choice(0.5, 1.0)))", section.span)
     name = v.name if isinstance(v, Call) else v
     canonical = canonical_loss(name) if isinstance(name, str) else None
     if canonical is None:
-        raise ValidationError(f"loss must be a known loss; received {name!r}", span=section.span,
+        raise ValidationError(f"loss must be a known loss; received {show(name)}", span=section.span,
                               hint=did_you_mean(str(name), LOSSES) or "known: " + ", ".join(LOSSES))
     return Call(canonical, v.args, v.kwargs) if isinstance(v, Call) else canonical
 
 
 def parse_optimizer(section: S.Section) -> Call:
-    """``Adam(learning_rate=1e-3)``, ``"Adam"``, ``Adam``, ``"Adam" { learning_rate: 1e-3 }``."""
-    v = evaluate(section.values[0], {}, section.span)
+    """``Adam(learning_rate=1e-3)``, ``"Adam"``, ``Adam``, ``"Adam" { learning_rate: 1e-3 }``,
+    ``"Adam(learning_rate=1e-3)"``."""
+    v = evaluate(_unquoted(section), {}, section.span)
+    _one(v, "optimizer", "Adam(learning_rate=HPO(log_range(1e-4, 1e-2)))", section.span)
     extra = evaluate(section.values[1], {}, section.span) if len(section.values) > 1 else {}
     call = v if isinstance(v, Call) else Call(v) if isinstance(v, str) else None
     info = OPTIMIZERS.get(call.name.lower()) if call else None
     if info is None:
-        raise ValidationError(f"optimizer must be a known optimizer; received {v!r}", span=section.span,
+        raise ValidationError(f"optimizer must be a known optimizer; received {show(v)}", span=section.span,
                               hint=did_you_mean(str(getattr(v, "name", v)), [o.name for o in OPTIMIZERS.values()])
                               or "known: " + ", ".join(o.name for o in OPTIMIZERS.values()))
     kwargs = {**call.kwargs, **extra}
     lr = kwargs.get("learning_rate", kwargs.get("lr"))
     lr = lr.default if isinstance(lr, HPO) else lr
     if lr is not None and not isinstance(lr, Call) and (not _num(lr) or lr <= 0):
-        raise ValidationError(f"{info.name} learning_rate must be a positive number; received {lr!r}",
+        raise ValidationError(f"{info.name} learning_rate must be a positive number; received {show(lr)}",
                               span=section.span, hint="e.g. learning_rate=1e-3")
     return Call(info.name, call.args, kwargs)
 
@@ -114,7 +133,7 @@ def parse_metrics(section: S.Section) -> tuple[str, ...]:
     v = evaluate(section.values[0], {}, section.span)
     items = v if isinstance(v, tuple) else (v,)
     if not all(isinstance(m, str) for m in items):
-        raise ValidationError(f'metrics must be names like ["accuracy"]; received {v!r}', span=section.span)
+        raise ValidationError(f'metrics must be names like ["accuracy"]; received {show(v)}', span=section.span)
     return tuple(items)
 
 
@@ -122,7 +141,7 @@ def parse_schedule(section: S.Section) -> Call:
     v = evaluate(section.values[0], {}, section.span)
     if not isinstance(v, Call):
         raise ValidationError(f"lr_schedule must be a call like StepDecay(step_size=10, gamma=0.1); "
-                              f"received {v!r}", span=section.span)
+                              f"received {show(v)}", span=section.span)
     return v
 
 
@@ -138,6 +157,6 @@ def parse_settings(section: S.Section, keys: dict[str, tuple[Any, str]], what: s
         check, expected = keys[key]
         probe = v.default if isinstance(v, HPO) else v
         if not check(probe):
-            raise ValidationError(f"{key} must be {expected}; received {v!r}", span=span)
+            raise ValidationError(f"{key} must be {expected}; received {show(v)}", span=span)
         out[key] = v
     return out

@@ -87,6 +87,10 @@ def _padding_idx(site: Site) -> int | None:
 
 
 def _embedding_infer(site: Site):
+    if len(site.x) != 1:  # (steps, features) is vectors already: say so here, not at the layer after
+        site.fail(f"takes token ids (steps,); received shape {fmt_shape(site.user_x)} of rank {len(site.x)}",
+                  "an input of (steps, features) is vectors already: feed it on without an Embedding, "
+                  "or declare input: (steps,) for sequences of token ids", shape=True)
     _padding_idx(site)
     return (*site.x, site.params["output_dim"])
 
