@@ -13,6 +13,16 @@ from dataclasses import dataclass
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def _keep_main_module():
+    """Streamlit's AppTest replaces ``sys.modules["__main__"]`` with the script it ran and leaves it
+    there; a later test's spawned process would then run that script as its main module. Restored
+    after every test."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

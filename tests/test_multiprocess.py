@@ -32,10 +32,16 @@ SPAWN = multiprocessing.get_context("spawn")  # fresh interpreters, as two comma
 
 
 def create_keys(path: str, who: str, n: int, barrier) -> None:
-    store = KeyStore(Path(path))
-    barrier.wait()
-    for i in range(n):
-        store.create(f"{who}-{i}", "read")
+    try:
+        store = KeyStore(Path(path))
+        barrier.wait()
+        for i in range(n):
+            store.create(f"{who}-{i}", "read")
+    except BaseException:  # the parent's assertion shows why
+        import traceback
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).with_name(f"{who}.error").write_text(traceback.format_exc())
+        raise
 
 
 def test_two_processes_creating_keys_at_once_keep_every_key(tmp_path):
@@ -46,7 +52,8 @@ def test_two_processes_creating_keys_at_once_keep_every_key(tmp_path):
         p.start()
     for p in procs:
         p.join(60)
-    assert [p.exitcode for p in procs] == [0, 0]
+    errors = [e.read_text() for e in path.parent.glob("*.error")] if path.parent.exists() else []
+    assert [p.exitcode for p in procs] == [0, 0], errors
     names = {k.name for k in KeyStore(path).list()}
     assert names == {f"{who}-{i}" for who in ("a", "b") for i in range(40)}, f"{80 - len(names)} keys lost"
 
