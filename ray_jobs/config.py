@@ -49,6 +49,9 @@ class TrainConfig:
     # compute and tracking
     workers: int = _f(1, "Ray Train workers")
     gpu: bool = _f(False, "one GPU per worker (refused where the cluster has none)")
+    data_placement: str | None = _f(None, "auto, device (the training data held on the device, augmented there in "
+                                          "batches) or workers (DataLoader workers) (DSL train.data_placement, "
+                                          "else auto)")
     compile: bool = _f(False, "torch.compile the model (its compilation is the compile_seconds metric, "
                               "not part of an epoch's time)")
     experiment: str = _f("neuralforge", "MLflow experiment")
@@ -74,6 +77,8 @@ class TrainConfig:
         _check("learning_rate", self.learning_rate, lambda v: _number(v) and v > 0, "a positive number")
         _check("gradient_clip", self.gradient_clip, lambda v: _number(v) and v > 0, "a positive number")
         _check("weight_decay", self.weight_decay, lambda v: _number(v) and v >= 0, "a non-negative number")
+        _check("data_placement", self.data_placement, lambda v: v in ("auto", "device", "workers"),
+               "auto, device or workers")
         for name in ("warmup_epochs", "seed", "max_failures"):
             _check(name, getattr(self, name), lambda v: isinstance(v, int) and v >= 0, "a non-negative integer")
         for flag, spec in (("loss", loss_spec), ("optimizer", optimizer_spec)):

@@ -103,7 +103,6 @@ def to_device(batch, device: torch.device, channels_last: bool = False) -> list:
 
 def run_epochs(config: dict, session: Session) -> None:
     from neural_engine.build import build
-    from neural_engine.data import make_loaders
     from neural_engine.ir import Graph
     from neural_engine.objectives import make_loss, make_scheduler
 
@@ -120,10 +119,7 @@ def run_epochs(config: dict, session: Session) -> None:
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     model = session.prepare_model(model)
-    loaders = make_loaders(config["dataset"], config["split"], h["batch_size"], config["pipeline"],
-                           seed=h["seed"])
-    train_loader = session.prepare_loader(loaders["train"])
-    val_loader = session.prepare_loader(loaders["val"])
+    train_loader, val_loader = _loaders(config, session, h)
     max_batches = 3 if config["smoke_test"] else None
 
     optimizer = getattr(torch.optim, h["optimizer"])(model.parameters(), **h["optimizer_kwargs"])
@@ -151,6 +147,8 @@ def run_epochs(config: dict, session: Session) -> None:
         model, compile_seconds = _compiled(model, train_loader, loss_fn, place, amp)
     first = state["epoch"]
     for epoch in range(first, h["epochs"]):
+        for loader in (train_loader, val_loader):
+            _set_epoch(loader, epoch)
         start = time.perf_counter()
         train = _run(model, train_loader, loss_fn, place, amp, classify, max_batches, optimizer=optimizer,
                      scaler=scaler, h=h, scheduler=scheduler if per == "step" else None)
@@ -186,6 +184,42 @@ def run_epochs(config: dict, session: Session) -> None:
             break
     if logger is not None:
         logger.close()
+
+
+def _loaders(config: dict, session: Session, h: dict):
+    """The training and validation loaders on the run's data path (see :mod:`ray_jobs.data_path`)."""
+    from neural_engine.data.loaders import make_loaders, resolve_pipeline, resolve_split
+    from neural_engine.data.registry import load
+    from ray_jobs import data_path
+    dataset = load(config["dataset"]) if isinstance(config["dataset"], str) else config["dataset"]  # or in memory
+    parts = resolve_split(dataset, config["split"])
+    pipeline = resolve_pipeline(dataset, config["pipeline"])
+    placement = data_path.choose(config.get("data_placement") or "auto", dataset, pipeline, len(parts["train"]),
+                                 session.device)
+    if session.rank == 0:
+        print(placement.describe(), flush=True)
+        if config.get("run_id"):
+            from mlflow.tracking import MlflowClient
+            MlflowClient(config["tracking_uri"]).set_tag(config["run_id"], "neuralforge.data_placement",
+                                                         placement.path)
+    if placement.path == "device":
+        if pipeline is not None:
+            from neural_engine.data.loaders import check_same_shape
+            check_same_shape(dataset, {p: pipeline.compile(train=p == "train") for p in ("train", "test")})
+        loaders = data_path.device_loaders(dataset, parts, pipeline, h["batch_size"], session.device,
+                                           seed=h["seed"], rank=session.rank, world=session.world)
+        return loaders["train"], loaders["val"]
+    loaders = make_loaders(dataset, parts, h["batch_size"], pipeline if pipeline is not None else [],
+                           num_workers=data_path.loader_workers(), seed=h["seed"],
+                           pin_memory=session.device.type == "cuda")
+    return session.prepare_loader(loaders["train"]), session.prepare_loader(loaders["val"])
+
+
+def _set_epoch(loader, epoch: int) -> None:
+    """A new shuffle per epoch: the device loader's, or the distributed sampler's (Ray adds one)."""
+    target = loader if hasattr(loader, "set_epoch") else getattr(loader, "sampler", None)
+    if hasattr(target, "set_epoch"):
+        target.set_epoch(epoch)
 
 
 def _gpu_metrics(device: torch.device) -> dict[str, float]:

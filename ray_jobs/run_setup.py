@@ -142,6 +142,7 @@ def loop_config(config: TrainConfig, graph: Graph, hyper: Hyper, dataset, run_id
         "task": dataset.task, "hyper": asdict(hyper), "lr_schedule": hyper.lr_schedule,
         "seed": hyper.seed, "smoke_test": config.smoke_test, "run_id": run_id, "gpu": config.gpu,
         "compile": config.compile,
+        "data_placement": config.data_placement or graph.training.get("data_placement") or "auto",
         "tracking_uri": settings().mlflow_uri,
         "threads": threads or max(1, (os.cpu_count() or 1) // config.workers)}
 
@@ -150,7 +151,8 @@ def run_params(config: TrainConfig, hyper: Hyper, dataset, analysis=None) -> dic
     """The MLflow parameters of a run: every hyperparameter, the scaling, the data."""
     params = {**{f"train.{k}": v for k, v in asdict(hyper).items() if k not in ("optimizer_kwargs", "extra")},
               **{f"optimizer.{k}": v for k, v in hyper.optimizer_kwargs.items()},
-              "workers": config.workers, "gpu": config.gpu, "compile": config.compile, "dataset": dataset.name,
+              "workers": config.workers, "gpu": config.gpu, "compile": config.compile,
+              "data_placement": config.data_placement or "auto", "dataset": dataset.name,
               "dataset_version": dataset.version or fingerprint(dataset)[:16],
               "split": config.split or json.dumps(dataset.split or "default"),
               "augmentation": _capped(augmentation_json(config, dataset) or "none"), "smoke_test": config.smoke_test}

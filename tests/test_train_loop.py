@@ -105,3 +105,39 @@ def test_compiled_training_reports_compile_seconds_once():
     assert first["compile_seconds"] > 0 and "compile_seconds" not in second
     # the compilation (also for the smaller last batch) is not in the first epoch's time
     assert first["epoch_seconds"] < 3 * second["epoch_seconds"] + 2
+
+
+@pytest.mark.parametrize("placement", ["device", "workers"])
+def test_both_data_paths_train_with_augmentation(placement, tmp_path, capsys):
+    import json
+    pipeline = tmp_path / "augment.json"
+    pipeline.write_text(json.dumps([{"type": "RandomCrop", "params": {"size": 8, "padding": 1}},
+                                    {"type": "RandomHorizontalFlip", "params": {"p": 0.5}}]))
+    config = _config(epochs=3, augment=str(pipeline), data_placement=placement, learning_rate=0.01)
+    reports, _ = _train(config)
+    assert f"data placement: {placement}" in capsys.readouterr().out
+    assert reports[-1]["train_loss"] < reports[0]["train_loss"] and reports[-1]["val_accuracy"] > 0.25  # chance: 0.1
+
+
+def test_the_gpu_benchmark_says_no_gpu_and_succeeds_without_one(capsys):
+    from benchmarks import bench_gpu
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is here: the benchmark measures instead (run it: python -m benchmarks.bench_gpu)")
+    assert bench_gpu.main([]) == 0
+    assert capsys.readouterr().out.startswith("no GPU")
+
+
+def test_the_gpu_benchmarks_loop_needs_neither_ray_nor_mlflow():
+    """What the GPU machine runs (its own Python: torch and lark, no Ray, MLflow or data libraries),
+    here on the CPU."""
+    import subprocess
+    import sys
+    code = ("import sys\n"
+            "for name in ('ray', 'mlflow', 'polars', 'boto3', 'sklearn', 'pyarrow', 'pandas', 'psutil'):\n"
+            "    sys.modules[name] = None  # not installed, as far as imports can tell\n"
+            "from benchmarks import bench_gpu\n"
+            "r = bench_gpu.loop_speed(bench_gpu.synthetic_cifar(64), 32, 1, bench_gpu.torch.device('cpu'),\n"
+            "                         'device', True, False)\n"
+            "print(r['img_s'] > 0)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
+    assert out.returncode == 0 and out.stdout.strip().endswith("True"), out.stderr[-2000:]

@@ -57,15 +57,19 @@ def config_ui():
     lr = c[2].number_input("Learning rate", 0.0, 10.0, d.learning_rate, format="%.2e", key="train_lr")
     optimizer = c[3].text_input("Optimizer", d.optimizer, key="train_optimizer")
     seed = c[4].number_input("Seed", 0, 2**31 - 1, d.seed, key="train_seed")
-    c = st.columns(3)
+    c = st.columns(4)
     workers = c[0].number_input("Workers", 1, 64, 1, key="train_workers")
-    experiment = c[1].text_input("Experiment", "neuralforge", key="train_experiment")
-    smoke = c[2].checkbox("Smoke test (1 epoch, a few batches)", key="train_smoke")
+    placement = c[1].selectbox("Data placement", ("auto", "device", "workers"), key="train_placement",
+                               help="device: the training data held on the device and augmented there in "
+                                    "batches; workers: DataLoader workers; auto: device when it fits and every "
+                                    "augmentation has a batched form")
+    experiment = c[2].text_input("Experiment", "neuralforge", key="train_experiment")
+    smoke = c[3].checkbox("Smoke test (1 epoch, a few batches)", key="train_smoke")
     try:
         return TrainConfig(**{source: ref}, dataset=dataset, augment=augment, epochs=int(epochs), batch_size=int(batch),
                            learning_rate=float(lr), optimizer=optimizer.strip(), seed=int(seed),
                            workers=int(workers), experiment=experiment.strip() or "neuralforge",
-                           smoke_test=smoke)
+                           smoke_test=smoke, data_placement=None if placement == "auto" else placement)
     except NeuralForgeError as err:
         error_message(err)
         return None

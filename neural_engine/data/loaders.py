@@ -88,13 +88,16 @@ def resolve_pipeline(ds: Dataset, pipeline) -> Pipeline | None:
 
 
 def make_loaders(dataset: Dataset | str, split=None, batch_size: int = 64, pipeline=None,
-                 num_workers: int = 0, *, seed: int = 0, storage=None) -> dict[str, DataLoader]:
+                 num_workers: int = 0, *, seed: int = 0, storage=None,
+                 pin_memory: bool = False) -> dict[str, DataLoader]:
     """``{"train", "val", "test"}`` DataLoaders.
 
     ``dataset``: a ``Dataset`` or a name (``digits``, ``pets@v2``; registered ones from ``storage``).
     ``split``: a ``SplitSpec``, a dict of index arrays, or None (the version's split, else 70/15/15,
     stratified for classification). ``pipeline``: a ``Pipeline``, its JSON list, a JSON file path,
-    or None (the version's pipeline, if any); ``[]`` turns a stored pipeline off.
+    or None (the version's pipeline, if any); ``[]`` turns a stored pipeline off. With
+    ``num_workers``, the workers persist across epochs and prefetch 4 batches each; ``pin_memory``
+    (for a GPU) lets the copies to the device overlap compute.
     """
     if isinstance(dataset, str):
         from neural_engine.data.registry import load
@@ -107,17 +110,18 @@ def make_loaders(dataset: Dataset | str, split=None, batch_size: int = 64, pipel
     pipe = resolve_pipeline(dataset, pipeline)
     transforms = {p: None if pipe is None else pipe.compile(train=p == "train") for p in PARTS}
     if pipe is not None:
-        _check_same_shape(dataset, transforms)
+        check_same_shape(dataset, transforms)
     out = {}
     for p in PARTS:
         generator = torch.Generator().manual_seed(seed)
         out[p] = DataLoader(ArrayDataset(dataset, parts[p], transforms[p]), batch_size=batch_size,
                             shuffle=p == "train", generator=generator, num_workers=num_workers,
-                            persistent_workers=False)
+                            persistent_workers=num_workers > 0, prefetch_factor=4 if num_workers else None,
+                            pin_memory=pin_memory)
     return out
 
 
-def _check_same_shape(ds: Dataset, transforms) -> None:
+def check_same_shape(ds: Dataset, transforms) -> None:
     """Training and evaluation images must come out the same size, or the model sees two shapes."""
     sample = torch.from_numpy(ds.x[0]).permute(2, 0, 1)
     shapes = {p: tuple(t(sample).shape) for p, t in transforms.items() if p in ("train", "test")}

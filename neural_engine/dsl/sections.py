@@ -30,6 +30,7 @@ TRAIN_KEYS: dict[str, tuple[Any, str]] = {
     "early_stopping": (lambda v: _int(v) and v > 0, "a patience in epochs (positive integer)"),
     "search_method": (lambda v: v in ("random", "grid", "bayesian"), '"random", "grid" or "bayesian"'),
     "num_trials": (lambda v: _int(v) and v > 0, "a positive integer"),
+    "data_placement": (lambda v: v in ("auto", "device", "workers"), '"auto", "device" or "workers"'),
 }
 EXECUTION_KEYS: dict[str, tuple[Any, str]] = {
     "device": (lambda v: v in ("cpu", "cuda", "gpu", "auto"), '"cpu", "cuda", "gpu" or "auto"'),
