@@ -91,6 +91,14 @@ def ensure_auth_token() -> str:
 
 # -- state --------------------------------------------------------------------------------------
 
+def write_state(path: Path, state) -> None:
+    """``state`` (a dataclass) as JSON at ``path``, replaced atomically (readers never see half)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(state), indent=2))
+    tmp.replace(path)
+
+
 @dataclass
 class ClusterState:
     """What ``up()`` started; JSON in ``<home>/cluster.json``."""
@@ -121,10 +129,7 @@ class ClusterState:
                                f"it is unreadable ({e})", hint=f"delete {path} if no head runs") from None
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2))
-        tmp.replace(path)
+        write_state(path, self)
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -94,10 +94,7 @@ class TrackingState:
                                       f"it is unreadable ({e})", hint=f"delete {path} if no server runs") from None
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2))
-        tmp.replace(path)
+        cluster.write_state(path, self)
 
     def children(self) -> list[Child]:
         return [c for c in (self.server, self.postgres) if c is not None]
