@@ -19,6 +19,7 @@
 | api_dev_key | ``NEURALFORGE_API_DEV_KEY`` | none: no development key (when set, this value is an admin key) |
 | webhook_secret | ``NEURALFORGE_WEBHOOK_SECRET`` | none: generated once into ``<home>/api/webhook_secret`` |
 | webhook_hosts | ``NEURALFORGE_WEBHOOK_HOSTS`` | none: any host (``hooks.example.com,.corp.example`` limits them) |
+| device_data_share | ``NEURALFORGE_DEVICE_DATA_SHARE`` | 0.5: the share of free device memory training data may take on the device |
 
 >>> s = Settings.from_env({"NEURALFORGE_HOME": "/tmp/nf"})
 >>> s.storage, s.mlflow_uri
@@ -58,6 +59,7 @@ class Settings:
     api_dev_key: str | None = field(default=None, repr=False)
     webhook_secret: str | None = field(default=None, repr=False)
     webhook_hosts: tuple[str, ...] = ()  # empty: any host
+    device_data_share: float = 0.5
 
     def __post_init__(self):
         if self.max_upload_bytes <= 0:
@@ -67,6 +69,9 @@ class Settings:
                            ("NEURALFORGE_QUOTA_CPU_HOURS", self.quota_cpu_hours)):
             if value is not None and not value >= 0:
                 raise ValidationError(f"{var} must be a number of hours >= 0; received {value:g}")
+        if not 0 < self.device_data_share <= 1:
+            raise ValidationError("NEURALFORGE_DEVICE_DATA_SHARE must be a share of the free device memory in "
+                                  f"(0, 1]; received {self.device_data_share:g}")
         if self.api_max_body_bytes <= 0:
             raise ValidationError(f"NEURALFORGE_API_MAX_BODY_MB must be positive; received "
                                   f"{self.api_max_body_bytes / 2**20:g}")
@@ -105,6 +110,7 @@ class Settings:
             webhook_secret=env.get("NEURALFORGE_WEBHOOK_SECRET") or None,
             webhook_hosts=tuple(h.strip().lower() for h in env.get("NEURALFORGE_WEBHOOK_HOSTS", "").split(",")
                                 if h.strip()),
+            device_data_share=_share(env, "NEURALFORGE_DEVICE_DATA_SHARE", 0.5),
         )
 
 
@@ -184,6 +190,13 @@ def _number(env: Mapping[str, str], var: str, default: float, unit: str) -> floa
         return float(env.get(var) or default)
     except ValueError:
         raise ValidationError(f"{var} must be a number of {unit}; received {env[var]!r}") from None
+
+
+def _share(env: Mapping[str, str], var: str, default: float) -> float:
+    try:
+        return float(env.get(var) or default)
+    except ValueError:
+        raise ValidationError(f"{var} must be a share in (0, 1]; received {env[var]!r}") from None
 
 
 def _hours(env: Mapping[str, str], var: str) -> float | None:

@@ -9,7 +9,8 @@
   prefetching.
 
 ``auto`` (the default) holds the data on the device when the training split as uint8 takes at most
-:data:`DEVICE_SHARE` of the device's free memory and every augmentation has a batched form; else
+a share of the device's free memory (``NEURALFORGE_DEVICE_DATA_SHARE``, 0.5) and every augmentation
+has a batched form; else
 workers, with the reason printed. Under DDP each rank takes its own shard on both paths, with
 ``DistributedSampler``'s semantics (an epoch-seeded permutation shared by the ranks, padded to a
 multiple of the world size, rank ``r`` taking every ``world``-th index from ``r``).
@@ -24,7 +25,6 @@ from dataclasses import dataclass
 import torch
 
 PLACEMENTS = ("auto", "device", "workers")
-DEVICE_SHARE = 0.5  # of the device's free memory the uint8 training split may take
 MAX_LOADER_WORKERS = 8
 
 
@@ -71,10 +71,11 @@ def choose(requested: str, dataset, pipeline, train_count: int, device: torch.de
         ok, why = supported(pipeline)
         if not ok:
             reasons.append(f"the augmentation has no batched form on the device: {why}")
-    free = free_memory(device)
-    if size > DEVICE_SHARE * free:
-        reasons.append(f"the training split takes {size / 2**20:,.0f} MiB, more than {DEVICE_SHARE:.0%} of the "
-                       f"{free / 2**20:,.0f} MiB free on {device.type}")
+    from neural_engine.settings import settings
+    share, free = settings().device_data_share, free_memory(device)
+    if size > share * free:
+        reasons.append(f"the training split takes {size / 2**20:,.0f} MiB, more than {share:.0%} of the "
+                       f"{free / 2**20:,.0f} MiB free on {device.type} (NEURALFORGE_DEVICE_DATA_SHARE)")
     if not reasons:
         return Placement("device", f"{train_count:,} samples, {size / 2**20:,.1f} MiB on {device.type}"
                                    + (", augmentation batched there" if pipeline is not None else ""))

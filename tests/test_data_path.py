@@ -41,6 +41,11 @@ def test_auto_falls_back_to_workers_saying_why(monkeypatch):
         data_path.choose("device", digits, None, 1257, CPU)
     with pytest.raises(ValidationError, match="must be one of auto, device, workers; received 'gpu'"):
         data_path.choose("gpu", digits, None, 1257, CPU)
+    monkeypatch.setenv("NEURALFORGE_DEVICE_DATA_SHARE", "1")  # 79 KiB of uint8 digits fit 98 KiB
+    assert data_path.choose("auto", digits, None, 1257, CPU).path == "device"
+    monkeypatch.setenv("NEURALFORGE_DEVICE_DATA_SHARE", "2")
+    with pytest.raises(ValidationError, match=r"NEURALFORGE_DEVICE_DATA_SHARE must be a share .* in \(0, 1\]; received 2"):
+        data_path.choose("auto", digits, None, 1257, CPU)
 
 
 def test_device_loaders_cover_every_sample_once_per_epoch_in_a_new_order_per_epoch():
