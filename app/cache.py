@@ -155,8 +155,8 @@ def artifact_bytes(uri: str, run_id: str, path: str) -> bytes:
 
 @st.cache_resource(show_spinner=False)
 def mlflow_client(uri: str):
-    from mlflow.tracking import MlflowClient
-    return MlflowClient(uri)
+    from ray_jobs.tracking import client
+    return client(uri)
 
 
 @st.cache_data(ttl=5, show_spinner=False)

@@ -91,9 +91,9 @@ def spec_from_args(args, name: str):
 
 
 def _client():
-    from mlflow.tracking import MlflowClient
+    from ray_jobs.tracking import client
 
-    return MlflowClient(settings().mlflow_uri)
+    return client(settings().mlflow_uri)
 
 
 def run_source(run_id: str, directory: Path):

@@ -60,14 +60,14 @@ def load_run(run_id: str) -> RunSource:
     """The configuration, graph and dataset of a run, from its artifacts (downloaded under
     ``<home>/runs/<run id>/``)."""
     from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
 
     from neural_engine.data import load
     from neural_engine.settings import settings
     from ray_jobs.run_setup import DEFAULT_LOSS, loop_config
+    from ray_jobs.tracking import client as tracking_client
     quiet_downloads()
     uri = settings().mlflow_uri
-    client = MlflowClient(uri)
+    client = tracking_client(uri)
     try:
         run = client.get_run(run_id)
         if BEST_RUN_TAG in run.data.tags:

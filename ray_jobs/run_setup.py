@@ -206,13 +206,13 @@ def log_files(client, run_id: str, files: dict[str, str], where: str = "setup") 
 
 def _open_run(config, graph, dsl_text, analysis, hyper, dataset, tags) -> str:
     from mlflow.entities import Param
-    from mlflow.tracking import MlflowClient
 
     from neural_engine.codegen import generate_pytorch
     from neural_engine.report import report
+    from ray_jobs.tracking import client as tracking_client
     from ray_jobs.tracking import experiment_id
     s = settings()
-    client = MlflowClient(s.mlflow_uri)
+    client = tracking_client(s.mlflow_uri)
     exp = experiment_id(s.mlflow_uri, config.experiment, _artifact_root(s))
     name = config.run_name or f"{graph.name}-{dataset.name}-{datetime.now():%Y%m%d-%H%M%S}"
     run = client.create_run(exp, run_name=name, tags={**_tags(config, graph), **tags})

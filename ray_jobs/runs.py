@@ -25,10 +25,9 @@ CURVES = ("train_loss", "val_loss", "val_accuracy")
 
 
 def _client():
-    from mlflow.tracking import MlflowClient
-
     from neural_engine.settings import settings
-    return MlflowClient(settings().mlflow_uri)
+    from ray_jobs.tracking import client
+    return client(settings().mlflow_uri)
 
 
 def _pairs(items: list[str], what: str) -> dict[str, str]:

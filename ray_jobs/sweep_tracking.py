@@ -49,9 +49,10 @@ class Parent:
 def open_sweep(config, s, space: dict[str, HPO], fixed: dict, method: str, samples: int) -> Parent:
     """The parent run: the network as written (``setup/``) and the sweep's settings."""
     from mlflow.entities import Param
-    from mlflow.tracking import MlflowClient
+
+    from ray_jobs.tracking import client as tracking_client
     p = prepare(config, tags={"neuralforge.kind": "sweep"})
-    client = MlflowClient(p.tracking_uri)
+    client = tracking_client(p.tracking_uri)
     params = {"sweep.method": method, "sweep.num_samples": samples, "sweep.metric": s.metric,
               "sweep.mode": s.goal, "sweep.workers_per_trial": s.workers_per_trial,
               **{f"search.{k}": json.dumps(h.to_json()) for k, h in space.items()},

@@ -17,22 +17,40 @@ import time
 from pathlib import Path
 
 MAX_BATCH = 1000  # MLflow's log_batch limit for metrics
+_READY: set[str] = set()  # SQLite stores this process has seen created
+
+
+def client(tracking_uri: str):
+    """An ``MlflowClient`` whose store exists. MLflow creates (migrates) a new SQLite database on
+    first use, and two processes doing that at once collide ("duplicate column name": a job's driver
+    and the API or dashboard watching it, on a fresh home); the first use here holds a file lock
+    beside the database, so one process creates it and the others find it made."""
+    from mlflow.tracking import MlflowClient
+    if not tracking_uri.startswith("sqlite:///") or tracking_uri in _READY:
+        return MlflowClient(tracking_uri)
+    from filelock import FileLock
+    db = Path(tracking_uri.removeprefix("sqlite:///"))
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{db}.lock", timeout=300):  # the client's store is made (and migrated) here
+        found = MlflowClient(tracking_uri)
+        found.search_experiments(max_results=1)
+    _READY.add(tracking_uri)
+    return found
 
 
 def experiment_id(tracking_uri: str, name: str, artifact_root: str) -> str:
     """The experiment ``name``, created with ``<artifact_root>/<name>`` as its artifact location
     (once: when several processes create it at the same moment, all get the one that won)."""
-    from mlflow.tracking import MlflowClient
-    client = MlflowClient(tracking_uri)
-    found = client.get_experiment_by_name(name)
+    tracking = client(tracking_uri)
+    found = tracking.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
     from mlflow.exceptions import MlflowException
     location = artifact_root if "://" in artifact_root else Path(artifact_root).absolute().as_uri()
     try:
-        return client.create_experiment(name, artifact_location=f"{location.rstrip('/')}/{name}")
+        return tracking.create_experiment(name, artifact_location=f"{location.rstrip('/')}/{name}")
     except MlflowException:  # another process created it meanwhile (two jobs' first runs at once)
-        found = client.get_experiment_by_name(name)
+        found = tracking.get_experiment_by_name(name)
         if found is None:
             raise
         return found.experiment_id

@@ -70,9 +70,10 @@ def record_usage(run_id: str, usage: Usage, *, client=None, step: int = 0) -> No
     unless a ``MlflowClient`` is given). Safe to call repeatedly; the latest values count."""
     import time
 
-    from mlflow import MlflowClient
     from mlflow.entities import Metric, RunTag
-    client = client or MlflowClient(settings().mlflow_uri)
+
+    from ray_jobs.tracking import client as tracking_client
+    client = client or tracking_client(settings().mlflow_uri)
     now = int(time.time() * 1000)
     client.log_batch(run_id, metrics=[Metric(k, v, now, step) for k, v in usage.metrics().items()],
                      tags=[RunTag(k, v) for k, v in usage.tags().items()], synchronous=True)

@@ -203,3 +203,17 @@ def test_an_experiment_created_meanwhile_by_another_process_is_used(tmp_path, mo
 
     monkeypatch.setattr(MlflowClient, "create_experiment", other_process_first)
     assert experiment_id(uri, "shared", str(tmp_path / "art")) == other_process_first.winner
+
+
+def test_processes_creating_a_new_sqlite_store_at_once_do_not_collide(tmp_path):
+    """A job's driver and the API watching it both open a fresh home's store: MLflow migrates a new
+    SQLite database on first use, and two migrations at once fail ("duplicate column name")."""
+    import subprocess
+    import sys
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    code = ("import sys\nfrom ray_jobs.tracking import client\n"
+            "print(len(client(sys.argv[1]).search_experiments()))\n")
+    procs = [subprocess.Popen([sys.executable, "-c", code, uri], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(4)]
+    results = [(p.wait(240), *p.communicate()) for p in procs]
+    assert all(rc == 0 and out.strip() == "1" for rc, out, _ in results), [err[-1500:] for *_, err in results]

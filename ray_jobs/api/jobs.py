@@ -186,10 +186,10 @@ class JobObserver:
     ``end`` once the job has ended (after its last metrics)."""
 
     def __init__(self, job_id: str, s: Settings, *, logs: bool = False):
-        from mlflow.tracking import MlflowClient
+        from ray_jobs.tracking import client
 
         self.job_id, self.logs = job_id, logs
-        self.tracking, self.uri = MlflowClient(s.mlflow_uri), s.mlflow_uri
+        self.tracking, self.uri = client(s.mlflow_uri), s.mlflow_uri
         self.status: str | None = None
         self.job = None
         self.env: dict[str, str] = {}

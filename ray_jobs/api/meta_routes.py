@@ -62,9 +62,9 @@ def check_mlflow(s: Settings) -> dict:
             r = httpx.get(f"{uri.rstrip('/')}/health", timeout=3)
             ok = r.status_code == 200
         else:
-            from mlflow.tracking import MlflowClient
+            from ray_jobs.tracking import client
 
-            MlflowClient(uri).search_experiments(max_results=1)
+            client(uri).search_experiments(max_results=1)
             ok = True
     except Exception as e:  # noqa: BLE001 -- any failure of the store is the answer "down"
         return {

@@ -29,11 +29,12 @@ READ, SUBMIT, ADMIN = (Depends(require(s)) for s in ("read", "submit", "admin"))
 def mlflow(request: Request) -> Iterator:
     """An MlflowClient of the settings; its errors as 404/422/503."""
     from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
+
+    from ray_jobs.tracking import client
 
     uri = request.app.state.settings.mlflow_uri
     try:
-        yield MlflowClient(uri)
+        yield client(uri)
     except MlflowException as e:
         raise mlflow_error(e, uri) from None
 
