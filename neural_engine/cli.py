@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -230,10 +231,19 @@ EXTRAS = {"torch": "torch", "torchvision": "torch", "numpy": "data", "ray": "ray
           "botocore": "data", "sklearn": "data", "PIL": "data", "psycopg2": "postgres"}
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("neuralforge")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
 def parser(commands=None, only: str | None = None) -> argparse.ArgumentParser:
     """The argument parser; with ``only``, just that subcommand's arguments are built (each
     command imports its own module, so `neuralforge templates` never loads torch or Ray)."""
     ap = argparse.ArgumentParser(prog="neuralforge", description="Design, check, train and ship neural networks.")
+    ap.add_argument("--version", action="version", version=f"neuralforge {_version()}")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (help_, add_args, _) in (commands or COMMANDS).items():
         sp = sub.add_parser(name, help=help_, description=help_)
@@ -251,6 +261,9 @@ def main(argv: list[str] | None = None, commands=None) -> int:
     try:
         args = parser(commands, only=chosen).parse_args(argv)
         return commands[args.command][2](args)
+    except BrokenPipeError:  # `neuralforge summary … | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error when Python flushes at exit
+        return 0
     except ModuleNotFoundError as err:
         if (extra := EXTRAS.get((err.name or "").split(".")[0])) is None:
             raise

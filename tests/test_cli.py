@@ -201,3 +201,15 @@ def test_summary_json_lists_search_values_with_their_defaults(tmp_path, capsys):
     assert d["memory"]["batch_size"] == 16 and d["nodes"][0]["output_shape"] == [26, 26, 8]
     assert d["search_values"]["train.batch_size"] == {"hpo": "choice", "values": [16, 32], "default": 16}
     assert d["search_values"]["train.optimizer.learning_rate"]["default"] == 1e-4
+
+
+def test_version_and_a_closed_pipe_are_quiet(tmp_path):
+    script = Path(sys.executable).parent / "neuralforge"
+    out = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=True).stdout
+    assert re.fullmatch(r"neuralforge \d+\.\d+\.\d+\S*\n", out), out
+    # the reader is gone before the command writes (as `| head -1` once it has its line)
+    proc = subprocess.Popen([str(script), "summary", "--template", "resnet18"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(60) == 0 and "Traceback" not in err and "BrokenPipe" not in err, err
