@@ -138,13 +138,22 @@ def loop_config(config: TrainConfig, graph: Graph, hyper: Hyper, dataset, run_id
         split = SplitSpec(tuple(r / 100 for r in split_ratios(config.split)),
                           stratify=dataset.task == "classification", seed=hyper.seed)
     return {
-        "graph": graph.to_json(), "dataset": config.dataset, "split": split, "pipeline": config.pipeline,
+        "graph": graph.to_json(), "dataset": config.dataset, "split": split, "pipeline": _pipeline(config),
         "task": dataset.task, "hyper": asdict(hyper), "lr_schedule": hyper.lr_schedule,
         "seed": hyper.seed, "smoke_test": config.smoke_test, "run_id": run_id, "gpu": config.gpu,
         "compile": config.compile,
         "data_placement": config.data_placement or graph.training.get("data_placement") or "auto",
         "tracking_uri": settings().mlflow_uri,
         "threads": threads or max(1, (os.cpu_count() or 1) // config.workers)}
+
+
+def _pipeline(config: TrainConfig):
+    """The augmentation as the workers take it: a file's operations read here, in the driver (a
+    worker runs in another folder, where a relative path would be lost)."""
+    if isinstance(config.pipeline, str):
+        from neural_engine.data.augment import Pipeline
+        return Pipeline.load(config.pipeline).to_json()
+    return config.pipeline
 
 
 def run_params(config: TrainConfig, hyper: Hyper, dataset, analysis=None) -> dict:

@@ -141,3 +141,15 @@ def test_the_gpu_benchmarks_loop_needs_neither_ray_nor_mlflow():
             "print(r['img_s'] > 0)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
     assert out.returncode == 0 and out.stdout.strip().endswith("True"), out.stderr[-2000:]
+
+
+def test_an_augmentation_file_is_read_where_the_command_runs(tmp_path, monkeypatch):
+    """`neuralforge train --augment aug.json` from the user's folder: Ray's workers run elsewhere."""
+    import json
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "aug.json").write_text(json.dumps([{"type": "RandomHorizontalFlip", "params": {"p": 0.5}}]))
+    config = _config(epochs=1, augment="aug.json")
+    monkeypatch.chdir(tmp_path.parent)  # the worker's folder
+    assert config["pipeline"] == [{"type": "RandomHorizontalFlip", "params": {"p": 0.5}}]
+    reports, _ = _train(config)
+    assert len(reports) == 1
