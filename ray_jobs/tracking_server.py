@@ -15,41 +15,30 @@ With ``--database-url`` (or ``MLFLOW_BACKEND_STORE_URI``) it uses that database 
 
 What it started is written to ``<home>/tracking.json``; ``down()`` stops exactly those
 processes (PID *and* creation time, their sessions, their descendants), the database with a
-fast shutdown. The database's files stay: the next ``up()`` serves the same runs.
-
->>> backend_uri("postgresql://me:secret@db.example.com/mlflow")
-'postgresql+psycopg2://me:secret@db.example.com/mlflow'
->>> masked("postgresql+psycopg2://me:secret@db.example.com/mlflow")
-'postgresql+psycopg2://me:***@db.example.com/mlflow'
+fast shutdown. The database's files stay: the next ``up()`` serves the same runs. The database
+itself (URL checks, the local cluster) is :mod:`ray_jobs.postgres`.
 """
 
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import shutil
 import signal
-import stat
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote, urlsplit
 
 from neural_engine.errors import TrackingServerError
 from neural_engine.settings import settings
 from ray_jobs import cluster
+from ray_jobs import postgres as pg
 
 LOOPBACK = "127.0.0.1"
-DB_NAME = "mlflow"
-DB_USER = "neuralforge"
-PG_SOCKET_PORT = 5432    # names the socket file only: the local database listens on no TCP port
-SERVICE_USER = "postgres"  # who runs the local database when we are root
-INSTALL_HINT = "install PostgreSQL (apt-get install postgresql) or pass --database-url postgresql://USER@HOST/DB"
 
 
 # -- state --------------------------------------------------------------------------------------
@@ -118,140 +107,7 @@ def state_path(home: Path | None = None) -> Path:
     return (home or settings().home) / "tracking.json"
 
 
-# -- the database URL ---------------------------------------------------------------------------
-
-def backend_uri(url: str) -> str:
-    """``url`` as MLflow's backend store: a bare ``postgresql://`` gets the psycopg2 driver (the
-    ``postgres`` extra; SQLAlchemy 2.1 would pick psycopg 3 for it)."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or scheme.split("+")[0] not in ("postgresql", "postgres"):
-        raise TrackingServerError(f"--database-url must be a PostgreSQL URL (postgresql://USER[:PASSWORD]@HOST"
-                                  f"[:PORT]/DB); received {masked(url)!r}",
-                                  hint="SQLite needs no server: leave MLFLOW_TRACKING_URI unset")
-    return f"postgresql+psycopg2://{rest}" if "+" not in scheme else url
-
-
-def masked(url: str) -> str:
-    """``url`` with its password replaced by ``***``, for messages and the state file."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return url.replace(f":{parts.password}@", ":***@", 1)
-
-
-def require_driver(uri: str) -> None:
-    driver = uri.partition("://")[0].partition("+")[2] or "psycopg2"
-    module = {"psycopg2": "psycopg2", "psycopg": "psycopg", "pg8000": "pg8000"}.get(driver, driver)
-    try:
-        __import__(module)
-    except ImportError:
-        extra = "pip install 'neuralforge[postgres]' (psycopg2-binary)" if module == "psycopg2" \
-            else f"pip install {module}"
-        raise TrackingServerError(f"MLflow needs the Python driver {module} to use PostgreSQL; it is not "
-                                  "installed", hint=extra) from None
-
-
-def check_database(uri: str) -> None:
-    """Connect once, so that a wrong URL is one clear error rather than MLflow's retries."""
-    import sqlalchemy
-    from sqlalchemy.pool import NullPool
-    args = {"connect_timeout": 10} if "+psycopg" in uri else {}
-    engine = sqlalchemy.create_engine(uri, poolclass=NullPool, connect_args=args)
-    try:
-        with engine.connect():
-            pass
-    except sqlalchemy.exc.SQLAlchemyError as e:
-        reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
-        raise TrackingServerError(f"the database {masked(uri)} must accept connections; it did not: {reason}",
-                                  hint="check its host, port, user, password and database name") from None
-    finally:
-        engine.dispose()
-
-
 # -- the local PostgreSQL -----------------------------------------------------------------------
-
-def postgres_bin() -> Path:
-    """The folder of ``initdb`` and ``postgres``: from PATH, else Debian's newest
-    ``/usr/lib/postgresql/*/bin`` (Debian puts neither on PATH)."""
-    found = [Path(p).resolve().parent for p in (shutil.which("initdb"),) if p]
-    found += sorted((Path(p).parent for p in glob.glob("/usr/lib/postgresql/*/bin/initdb")),
-                    key=lambda d: int(d.parent.name) if d.parent.name.isdigit() else 0, reverse=True)
-    for folder in found:
-        if (folder / "postgres").is_file():
-            return folder
-    raise TrackingServerError("a local database needs PostgreSQL's initdb and postgres; found neither on "
-                              "PATH nor in /usr/lib/postgresql/*/bin", hint=INSTALL_HINT)
-
-
-def _run_as() -> dict:
-    """Popen arguments that run PostgreSQL as an unprivileged user: none unless we are root."""
-    if os.geteuid() != 0:
-        return {}
-    import pwd
-    try:
-        pw = pwd.getpwnam(SERVICE_USER)
-    except KeyError:
-        raise TrackingServerError(f"PostgreSQL refuses to run as root, so it must run as user {SERVICE_USER!r}; "
-                                  "there is no such user", hint="install the postgresql package (it creates the "
-                                  "user), run as a normal user, or pass --database-url") from None
-    return {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
-
-
-def blocking_folder(path: Path, uid: int, gid: int) -> Path | None:
-    """The first folder above ``path`` that user ``uid`` (group ``gid``) may not enter, or None.
-
-    >>> blocking_folder(Path("/tmp/pgdata"), 0, 0) is None  # root owns / and /tmp
-    True
-    """
-    for folder in reversed(path.parents):  # "/" first
-        st = folder.stat()
-        bit = stat.S_IXUSR if st.st_uid == uid else stat.S_IXGRP if st.st_gid == gid else stat.S_IXOTH
-        if not st.st_mode & bit:
-            return folder
-    return None
-
-
-def _own_folder(path: Path, run_as: dict) -> None:
-    """Create ``path`` (mode 700) for the user PostgreSQL runs as."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if run_as:
-        os.chown(path, run_as["user"], run_as["group"])
-    os.chmod(path, 0o700)
-
-
-def _pgdata(pgdata: str | Path | None, run_as: dict) -> Path:
-    """The cluster folder: ``pgdata``, else ``<home>/postgres`` (a link to the ``pgdata`` given once)."""
-    default = settings().home / "postgres"
-    if pgdata is None:
-        path = default.resolve()
-    else:
-        path = Path(pgdata).expanduser().absolute()
-        if path != default.resolve() and not default.exists() and not default.is_symlink():
-            default.parent.mkdir(parents=True, exist_ok=True)
-            default.symlink_to(path, target_is_directory=True)  # the next `up` finds it
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if run_as and (blocked := blocking_folder(path, run_as["user"], run_as["group"])) is not None:
-        mode = stat.filemode(blocked.stat().st_mode)
-        raise TrackingServerError(
-            f"PostgreSQL refuses to run as root, so it runs as user {SERVICE_USER!r}, who must be able to "
-            f"enter {path.parent}; received a path through {blocked} ({mode}, which that user may not enter)",
-            hint="pass --pgdata DIR in a folder that user can reach (e.g. /var/lib/postgresql/neuralforge), "
-                 "--database-url postgresql://USER@HOST/DB, or run as a normal user")
-    return path
-
-
-def _init_cluster(bindir: Path, pgdata: Path, run_as: dict) -> None:
-    if (pgdata / "PG_VERSION").exists():
-        return
-    _own_folder(pgdata, run_as)
-    # Trust on the Unix socket only (its folder is private); TCP is refused outright.
-    out = subprocess.run([str(bindir / "initdb"), "-D", str(pgdata), "-U", DB_USER, "--auth-local=trust",
-                          "--auth-host=reject", "-E", "UTF8", "--locale=C", "--no-instructions"],
-                         check=False, cwd=pgdata, capture_output=True, text=True, **run_as)
-    if out.returncode != 0:
-        raise TrackingServerError(f"initdb must create the database cluster in {pgdata}; it exited with "
-                                  f"status {out.returncode}:\n{(out.stdout + out.stderr)[-2000:]}")
-
 
 def _start(command: list[str], log: Path, env: dict | None = None, **kwargs) -> tuple[subprocess.Popen, Child]:
     """``command`` in a session of its own, its output appended to ``log``."""
@@ -271,11 +127,6 @@ def _exited(what: str, proc: subprocess.Popen, log: Path) -> str:
     return f"{Path(what).name} must keep running; it exited with status {proc.returncode}. Its log ({log}) ends:\n{tail}"
 
 
-def _connect(socket_dir: str, dbname: str):
-    import psycopg2
-    return psycopg2.connect(host=socket_dir, port=PG_SOCKET_PORT, user=DB_USER, dbname=dbname, connect_timeout=3)
-
-
 def _wait_postgres(proc: subprocess.Popen, socket_dir: str, log: Path, timeout: float) -> None:
     import psycopg2
     deadline = time.monotonic() + timeout
@@ -283,7 +134,7 @@ def _wait_postgres(proc: subprocess.Popen, socket_dir: str, log: Path, timeout: 
         if proc.poll() is not None:
             raise TrackingServerError(_exited("postgres", proc, log))
         try:
-            _connect(socket_dir, "postgres").close()
+            pg.connect(socket_dir, "postgres").close()
             return
         except psycopg2.OperationalError:
             if time.monotonic() > deadline:
@@ -292,42 +143,22 @@ def _wait_postgres(proc: subprocess.Popen, socket_dir: str, log: Path, timeout: 
             time.sleep(0.2)
 
 
-def _create_database(socket_dir: str) -> None:
-    con = _connect(socket_dir, "postgres")
-    try:
-        con.autocommit = True  # CREATE DATABASE cannot run in a transaction
-        with con.cursor() as cur:
-            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,))
-            if cur.fetchone() is None:
-                cur.execute(f'CREATE DATABASE "{DB_NAME}"')
-    finally:
-        con.close()
-
-
-def local_database_uri(socket_dir: str) -> str:
-    """The SQLAlchemy URL of our database: a Unix socket, no password.
-
-    >>> local_database_uri("/tmp/nf-pg-1")
-    'postgresql+psycopg2://neuralforge@/mlflow?host=/tmp/nf-pg-1&port=5432'
-    """
-    return f"postgresql+psycopg2://{DB_USER}@/{DB_NAME}?host={quote(socket_dir, safe='/')}&port={PG_SOCKET_PORT}"
-
 
 def _start_postgres(state: TrackingState, pgdata: Path, run_as: dict, log: Path,
                     path: Path, timeout: float) -> str:
-    bindir = postgres_bin()
-    _init_cluster(bindir, pgdata, run_as)
+    bindir = pg.postgres_bin()
+    pg.init_cluster(bindir, pgdata, run_as)
     # Short and private: a socket path must stay under 107 characters.
     state.socket_dir = tempfile.mkdtemp(prefix="nf-pg-", dir="/tmp")
-    _own_folder(Path(state.socket_dir), run_as)
+    pg.own_folder(Path(state.socket_dir), run_as)
     proc, state.postgres = _start(
-        [str(bindir / "postgres"), "-D", str(pgdata), "-p", str(PG_SOCKET_PORT), "-c", "listen_addresses=",
+        [str(bindir / "postgres"), "-D", str(pgdata), "-p", str(pg.PG_SOCKET_PORT), "-c", "listen_addresses=",
          "-c", f"unix_socket_directories={state.socket_dir}", "-c", "unix_socket_permissions=0700"],
         log, cwd=pgdata, **run_as)
     state.save(path)  # before waiting: a failed start is still cleaned up by down()
     _wait_postgres(proc, state.socket_dir, log, timeout)
-    _create_database(state.socket_dir)
-    return local_database_uri(state.socket_dir)
+    pg.create_database(state.socket_dir)
+    return pg.local_database_uri(state.socket_dir)
 
 
 # -- the MLflow server --------------------------------------------------------------------------
@@ -366,13 +197,13 @@ def up(database_url: str | None = None, *, port: int | None = None, host: str = 
     """
     from ray_jobs.run_setup import _artifact_root  # where training puts its experiments' artifacts
     database_url = database_url or os.environ.get("MLFLOW_BACKEND_STORE_URI") or None
-    uri = backend_uri(database_url) if database_url else "postgresql+psycopg2://"
-    require_driver(uri)  # refuse before starting anything
+    uri = pg.backend_uri(database_url) if database_url else "postgresql+psycopg2://"
+    pg.require_driver(uri)  # refuse before starting anything
     run_as: dict = {}
     if not database_url:
-        postgres_bin()
-        run_as = _run_as()
-        pgdata = _pgdata(pgdata, run_as)
+        pg.postgres_bin()
+        run_as = pg.popen_user()
+        pgdata = pg.data_folder(pgdata, run_as)
     path = state_path()
     current = status()
     if current.running:
@@ -386,12 +217,12 @@ def up(database_url: str | None = None, *, port: int | None = None, host: str = 
     port = port or cluster.free_ports(1)[0]
     url = f"http://{LOOPBACK if host in ('0.0.0.0', '::', '') else host}:{port}"
     log = path.parent / "tracking.log"
-    state = TrackingState(url=url, database=masked(uri), artifacts=artifacts, log=str(log),
+    state = TrackingState(url=url, database=pg.masked(uri), artifacts=artifacts, log=str(log),
                           started_at=time.time(), pgdata=None if database_url else str(pgdata))
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         if database_url:
-            check_database(uri)
+            pg.check_database(uri)
         else:
             uri = _start_postgres(state, pgdata, run_as, path.parent / "postgres.log", path, timeout)
             state.database = uri
@@ -426,7 +257,7 @@ def status() -> TrackingStatus:
     if state.server is None or gone:
         return TrackingStatus(False, state, alive, message=f"stale: {' and '.join(gone) or 'the server'} "
                               "gone; `neuralforge tracking down` clears it")
-    return TrackingStatus(True, state, alive, message=f"running at {state.url} on {masked(state.database)}")
+    return TrackingStatus(True, state, alive, message=f"running at {state.url} on {pg.masked(state.database)}")
 
 
 def _stop_child(child: Child, grace: float, first: signal.Signals) -> list[int]:
@@ -495,11 +326,11 @@ def run(args) -> int:
     if args.action == "up":
         s = up(args.database_url, port=args.port, host=args.host, workers=args.workers, pgdata=args.pgdata,
                allowed_hosts=args.allowed_hosts, timeout=args.timeout)
-        print(f"MLflow tracking server running (pid {s.server.pid}), runs in {masked(s.database)}\n"
+        print(f"MLflow tracking server running (pid {s.server.pid}), runs in {pg.masked(s.database)}\n"
               f"  export MLFLOW_TRACKING_URI={s.url}\n"
               f"  artifacts: {s.artifacts}   log: {s.log}")
         if s.socket_dir:
-            print(f"  psql \"host={s.socket_dir} port={PG_SOCKET_PORT} user={DB_USER} dbname={DB_NAME}\"")
+            print(f"  psql \"host={s.socket_dir} port={pg.PG_SOCKET_PORT} user={pg.DB_USER} dbname={pg.DB_NAME}\"")
         return 0
     if args.action == "down":
         stopped = down()

@@ -17,6 +17,7 @@ import pytest
 
 from neural_engine.errors import NeuralForgeError
 from ray_jobs import cluster
+from ray_jobs import postgres as pg
 from ray_jobs import tracking_server as ts
 
 
@@ -26,27 +27,27 @@ from ray_jobs import tracking_server as ts
     ("postgresql+psycopg://me@db/mlflow", "postgresql+psycopg://me@db/mlflow"),  # an explicit driver stays
 ])
 def test_postgresql_urls_use_the_installed_driver(url, expected):
-    assert ts.backend_uri(url) == expected
+    assert pg.backend_uri(url) == expected
 
 
 def test_other_databases_are_refused_without_showing_the_password():
     with pytest.raises(NeuralForgeError, match="--database-url must be a PostgreSQL URL") as info:
-        ts.backend_uri("mysql://me:secret@db/mlflow")
+        pg.backend_uri("mysql://me:secret@db/mlflow")
     assert "secret" not in str(info.value) and "me:***@db" in str(info.value)
 
 
 def test_missing_postgresql_says_what_to_install(monkeypatch):
-    monkeypatch.setattr(ts.shutil, "which", lambda name: None)
-    monkeypatch.setattr(ts.glob, "glob", lambda pattern: [])
+    monkeypatch.setattr(pg.shutil, "which", lambda name: None)
+    monkeypatch.setattr(pg.glob, "glob", lambda pattern: [])
     with pytest.raises(NeuralForgeError) as info:
-        ts.postgres_bin()
+        pg.postgres_bin()
     assert "apt-get install postgresql" in info.value.hint and "--database-url" in info.value.hint
 
 
 def test_missing_driver_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "psycopg2", None)  # import psycopg2 -> ImportError
     with pytest.raises(NeuralForgeError, match="needs the Python driver psycopg2") as info:
-        ts.require_driver("postgresql+psycopg2://me@db/mlflow")
+        pg.require_driver("postgresql+psycopg2://me@db/mlflow")
     assert "neuralforge[postgres]" in info.value.hint
 
 
@@ -57,10 +58,10 @@ def test_a_private_folder_on_the_way_is_named():
         private = outer / "private"
         private.mkdir(mode=0o700)
         nobody = 65534
-        assert ts.blocking_folder(private / "db", nobody, nobody) == private
-        assert ts.blocking_folder(private / "db", os.geteuid(), os.getegid()) is None  # its owner
+        assert pg.blocking_folder(private / "db", nobody, nobody) == private
+        assert pg.blocking_folder(private / "db", os.geteuid(), os.getegid()) is None  # its owner
         private.chmod(0o711)
-        assert ts.blocking_folder(private / "db", nobody, nobody) is None
+        assert pg.blocking_folder(private / "db", nobody, nobody) is None
     finally:
         shutil.rmtree(outer)
 
@@ -95,7 +96,7 @@ def tracking_home(tmp_path, monkeypatch):
 
 def _query(state, sql: str, *params) -> list[tuple]:
     import psycopg2
-    con = psycopg2.connect(host=state.socket_dir, port=ts.PG_SOCKET_PORT, user=ts.DB_USER, dbname=ts.DB_NAME)
+    con = psycopg2.connect(host=state.socket_dir, port=pg.PG_SOCKET_PORT, user=pg.DB_USER, dbname=pg.DB_NAME)
     try:
         with con.cursor() as cur:
             cur.execute(sql, params)
@@ -215,5 +216,5 @@ def test_a_second_server_on_the_same_database_and_the_runs_outlive_down(tracking
     assert s3.client().get_object(Bucket=s3.bucket, Key=key)["Body"].read() == b"kept"
     monkeypatch.setenv("NEURALFORGE_HOME", str(tmp_path / "third"))
     with pytest.raises(NeuralForgeError, match="must accept connections; it did not"):
-        ts.up(database_url=f"postgresql://{ts.DB_USER}@/{ts.DB_NAME}?host={tmp_path}/no-socket-here")
+        ts.up(database_url=f"postgresql://{pg.DB_USER}@/{pg.DB_NAME}?host={tmp_path}/no-socket-here")
     assert not (tmp_path / "third" / "tracking.json").exists()  # nothing was started
