@@ -91,6 +91,23 @@ def ensure_auth_token() -> str:
 
 # -- state --------------------------------------------------------------------------------------
 
+def read_state(path: Path, parse, error: type, written_by: str, gone: str):
+    """``parse(JSON of path)``; None when there is no file; ``error`` saying what to do when it is
+    unreadable (``written_by``: the command that writes it; ``gone``: when deleting it is safe)."""
+    try:
+        return parse(json.loads(path.read_text()))
+    except FileNotFoundError:
+        return None
+    except (ValueError, TypeError) as e:
+        raise error(f"{path} must be the state file written by `{written_by}`; it is unreadable ({e})",
+                    hint=f"delete {path} if {gone}") from None
+
+
+def with_processes(data: dict) -> dict:
+    """A state's ``processes`` with their PIDs as ints again (JSON keys are strings)."""
+    return {**data, "processes": {int(k): v for k, v in data.get("processes", {}).items()}}
+
+
 def write_state(path: Path, state) -> None:
     """``state`` (a dataclass) as JSON at ``path``, replaced atomically (readers never see half)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -118,15 +135,8 @@ class ClusterState:
 
     @classmethod
     def load(cls, path: Path) -> ClusterState | None:
-        try:
-            data = json.loads(path.read_text())
-            data["processes"] = {int(k): v for k, v in data.get("processes", {}).items()}
-            return cls(**data)
-        except FileNotFoundError:
-            return None
-        except (ValueError, TypeError) as e:
-            raise ClusterError(f"{path} must be the state file written by `neuralforge cluster up`; "
-                               f"it is unreadable ({e})", hint=f"delete {path} if no head runs") from None
+        return read_state(path, lambda data: cls(**with_processes(data)), ClusterError,
+                          "neuralforge cluster up", "no head runs")
 
     def save(self, path: Path) -> None:
         write_state(path, self)

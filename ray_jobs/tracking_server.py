@@ -68,19 +68,10 @@ class TrackingState:
 
     @classmethod
     def load(cls, path: Path) -> TrackingState | None:
-        try:
-            data = json.loads(path.read_text())
-            for key in ("server", "postgres"):
-                if data.get(key):
-                    child = data[key]
-                    child["processes"] = {int(k): v for k, v in child.get("processes", {}).items()}
-                    data[key] = Child(**child)
-            return cls(**data)
-        except FileNotFoundError:
-            return None
-        except (ValueError, TypeError) as e:
-            raise TrackingServerError(f"{path} must be the state file written by `neuralforge tracking up`; "
-                                      f"it is unreadable ({e})", hint=f"delete {path} if no server runs") from None
+        def parse(data: dict) -> TrackingState:
+            children = {k: Child(**cluster.with_processes(data[k])) for k in ("server", "postgres") if data.get(k)}
+            return cls(**{**data, **children})
+        return cluster.read_state(path, parse, TrackingServerError, "neuralforge tracking up", "no server runs")
 
     def save(self, path: Path) -> None:
         cluster.write_state(path, self)
