@@ -94,7 +94,9 @@ def loader_workers() -> int:
             cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
     except Exception:  # noqa: BLE001 - outside a Ray worker: the machine's CPUs
         cpus = None
-    cpus = cpus or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    if not cpus:
+        from ray_jobs.config import cpus_available
+        cpus = cpus_available()
     return max(0, min(MAX_LOADER_WORKERS, int(cpus) - 1))
 
 

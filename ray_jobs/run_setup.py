@@ -237,7 +237,14 @@ def _open_run(config, graph, dsl_text, analysis, hyper, dataset, tags) -> str:
 
 
 def _artifact_root(s) -> str:
-    return f"{s.storage.rstrip('/')}/mlartifacts" if "://" in s.storage else str(Path(s.storage, "mlartifacts"))
+    return under_storage(s, "mlartifacts")
+
+
+def under_storage(s, what: str) -> str:
+    """``<storage>/<what>``: a URI on remote storage, else an absolute local path."""
+    from neural_engine.settings import absolute_storage
+    storage = absolute_storage(s.storage)
+    return f"{storage.rstrip('/')}/{what}" if "://" in storage else str(Path(storage, what))
 
 
 def ray_storage(what: str) -> dict:
@@ -249,9 +256,7 @@ def ray_storage(what: str) -> dict:
     True
     """
     s = settings()
-    if "://" not in s.storage or s.storage.startswith("file://"):
-        return {"storage_path": str(Path(s.storage.removeprefix("file://"), what).absolute())}
-    path = f"{s.storage.rstrip('/')}/{what}"
+    path = under_storage(s, what)
     if not (path.startswith("s3://") and s.s3_endpoint_url):
         return {"storage_path": path}
     from urllib.parse import urlparse
