@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 EXTRAS ?= all,dev
 
-.PHONY: run test test-lowest bench fuzz install clean
+.PHONY: run test lint format test-lowest bench fuzz install clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python 3.11) on PATH"; exit 1; }
@@ -38,8 +38,17 @@ ifeq ($(INITDB),)
 	DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq postgresql >/dev/null
 endif
 
-test: $(STAMP) $(CHROMIUM) postgresql
+test: $(STAMP) $(CHROMIUM) postgresql lint
 	$(PY) -m pytest
+
+# One linter and one formatter (ruff, configured in pyproject.toml); `make format` applies both.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 # The dependency floors of pyproject.toml, proven: a fresh venv with every direct dependency at
 # its lowest allowed version (uv's lowest-direct resolution; torch and torchvision stay at this

@@ -16,6 +16,7 @@ def analyse(graph_text: str) -> dict:
     from neural_engine.ir import Graph
     from neural_engine.report import report
     from neural_engine.shapes import partial_shapes
+
     graph = None
     try:
         graph = Graph.from_json(json.loads(graph_text))
@@ -29,6 +30,7 @@ def analyse(graph_text: str) -> dict:
 @st.cache_data(max_entries=64, show_spinner=False)
 def template_json(name: str) -> dict:
     from neural_engine.templates import template
+
     return template(name).to_json()
 
 
@@ -36,14 +38,25 @@ def template_json(name: str) -> dict:
 def dsl_of(graph_text: str) -> str:
     from neural_engine.dsl import print_dsl
     from neural_engine.ir import Graph
+
     return print_dsl(Graph.from_json(json.loads(graph_text)))
 
 
 @st.cache_data(show_spinner=False)
 def catalog() -> list[dict]:
     from neural_engine.data.catalog import ENTRIES
-    return [{"name": e.name, "task": e.task, "input shape": str(e.input_shape), "classes": e.num_classes,
-             "samples": e.samples, "source": e.source} for e in ENTRIES.values()]
+
+    return [
+        {
+            "name": e.name,
+            "task": e.task,
+            "input shape": str(e.input_shape),
+            "classes": e.num_classes,
+            "samples": e.samples,
+            "source": e.source,
+        }
+        for e in ENTRIES.values()
+    ]
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the dataset…")
@@ -51,12 +64,14 @@ def dataset(ref: str, storage: str):
     """A loaded dataset, shared rather than copied (its arrays are only read). Registered refs name
     a version ("name@<id>"), so an entry never goes stale; a missing dataset raises (not cached)."""
     from neural_engine.data.registry import load
+
     return load(ref, storage=storage)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def dataset_stats(ref: str, storage: str) -> dict:
     from neural_engine.data.stats import describe
+
     return describe(dataset(ref, storage))
 
 
@@ -64,6 +79,7 @@ def dataset_stats(ref: str, storage: str) -> dict:
 def registered_versions(storage: str) -> dict[str, list[dict]]:
     """{name: [version JSON, oldest first]}; cleared by the page after it registers or derives."""
     from neural_engine.data.registry import registered, versions
+
     return {name: [v.to_json() for v in versions(name, storage)] for name in registered(storage)}
 
 
@@ -71,6 +87,7 @@ def registered_versions(storage: str) -> dict[str, list[dict]]:
 def split_parts(ref: str, storage: str, spec_text: str) -> dict:
     """``{"parts": {train|val|test: indices}}`` for a SplitSpec's JSON text, or ``{"error": …}``."""
     from neural_engine.data.splits import SplitSpec, split_indices
+
     ds = dataset(ref, storage)
     try:
         return {"parts": split_indices(ds.y, SplitSpec.from_json(json.loads(spec_text)), ds.official_test)}
@@ -82,6 +99,7 @@ def split_parts(ref: str, storage: str, spec_text: str) -> dict:
 def augment_preview(ref: str, storage: str, pipeline_text: str, n: int, seed: int) -> dict:
     """``{"indices", "originals", "augmented"}`` (uint8 HWC images) of ``previews.preview``, or ``{"error"}``."""
     from neural_engine.data.previews import preview
+
     try:
         pv = preview(dataset(ref, storage), json.loads(pipeline_text), n=n, seed=seed)
     except NeuralForgeError as err:
@@ -91,6 +109,7 @@ def augment_preview(ref: str, storage: str, pipeline_text: str, n: int, seed: in
 
 # ---- tracking (MLflow): listings and histories are short-lived data (the client: mlflow_client) ----
 
+
 @st.cache_data(ttl=5, show_spinner=False)
 def tracking_problem(uri: str) -> str | None:
     """Why the tracking store at ``uri`` cannot be read, or None. A server gets one short request
@@ -98,6 +117,7 @@ def tracking_problem(uri: str) -> str | None:
     try:
         if uri.startswith(("http://", "https://")):
             import requests
+
             requests.get(f"{uri.rstrip('/')}/health", timeout=3).raise_for_status()
         mlflow_client(uri).search_experiments(max_results=1)
     except Exception as err:  # noqa: BLE001 -- HTTP, SQL and MLflow errors alike become the page's banner
@@ -107,15 +127,32 @@ def tracking_problem(uri: str) -> str | None:
 
 
 @st.cache_data(ttl=10, show_spinner=False)
-def runs(uri: str, experiment: str | None = None, status: str | None = None, tags: tuple[str, ...] = (),
-         params: tuple[str, ...] = (), expression: str = "") -> list:
+def runs(
+    uri: str,
+    experiment: str | None = None,
+    status: str | None = None,
+    tags: tuple[str, ...] = (),
+    params: tuple[str, ...] = (),
+    expression: str = "",
+) -> list:
     """``neuralforge runs list`` with these filters (``ray_jobs.runs.list_runs``), newest first."""
     from types import SimpleNamespace
 
     from ray_jobs.runs import list_runs
-    return list_runs(SimpleNamespace(experiment=experiment, filter=expression or None, tag=list(tags),
-                                     status=status, since=None, until=None, parent=None, max=500,
-                                     param=list(params)))
+
+    return list_runs(
+        SimpleNamespace(
+            experiment=experiment,
+            filter=expression or None,
+            tag=list(tags),
+            status=status,
+            since=None,
+            until=None,
+            parent=None,
+            max=500,
+            param=list(params),
+        )
+    )
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -132,6 +169,7 @@ def metric_history(uri: str, run_id: str, metric: str) -> list[tuple[int, float]
 def compare_runs(uri: str, run_ids: tuple[str, ...]) -> dict:
     """``neuralforge runs compare``: hyperparameter diff, architecture diffs, final metrics."""
     from ray_jobs.runs import compare
+
     return compare(list(run_ids))
 
 
@@ -146,6 +184,7 @@ def artifact_bytes(uri: str, run_id: str, path: str) -> bytes:
     from pathlib import Path
 
     from ray_jobs.reproduce import quiet_downloads
+
     quiet_downloads()
     with tempfile.TemporaryDirectory() as d:
         return Path(mlflow_client(uri).download_artifacts(run_id, path, d)).read_bytes()
@@ -153,9 +192,11 @@ def artifact_bytes(uri: str, run_id: str, path: str) -> bytes:
 
 # --- Train page: architectures, datasets, pre-flight, the MLflow run of a Ray job ---------------
 
+
 @st.cache_resource(show_spinner=False)
 def mlflow_client(uri: str):
     from ray_jobs.tracking import client
+
     return client(uri)
 
 
@@ -164,6 +205,7 @@ def architecture_refs() -> list[str]:
     """``name@vN`` of every saved architecture version, newest project versions first."""
     from neural_engine.data.storage import open_storage
     from neural_engine.projects import projects, version_numbers
+
     store = open_storage()
     return [f"{p}@v{n}" for p in projects(store) for n in reversed(version_numbers(p, store))]
 
@@ -171,6 +213,7 @@ def architecture_refs() -> list[str]:
 @st.cache_data(show_spinner=False)
 def template_names() -> list[str]:
     from neural_engine.templates import TEMPLATES
+
     return list(TEMPLATES)
 
 
@@ -178,6 +221,7 @@ def template_names() -> list[str]:
 def dataset_names() -> list[str]:
     from neural_engine.data.catalog import ENTRIES
     from neural_engine.data.registry import registered
+
     return [*ENTRIES, *(d for d in registered() if d not in ENTRIES)]
 
 
@@ -186,6 +230,7 @@ def fits(source: str, ref: str, dataset: str) -> bool:
     """Whether the architecture can train on ``dataset`` (shapes, classes): the form's first choice."""
     from ray_jobs.config import TrainConfig
     from ray_jobs.preflight import preflight
+
     try:
         preflight(TrainConfig(**{source: ref}, dataset=dataset), measure=False)
     except NeuralForgeError:
@@ -199,13 +244,16 @@ def architecture_graph(source: str, ref: str):
     (``graph``: the Canvas's network, the file named by its content)."""
     if source == "template":
         from neural_engine.templates import template
+
         return template(ref)
     if source == "graph":
         from pathlib import Path
 
         from neural_engine.ir import Graph
+
         return Graph.from_json(json.loads(Path(ref).read_text(encoding="utf-8")))
     from neural_engine.projects import load_project_ref
+
     return load_project_ref(ref).graph
 
 
@@ -213,12 +261,15 @@ def preflight(config):
     """Shapes, fit and memory of ``config`` (cheap), with the step time measured once per network,
     dataset and batch size, and the fixed costs of this cluster's latest runs."""
     import dataclasses
+
     p = _checked(config)
     costs = fixed_costs()
     if costs is None:
         return p
     fixed, overhead, runs = costs
-    return dataclasses.replace(p, fixed_seconds=fixed, epoch_overhead_seconds=overhead, costs_measured_on=runs)
+    return dataclasses.replace(
+        p, fixed_seconds=fixed, epoch_overhead_seconds=overhead, costs_measured_on=runs
+    )
 
 
 @st.cache_data(max_entries=64, show_spinner="Checking the run…")
@@ -226,9 +277,14 @@ def _checked(config):
     import dataclasses
 
     from ray_jobs.preflight import preflight as check
+
     p = check(config, measure=False)
-    return dataclasses.replace(p, step_seconds=_step_seconds(config.project, config.template, config.graph,
-                                                             config.dataset, p.batch_size))
+    return dataclasses.replace(
+        p,
+        step_seconds=_step_seconds(
+            config.project, config.template, config.graph, config.dataset, p.batch_size
+        ),
+    )
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -236,6 +292,7 @@ def fixed_costs() -> tuple[float, float, int] | None:
     """Fixed and per-epoch costs as this cluster's latest runs measured them (None: no runs)."""
     from neural_engine.settings import settings
     from ray_jobs.preflight import fixed_costs as measured
+
     try:
         client = mlflow_client(settings().mlflow_uri)
         return measured(client, [e.experiment_id for e in client.search_experiments()])
@@ -247,8 +304,10 @@ def fixed_costs() -> tuple[float, float, int] | None:
 def _step_seconds(project, template, graph, dataset, batch_size) -> float:
     from ray_jobs.config import TrainConfig
     from ray_jobs.preflight import step_seconds
-    return step_seconds(TrainConfig(project=project, template=template, graph=graph, dataset=dataset,
-                                    batch_size=batch_size))
+
+    return step_seconds(
+        TrainConfig(project=project, template=template, graph=graph, dataset=dataset, batch_size=batch_size)
+    )
 
 
 @st.cache_data(ttl=2, show_spinner=False)
@@ -256,10 +315,14 @@ def run_of_job(job_id: str, done: bool) -> dict | None:
     """The MLflow run a Ray job recorded (tag ``neuralforge.job_id``): id, params, metric history, status."""
     from app.jobs_view import CURVES
     from neural_engine.settings import settings
+
     client = mlflow_client(settings().mlflow_uri)
     experiments = [e.experiment_id for e in client.search_experiments()]
-    runs = client.search_runs(experiments, f"tags.`neuralforge.job_id` = '{job_id}'", max_results=1) \
-        if experiments else []
+    runs = (
+        client.search_runs(experiments, f"tags.`neuralforge.job_id` = '{job_id}'", max_results=1)
+        if experiments
+        else []
+    )
     if not runs:
         return None
     run = runs[0]
@@ -269,11 +332,13 @@ def run_of_job(job_id: str, done: bool) -> dict | None:
 
 # --- Sweeps page: the search space, sweeps and trials from MLflow ---------------------------------
 
+
 @st.cache_data(max_entries=64, show_spinner=False)
 def search_space(source: str, ref: str) -> dict[str, str]:
     """Path → search value (as DSL text) of the architecture's HPO values."""
     from neural_engine.dsl.printer import value as value_text
     from neural_engine.search import search_values
+
     return {path: value_text(hpo) for path, hpo in search_values(architecture_graph(source, ref)).items()}
 
 
@@ -281,12 +346,28 @@ def search_space(source: str, ref: str) -> dict[str, str]:
 def sweeps() -> list[dict]:
     """Sweep parent runs, newest first: id, name, status, and whether ``best.neural`` is logged."""
     from neural_engine.settings import settings
+
     client = mlflow_client(settings().mlflow_uri)
     experiments = [e.experiment_id for e in client.search_experiments()]
-    runs = client.search_runs(experiments, "tags.`neuralforge.kind` = 'sweep'", max_results=200,
-                              order_by=["attributes.start_time DESC"]) if experiments else []
-    return [{"id": r.info.run_id, "name": r.info.run_name, "status": r.info.status,
-             "best_dsl": "neuralforge.best_run" in r.data.tags} for r in runs]
+    runs = (
+        client.search_runs(
+            experiments,
+            "tags.`neuralforge.kind` = 'sweep'",
+            max_results=200,
+            order_by=["attributes.start_time DESC"],
+        )
+        if experiments
+        else []
+    )
+    return [
+        {
+            "id": r.info.run_id,
+            "name": r.info.run_name,
+            "status": r.info.status,
+            "best_dsl": "neuralforge.best_run" in r.data.tags,
+        }
+        for r in runs
+    ]
 
 
 @st.cache_data(ttl=3, show_spinner=False)
@@ -294,14 +375,25 @@ def trials(sweep_id: str) -> list[dict]:
     """One row per trial of a sweep: status, sampled values, latest validation metrics."""
     from neural_engine.settings import settings
     from ray_jobs.sweep_tracking import STATUS_TAG
+
     client = mlflow_client(settings().mlflow_uri)
     parent = client.get_run(sweep_id)
-    runs = client.search_runs([parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{sweep_id}'",
-                              max_results=1000, order_by=["attributes.start_time ASC"])
-    return [{"trial": r.info.run_name, "status": r.data.tags.get(STATUS_TAG, r.info.status.lower()),
-             **{k: v for k, v in r.data.params.items() if k.startswith("hpo.")},
-             "val_loss": r.data.metrics.get("val_loss"), "val_accuracy": r.data.metrics.get("val_accuracy")}
-            for r in runs]
+    runs = client.search_runs(
+        [parent.info.experiment_id],
+        f"tags.`mlflow.parentRunId` = '{sweep_id}'",
+        max_results=1000,
+        order_by=["attributes.start_time ASC"],
+    )
+    return [
+        {
+            "trial": r.info.run_name,
+            "status": r.data.tags.get(STATUS_TAG, r.info.status.lower()),
+            **{k: v for k, v in r.data.params.items() if k.startswith("hpo.")},
+            "val_loss": r.data.metrics.get("val_loss"),
+            "val_accuracy": r.data.metrics.get("val_accuracy"),
+        }
+        for r in runs
+    ]
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -309,6 +401,7 @@ def artifact_text(run_id: str, path: str) -> str:
     import mlflow.artifacts
 
     from neural_engine.settings import settings
+
     mlflow.set_tracking_uri(settings().mlflow_uri)
     return mlflow.artifacts.load_text(f"runs:/{run_id}/{path}")
 
@@ -317,4 +410,5 @@ def artifact_text(run_id: str, path: str) -> str:
 def project_versions(project: str) -> list:
     """Every saved version of ``project`` (cleared when the Canvas saves one)."""
     from neural_engine.projects import versions
+
     return versions(project)

@@ -34,13 +34,31 @@ def suggest_name(filename: str) -> str:
 
 def catalog_table(builtins: list[dict], registered: dict[str, list[dict]]) -> pl.DataFrame:
     """One row per built-in and per registered dataset (its latest version)."""
-    rows = [{"name": r["name"], "version": "built-in", "task": r["task"], "input shape": r["input shape"],
-             "classes": r["classes"], "samples": r["samples"], "source": r["source"]} for r in builtins]
+    rows = [
+        {
+            "name": r["name"],
+            "version": "built-in",
+            "task": r["task"],
+            "input shape": r["input shape"],
+            "classes": r["classes"],
+            "samples": r["samples"],
+            "source": r["source"],
+        }
+        for r in builtins
+    ]
     for name, versions in registered.items():
         v = versions[-1]
-        rows.append({"name": name, "version": f"v{v['number']} · {v['version']} ({len(versions)} in all)",
-                     "task": v["task"], "input shape": str(tuple(v["input_shape"])), "classes": len(v["classes"]),
-                     "samples": v["stats"]["samples"], "source": v["source"]})
+        rows.append(
+            {
+                "name": name,
+                "version": f"v{v['number']} · {v['version']} ({len(versions)} in all)",
+                "task": v["task"],
+                "input shape": str(tuple(v["input_shape"])),
+                "classes": len(v["classes"]),
+                "samples": v["stats"]["samples"],
+                "source": v["source"],
+            }
+        )
     return pl.DataFrame(rows)
 
 
@@ -70,7 +88,9 @@ def channel_table(stats: dict) -> pl.DataFrame | None:
         if f"{prefix}_mean" in stats:
             mean, std = stats[f"{prefix}_mean"], stats[f"{prefix}_std"]
             names = stats.get("features") if prefix == "feature" else None
-            return pl.DataFrame({prefix: names or [str(i) for i in range(len(mean))], "mean": mean, "std": std})
+            return pl.DataFrame(
+                {prefix: names or [str(i) for i in range(len(mean))], "mean": mean, "std": std}
+            )
     return None
 
 
@@ -101,8 +121,9 @@ def mask_image(mask: np.ndarray, num_classes: int) -> np.ndarray:
     return (mask.astype(np.int64) * (255 // max(num_classes - 1, 1))).clip(0, 255).astype(np.uint8)
 
 
-def sample_table(x: np.ndarray, y: np.ndarray, classes: tuple[str, ...], n: int = 20,
-                 features: list[str] | None = None) -> pl.DataFrame:
+def sample_table(
+    x: np.ndarray, y: np.ndarray, classes: tuple[str, ...], n: int = 20, features: list[str] | None = None
+) -> pl.DataFrame:
     """The first ``n`` rows of tabular or sequence data, with the label (its class name where known)."""
     names = features or [f"x{i}" for i in range(x.shape[1])]
     frame = pl.DataFrame({name: x[:n, i] for i, name in enumerate(names)})
@@ -146,8 +167,15 @@ def upload_filename(name: str) -> str:
     return base if base not in ("", ".", "..") and not base.startswith(".") else f"upload{Path(base).suffix}"
 
 
-def register_upload(data: bytes, filename: str, name: str, storage: str, *,
-                    progress: Callable[[float, str], None] = lambda f, text: None, **read_options):
+def register_upload(
+    data: bytes,
+    filename: str,
+    name: str,
+    storage: str,
+    *,
+    progress: Callable[[float, str], None] = lambda f, text: None,
+    **read_options,
+):
     """Check an upload's bytes and store them as a version of ``name``: ``(version, new)``.
 
     The engine reads and checks the whole file before anything is stored, and registration is
@@ -157,6 +185,7 @@ def register_upload(data: bytes, filename: str, name: str, storage: str, *,
     from neural_engine.data import registry
     from neural_engine.data.storage import open_storage
     from neural_engine.data.uploads import read_upload
+
     registry.check_name(name)
     store = open_storage(storage)
     known = {v.version for v in registry.versions(name, store)}

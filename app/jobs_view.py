@@ -41,7 +41,9 @@ def neuralforge_jobs(jobs: list) -> list:
     return sorted((j for j in jobs if kind_of(j)), key=lambda j: j.start_time or 0, reverse=True)
 
 
-def progress(params: dict, history: dict[str, list[tuple[int, float]]], planned: int | None = None) -> tuple[int, int]:
+def progress(
+    params: dict, history: dict[str, list[tuple[int, float]]], planned: int | None = None
+) -> tuple[int, int]:
     """(epochs finished, epochs planned) of a run: planned from the run's ``train.epochs`` (what
     training resolved), else from the job (``planned``); a stopped run keeps its plan."""
     done = len(history.get("train_loss", []))
@@ -51,15 +53,23 @@ def progress(params: dict, history: dict[str, list[tuple[int, float]]], planned:
 
 def curve_rows(history: dict[str, list[tuple[int, float]]]) -> list[dict]:
     """Long rows (epoch from 1, metric, value) for a line chart, one series per metric."""
-    return [{"epoch": step + 1, "metric": name, "value": value}
-            for name in history for step, value in history[name]]
+    return [
+        {"epoch": step + 1, "metric": name, "value": value}
+        for name in history
+        for step, value in history[name]
+    ]
 
 
 def defaults(graph, task: str = "classification") -> Defaults:
     """The hyperparameters training would use for ``graph`` with no flags (search values: their default)."""
     from ray_jobs.config import TrainConfig, resolve
     from ray_jobs.run_setup import DEFAULT_LOSS
+
     hyper = resolve(TrainConfig(template="placeholder"), graph, DEFAULT_LOSS.get(task, "mse"))
-    return Defaults(epochs=hyper.epochs, batch_size=hyper.batch_size,
-                    learning_rate=float(hyper.optimizer_kwargs.get("lr", 1e-3)),
-                    optimizer=hyper.optimizer, seed=hyper.seed)
+    return Defaults(
+        epochs=hyper.epochs,
+        batch_size=hyper.batch_size,
+        learning_rate=float(hyper.optimizer_kwargs.get("lr", 1e-3)),
+        optimizer=hyper.optimizer,
+        seed=hyper.seed,
+    )

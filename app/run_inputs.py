@@ -28,8 +28,12 @@ def architecture_ui(key: str, dataset: str) -> tuple[str, str]:
     if key not in st.session_state:
         st.session_state[key] = next((o for o in options if cache.fits(*_source(o), dataset)), options[0])
     name = editing.current().get("name", "network")
-    choice = st.selectbox("Architecture", options, key=key,
-                          format_func=lambda o: f"the Canvas's network ({name})" if o == CANVAS else o)
+    choice = st.selectbox(
+        "Architecture",
+        options,
+        key=key,
+        format_func=lambda o: f"the Canvas's network ({name})" if o == CANVAS else o,
+    )
     return _source(choice)
 
 
@@ -42,6 +46,7 @@ def _source(option: str) -> tuple[str, str]:
 def canvas_file() -> str:
     """The Canvas's graph as a JSON file under the data home (named by its content), for checks."""
     from neural_engine.settings import settings
+
     text = json.dumps(editing.current(), sort_keys=True)
     path = settings().home / "canvas" / f"{hashlib.sha256(text.encode()).hexdigest()[:16]}.json"
     if not path.exists():
@@ -61,6 +66,7 @@ def submittable(config):
     from neural_engine.data.storage import open_storage
     from neural_engine.ir import Graph
     from neural_engine.projects import load_version, save_version, version_numbers
+
     if config.graph is None:
         return config
     graph = Graph.from_json(json.loads(Path(config.graph).read_text(encoding="utf-8")))
@@ -68,8 +74,12 @@ def submittable(config):
     numbers = version_numbers(project, open_storage())
     latest = load_version(project, numbers[-1]) if numbers else None
     if latest is None or latest.graph != graph:
-        latest = save_version(project, graph, "the Canvas's network, submitted from the dashboard",
-                              parent=numbers[-1] if numbers else None)
+        latest = save_version(
+            project,
+            graph,
+            "the Canvas's network, submitted from the dashboard",
+            parent=numbers[-1] if numbers else None,
+        )
         cache.architecture_refs.clear()
     return replace(config, graph=None, project=latest.ref)
 
@@ -77,9 +87,12 @@ def submittable(config):
 def ray_address() -> str | None:
     """The cluster's address, or None with a banner saying what to start."""
     from ray_jobs import submit
+
     try:
         return submit.resolve_address()
     except NeuralForgeError as err:
-        st.warning(f"Ray is not reachable: {err.message}.\n\nStart it with `neuralforge cluster up` "
-                   "(`make run` does), or set RAY_ADDRESS to a cluster's dashboard URL.")
+        st.warning(
+            f"Ray is not reachable: {err.message}.\n\nStart it with `neuralforge cluster up` "
+            "(`make run` does), or set RAY_ADDRESS to a cluster's dashboard URL."
+        )
         return None

@@ -20,8 +20,8 @@ import polars as pl
 
 FIRST_METRICS = ("val_accuracy", "val_loss", "test_accuracy", "train_loss")
 KEY_PARAMS = ("dataset", "train.epochs", "train.batch_size", "optimizer.lr")
-HIDDEN_METRICS = ("export.", "system/")   # export measurements and host metrics: not run results
-LONG_TAG = 60                             # longer tag values (paths, errors) are not filter choices
+HIDDEN_METRICS = ("export.", "system/")  # export measurements and host metrics: not run results
+LONG_TAG = 60  # longer tag values (paths, errors) are not filter choices
 
 
 def error_text(err) -> str:
@@ -39,19 +39,21 @@ def runs_frame(runs: list) -> pl.DataFrame:
     differ between the runs (text, as MLflow keeps them), then the last value of each metric."""
     params = sorted({k for r in runs for k in r.data.params})
     shown_params = [k for k in params if k in KEY_PARAMS or len({r.data.params.get(k) for r in runs}) > 1]
-    metrics = [k for k in sorted({k for r in runs for k in r.data.metrics})
-               if not k.startswith(HIDDEN_METRICS)]
+    metrics = [
+        k for k in sorted({k for r in runs for k in r.data.metrics}) if not k.startswith(HIDDEN_METRICS)
+    ]
     metrics = [m for m in FIRST_METRICS if m in metrics] + [m for m in metrics if m not in FIRST_METRICS]
     columns: dict[str, list] = {
         "name": [r.info.run_name for r in runs],
         "run_id": [r.info.run_id for r in runs],
         "status": [r.info.status for r in runs],
-        "start": [datetime.fromtimestamp(r.info.start_time / 1000) if r.info.start_time else None
-                  for r in runs],
+        "start": [
+            datetime.fromtimestamp(r.info.start_time / 1000) if r.info.start_time else None for r in runs
+        ],
         "kind": [r.data.tags.get("neuralforge.kind", "train") for r in runs],
         "network": [r.data.tags.get("neuralforge.network", "") for r in runs],
     }
-    schema: dict = {k: pl.Utf8 for k in columns} | {"start": pl.Datetime("ms")}
+    schema: dict = dict.fromkeys(columns, pl.Utf8) | {"start": pl.Datetime("ms")}
     for k in shown_params:
         columns[f"params.{k}"] = [r.data.params.get(k) for r in runs]
         schema[f"params.{k}"] = pl.Utf8
@@ -70,8 +72,12 @@ def sort_frame(frame: pl.DataFrame, column: str, descending: bool) -> pl.DataFra
 
 def tag_choices(runs: list) -> list[str]:
     """``key=value`` of the runs' own tags (not MLflow's), for the tag filter."""
-    pairs = {f"{k}={v}" for r in runs for k, v in r.data.tags.items()
-             if not k.startswith("mlflow.") and len(v) <= LONG_TAG}
+    pairs = {
+        f"{k}={v}"
+        for r in runs
+        for k, v in r.data.tags.items()
+        if not k.startswith("mlflow.") and len(v) <= LONG_TAG
+    }
     return sorted(pairs)
 
 
@@ -99,8 +105,9 @@ def reselect(previous_ids: list[str], previous_rows: Iterable[int], ids: list[st
     return [i for i, run_id in enumerate(ids) if run_id in chosen]
 
 
-def curve_frame(histories: Mapping[str, Mapping[str, list[tuple[int, float]]]], smoothing: float,
-                smooth) -> pl.DataFrame:
+def curve_frame(
+    histories: Mapping[str, Mapping[str, list[tuple[int, float]]]], smoothing: float, smooth
+) -> pl.DataFrame:
     """Long table of curves: run, metric, step, value and its smoothed value.
 
     ``histories``: run label -> metric -> [(step, value)]; ``smooth(values, alpha)`` is the CLI's
@@ -114,8 +121,17 @@ def curve_frame(histories: Mapping[str, Mapping[str, list[tuple[int, float]]]], 
             values = [v for _, v in points]
             for (step, value), smoothed in zip(points, smooth(values, smoothing), strict=True):
                 rows.append((run, metric, step, value, smoothed))
-    return pl.DataFrame(rows, schema={"run": pl.Utf8, "metric": pl.Utf8, "step": pl.Int64,
-                                      "value": pl.Float64, "smoothed": pl.Float64}, orient="row")
+    return pl.DataFrame(
+        rows,
+        schema={
+            "run": pl.Utf8,
+            "metric": pl.Utf8,
+            "step": pl.Int64,
+            "value": pl.Float64,
+            "smoothed": pl.Float64,
+        },
+        orient="row",
+    )
 
 
 def curve_metrics(runs: list) -> list[str]:
@@ -130,7 +146,7 @@ def params_diff_frame(diff: Mapping[str, list], labels: list[str]) -> pl.DataFra
     columns = {"param": list(diff)}
     for i, name in enumerate(labels):
         columns[name] = [values[i] for values in diff.values()]
-    return pl.DataFrame(columns, schema={k: pl.Utf8 for k in columns})
+    return pl.DataFrame(columns, schema=dict.fromkeys(columns, pl.Utf8))
 
 
 def metrics_side_by_side(metrics: Mapping[str, list], labels: list[str]) -> pl.DataFrame:
@@ -139,17 +155,17 @@ def metrics_side_by_side(metrics: Mapping[str, list], labels: list[str]) -> pl.D
     columns: dict[str, list] = {"metric": list(shown)}
     for i, name in enumerate(labels):
         columns[name] = [values[i] for values in shown.values()]
-    return pl.DataFrame(columns, schema={"metric": pl.Utf8} | {n: pl.Float64 for n in labels})
+    return pl.DataFrame(columns, schema={"metric": pl.Utf8} | dict.fromkeys(labels, pl.Float64))
 
 
 def confusion_frame(doc: Mapping) -> pl.DataFrame:
     """``evaluation/<split>/confusion_matrix.json`` (rows true, columns predicted) as a long
     table: true, predicted, count."""
     classes = [str(c) for c in doc["classes"]] or [str(i) for i in range(len(doc["matrix"]))]
-    rows = [(classes[i], classes[j], int(n))
-            for i, row in enumerate(doc["matrix"]) for j, n in enumerate(row)]
-    return pl.DataFrame(rows, schema={"true": pl.Utf8, "predicted": pl.Utf8, "count": pl.Int64},
-                        orient="row")
+    rows = [
+        (classes[i], classes[j], int(n)) for i, row in enumerate(doc["matrix"]) for j, n in enumerate(row)
+    ]
+    return pl.DataFrame(rows, schema={"true": pl.Utf8, "predicted": pl.Utf8, "count": pl.Int64}, orient="row")
 
 
 def mlflow_ui(tracking_uri: str, experiment_id: str, run_id: str) -> tuple[str | None, str | None]:
@@ -168,10 +184,21 @@ def mlflow_ui(tracking_uri: str, experiment_id: str, run_id: str) -> tuple[str |
 
 # ---- export ------------------------------------------------------------------------------
 
-def export_argv(source: str, *, template: bool, input_shape: str = "", dataset: str | None = None,
-                fmt: str = "onnx", quantize: Iterable[str] = (), samples: int = 100,
-                max_abs_diff: float = 1e-4, min_agreement: float = 1.0, max_accuracy_drop: float = 0.01,
-                serving: bool = True) -> list[str]:
+
+def export_argv(
+    source: str,
+    *,
+    template: bool,
+    input_shape: str = "",
+    dataset: str | None = None,
+    fmt: str = "onnx",
+    quantize: Iterable[str] = (),
+    samples: int = 100,
+    max_abs_diff: float = 1e-4,
+    min_agreement: float = 1.0,
+    max_accuracy_drop: float = 0.01,
+    serving: bool = True,
+) -> list[str]:
     """The ``neuralforge export`` arguments of the Export page's choices.
 
     >>> export_argv("mnist_cnn", template=True, input_shape="8,8,1", quantize=["fp16"], serving=False)[:6]
@@ -185,8 +212,16 @@ def export_argv(source: str, *, template: bool, input_shape: str = "", dataset: 
         argv += ["--quantize", ",".join(quantize)]
     if dataset:
         argv += ["--dataset", dataset]
-    argv += ["--samples", str(samples), "--max-abs-diff", repr(max_abs_diff),
-             "--min-agreement", repr(min_agreement), "--max-accuracy-drop", repr(max_accuracy_drop)]
+    argv += [
+        "--samples",
+        str(samples),
+        "--max-abs-diff",
+        repr(max_abs_diff),
+        "--min-agreement",
+        repr(min_agreement),
+        "--max-accuracy-drop",
+        repr(max_accuracy_drop),
+    ]
     return argv + ([] if serving else ["--no-serving"])
 
 
@@ -211,14 +246,32 @@ def export_progress(directory: Path, expected: list[str], since: float) -> float
 def variants_frame(variants: list[Mapping]) -> pl.DataFrame:
     """The variants of an export's ``report.json`` (batch sizes are text there) as the advisor's
     comparison: size, accuracy and its change vs fp32, agreement, latency, verdict."""
-    rows = [{"variant": v["name"], "size KiB": round(v["size_bytes"] / 1024, 1), "accuracy": v["accuracy"],
-             "Δ accuracy (points)": None if v["accuracy_delta"] is None else v["accuracy_delta"] * 100,
-             "agrees with fp32": v["agreement_with_fp32"], "batch 1 ms": _ms(v["latency_ms"].get("1")),
-             "batch 32 ms": _ms(v["latency_ms"].get("32")), "passed": v["passed"]} for v in variants]
-    return pl.DataFrame(rows, schema={"variant": pl.Utf8, "size KiB": pl.Float64, "accuracy": pl.Float64,
-                                      "Δ accuracy (points)": pl.Float64, "agrees with fp32": pl.Float64,
-                                      "batch 1 ms": pl.Float64, "batch 32 ms": pl.Float64,
-                                      "passed": pl.Boolean})
+    rows = [
+        {
+            "variant": v["name"],
+            "size KiB": round(v["size_bytes"] / 1024, 1),
+            "accuracy": v["accuracy"],
+            "Δ accuracy (points)": None if v["accuracy_delta"] is None else v["accuracy_delta"] * 100,
+            "agrees with fp32": v["agreement_with_fp32"],
+            "batch 1 ms": _ms(v["latency_ms"].get("1")),
+            "batch 32 ms": _ms(v["latency_ms"].get("32")),
+            "passed": v["passed"],
+        }
+        for v in variants
+    ]
+    return pl.DataFrame(
+        rows,
+        schema={
+            "variant": pl.Utf8,
+            "size KiB": pl.Float64,
+            "accuracy": pl.Float64,
+            "Δ accuracy (points)": pl.Float64,
+            "agrees with fp32": pl.Float64,
+            "batch 1 ms": pl.Float64,
+            "batch 32 ms": pl.Float64,
+            "passed": pl.Boolean,
+        },
+    )
 
 
 def _ms(value: float | None) -> float | None:

@@ -27,7 +27,9 @@ def _widget(p: Param, value, key: str):
         choice = st.selectbox(label, options, index=options.index(shown), key=key, help=p.doc or None)
         return value if choice == shown and not p.required else choice
     if p.kind == "str" and p.choices:
-        return st.selectbox(label, p.choices, index=p.choices.index(value) if value in p.choices else 0, key=key)
+        return st.selectbox(
+            label, p.choices, index=p.choices.index(value) if value in p.choices else 0, key=key
+        )
     text = "" if value is None else str(value)
     raw = st.text_input(label, value=text, key=key, help=p.doc or None)
     if raw == text:
@@ -73,6 +75,7 @@ def augment_param_input(d, key: str):
     """An input for one augmentation parameter (``augment.ParamDoc``): numbers with their range,
     checkboxes, choices; lists and unions as JSON text (ValueError when it is not JSON)."""
     import json
+
     label = d.name + (" (required)" if d.required else "")
     if d.kind == "bool":
         return st.checkbox(label, value=bool(d.default), key=key, help=d.expects)
@@ -81,15 +84,27 @@ def augment_param_input(d, key: str):
     if d.kind in ("int", "number"):
         cast = int if d.kind == "int" else float
         small = d.lo is not None and d.hi is not None and d.hi - d.lo <= 1
-        return st.number_input(label, None if d.lo is None else cast(d.lo), None if d.hi is None else cast(d.hi),
-                               None if d.default is None else cast(d.default),
-                               step=1 if d.kind == "int" else (0.05 if small else 1.0), key=key, help=d.expects)
-    text = st.text_input(label, value="" if d.default is None else json.dumps(d.default), key=key,
-                         placeholder=d.expects, help=f"JSON: {d.expects}")
+        return st.number_input(
+            label,
+            None if d.lo is None else cast(d.lo),
+            None if d.hi is None else cast(d.hi),
+            None if d.default is None else cast(d.default),
+            step=1 if d.kind == "int" else (0.05 if small else 1.0),
+            key=key,
+            help=d.expects,
+        )
+    text = st.text_input(
+        label,
+        value="" if d.default is None else json.dumps(d.default),
+        key=key,
+        placeholder=d.expects,
+        help=f"JSON: {d.expects}",
+    )
     if not text.strip():
         return None
     try:
         return json.loads(text)
     except json.JSONDecodeError:
-        raise ValueError(f"{d.name} must be JSON: a number, a list such as [8, 8], true/false or \"text\"; "
-                         f"received {text!r}") from None
+        raise ValueError(
+            f'{d.name} must be JSON: a number, a list such as [8, 8], true/false or "text"; received {text!r}'
+        ) from None

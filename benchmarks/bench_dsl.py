@@ -44,8 +44,12 @@ def main() -> None:
     as_json = json.dumps(graph.to_json())
     dsl = median_ms(lambda: propagate(parse(text)), args.runs)
     base = median_ms(lambda: propagate(Graph.from_json(json.loads(as_json))), args.runs)
-    result = {"layers": layers, "dsl_parse_expand_infer_ms": round(dsl, 2),
-              "json_load_infer_ms": round(base, 2), "ratio_vs_json": round(dsl / base, 2)}
+    result = {
+        "layers": layers,
+        "dsl_parse_expand_infer_ms": round(dsl, 2),
+        "json_load_infer_ms": round(base, 2),
+        "ratio_vs_json": round(dsl / base, 2),
+    }
     if args.json:
         print(json.dumps(result, indent=2))
         return

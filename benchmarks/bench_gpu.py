@@ -29,17 +29,27 @@ from dataclasses import asdict
 import numpy as np
 import torch
 
-CROP_FLIP = [{"type": "RandomCrop", "params": {"size": 32, "padding": 4}},
-             {"type": "RandomHorizontalFlip", "params": {"p": 0.5}}]
+CROP_FLIP = [
+    {"type": "RandomCrop", "params": {"size": 32, "padding": 4}},
+    {"type": "RandomHorizontalFlip", "params": {"p": 0.5}},
+]
 
 
 def synthetic_cifar(n: int, seed: int = 0):
     from neural_engine.data.dataset import Dataset
+
     rng = np.random.default_rng(seed)
     x = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
     y = rng.integers(0, 10, n).astype(np.int64)
-    return Dataset("synthetic-cifar", "classification", "image", x, y, classes=tuple(str(i) for i in range(10)),
-                   source=f"synthetic (seed {seed})")
+    return Dataset(
+        "synthetic-cifar",
+        "classification",
+        "image",
+        x,
+        y,
+        classes=tuple(str(i) for i in range(10)),
+        source=f"synthetic (seed {seed})",
+    )
 
 
 def _sync(device: torch.device) -> None:
@@ -55,8 +65,11 @@ def ceiling(dataset, batch: int, epochs: int, device: torch.device) -> float:
     """Images/s of the bare step: uint8 images on the device, no augmentation, no loop code."""
     from neural_engine.build import build
     from neural_engine.templates import template
+
     torch.manual_seed(0)
-    model = build(template("resnet18_cifar", classes=10), logits=True).to(device, memory_format=torch.channels_last)
+    model = build(template("resnet18_cifar", classes=10), logits=True).to(
+        device, memory_format=torch.channels_last
+    )
     opt = torch.optim.Adam(model.parameters(), 1e-3)
     x = torch.from_numpy(dataset.x).to(device).permute(0, 3, 1, 2)
     y = torch.from_numpy(dataset.y).to(device)
@@ -65,9 +78,9 @@ def ceiling(dataset, batch: int, epochs: int, device: torch.device) -> float:
     def epoch() -> int:
         seen = 0
         for i in range(0, len(y) - batch + 1, batch):
-            xb = x[i:i + batch].float().div_(255).contiguous(memory_format=torch.channels_last)
+            xb = x[i : i + batch].float().div_(255).contiguous(memory_format=torch.channels_last)
             with _amp(device):
-                loss = loss_fn(model(xb), y[i:i + batch])
+                loss = loss_fn(model(xb), y[i : i + batch])
             loss.backward()
             opt.step()
             opt.zero_grad(set_to_none=True)
@@ -83,32 +96,62 @@ def ceiling(dataset, batch: int, epochs: int, device: torch.device) -> float:
     return seen / (time.perf_counter() - start)
 
 
-def loop_speed(dataset, batch: int, epochs: int, device: torch.device, placement: str, augment: bool,
-               compiled: bool) -> dict:
+def loop_speed(
+    dataset, batch: int, epochs: int, device: torch.device, placement: str, augment: bool, compiled: bool
+) -> dict:
     """Images/s of ``run_epochs`` (training pass only; the first epoch is the warm-up)."""
     from neural_engine.data.augment import Pipeline
     from neural_engine.templates import template
     from ray_jobs import loop
     from ray_jobs.config import TrainConfig, resolve
+
     graph = template("resnet18_cifar", classes=10)
-    config = TrainConfig(template="resnet18_cifar", epochs=epochs + 1, batch_size=batch, learning_rate=1e-3,
-                         data_placement=placement, compile=compiled)
+    config = TrainConfig(
+        template="resnet18_cifar",
+        epochs=epochs + 1,
+        batch_size=batch,
+        learning_rate=1e-3,
+        data_placement=placement,
+        compile=compiled,
+    )
     hyper = resolve(config, graph, "sparse_categorical_crossentropy")
     n = len(dataset)
     split = {"train": np.arange(n), "val": np.arange(min(n, batch)), "test": np.arange(min(n, batch))}
     reports = []
-    run = {"graph": graph.to_json(), "dataset": dataset, "split": split,
-           "pipeline": Pipeline.from_json(CROP_FLIP) if augment else [], "task": "classification",
-           "hyper": asdict(hyper), "lr_schedule": None, "seed": 0, "smoke_test": False, "run_id": None,
-           "gpu": device.type == "cuda", "compile": compiled, "data_placement": placement,
-           "tracking_uri": None, "threads": torch.get_num_threads()}
-    session = loop.Session(0, 1, device, lambda m: m.to(device), lambda loader: loader,
-                           lambda metrics, checkpoint=None: reports.append(metrics), None, lambda d: None)
+    run = {
+        "graph": graph.to_json(),
+        "dataset": dataset,
+        "split": split,
+        "pipeline": Pipeline.from_json(CROP_FLIP) if augment else [],
+        "task": "classification",
+        "hyper": asdict(hyper),
+        "lr_schedule": None,
+        "seed": 0,
+        "smoke_test": False,
+        "run_id": None,
+        "gpu": device.type == "cuda",
+        "compile": compiled,
+        "data_placement": placement,
+        "tracking_uri": None,
+        "threads": torch.get_num_threads(),
+    }
+    session = loop.Session(
+        0,
+        1,
+        device,
+        lambda m: m.to(device),
+        lambda loader: loader,
+        lambda metrics, checkpoint=None: reports.append(metrics),
+        None,
+        lambda d: None,
+    )
     loop.run_epochs(run, session)
     steady = reports[1:] or reports
-    return {"img_s": float(np.median([r["samples_per_s"] for r in steady])),
-            "data_wait_fraction": float(np.median([r["data_wait_fraction"] for r in steady])),
-            "compile_seconds": reports[0].get("compile_seconds")}
+    return {
+        "img_s": float(np.median([r["samples_per_s"] for r in steady])),
+        "data_wait_fraction": float(np.median([r["data_wait_fraction"] for r in steady])),
+        "compile_seconds": reports[0].get("compile_seconds"),
+    }
 
 
 def builder_ratio(device: torch.device, batch: int, steps: int, size: int) -> dict:
@@ -117,8 +160,11 @@ def builder_ratio(device: torch.device, batch: int, steps: int, size: int) -> di
 
     from neural_engine.build import build
     from neural_engine.templates import template
-    models = {"engine": build(template("resnet18", input_shape=(size, size, 3)), logits=True),
-              "torchvision": torchvision.models.resnet18()}
+
+    models = {
+        "engine": build(template("resnet18", input_shape=(size, size, 3)), logits=True),
+        "torchvision": torchvision.models.resnet18(),
+    }
     x = torch.randn(batch, 3, size, size, device=device).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 1000, (batch,), device=device)
     out = {}
@@ -163,8 +209,15 @@ def main(argv: list[str] | None = None) -> int:
         for placement in ("device", "workers"):
             for augment in (False, True):
                 r = loop_speed(dataset, batch, args.epochs, device, placement, augment, compiled)
-                rows.append({"placement": placement, "augment": augment, "compiled": compiled, **r,
-                             "of_ceiling": r["img_s"] / top})
+                rows.append(
+                    {
+                        "placement": placement,
+                        "augment": augment,
+                        "compiled": compiled,
+                        **r,
+                        "of_ceiling": r["img_s"] / top,
+                    }
+                )
     results["loop"] = rows
     results["builder"] = builder_ratio(device, 256 if gpu else 8, 20 if gpu else 2, 224 if gpu else 64)
     if args.json:
@@ -174,18 +227,27 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ceiling (device-resident, no augmentation, no loop code): {top:,.0f} img/s")
     print(f"{'path':8} {'augment':9} {'mode':9} {'img/s':>10} {'of ceiling':>11} {'data wait':>10}")
     for r in rows:
-        print(f"{r['placement']:8} {'crop+flip' if r['augment'] else 'none':9} "
-              f"{'compiled' if r['compiled'] else 'eager':9} {r['img_s']:10,.0f} {r['of_ceiling']:11.2f} "
-              f"{r['data_wait_fraction']:10.2f}")
+        print(
+            f"{r['placement']:8} {'crop+flip' if r['augment'] else 'none':9} "
+            f"{'compiled' if r['compiled'] else 'eager':9} {r['img_s']:10,.0f} {r['of_ceiling']:11.2f} "
+            f"{r['data_wait_fraction']:10.2f}"
+        )
     for r in rows:
         if r["compiled"]:
-            eager = next(e for e in rows if not e["compiled"] and e["placement"] == r["placement"]
-                         and e["augment"] == r["augment"])
-            print(f"compiled vs eager, {r['placement']}, {'crop+flip' if r['augment'] else 'none'}: "
-                  f"{r['img_s'] / eager['img_s']:.2f}x (compile {r['compile_seconds']:.0f} s)")
+            eager = next(
+                e
+                for e in rows
+                if not e["compiled"] and e["placement"] == r["placement"] and e["augment"] == r["augment"]
+            )
+            print(
+                f"compiled vs eager, {r['placement']}, {'crop+flip' if r['augment'] else 'none'}: "
+                f"{r['img_s'] / eager['img_s']:.2f}x (compile {r['compile_seconds']:.0f} s)"
+            )
     b = results["builder"]
-    print(f"builder vs torchvision ResNet-18: {b['engine']:,.0f} vs {b['torchvision']:,.0f} img/s, "
-          f"ratio {b['ratio']:.3f}")
+    print(
+        f"builder vs torchvision ResNet-18: {b['engine']:,.0f} vs {b['torchvision']:,.0f} img/s, "
+        f"ratio {b['ratio']:.3f}"
+    )
     return 0
 
 

@@ -13,6 +13,7 @@ import argparse
 import json
 import statistics
 import time
+from functools import partial
 
 import torch
 import torchvision
@@ -41,7 +42,7 @@ def meta_resnet18():
 def chain(n: int):
     g = GraphBuilder(f"Chain{n}", {"x": (64,)})
     x = "x"
-    for i in range(n // 2):
+    for _i in range(n // 2):
         x = g.add("Dense", x, units=64)
         x = g.add("ReLU", x)
     return g.build()
@@ -58,9 +59,10 @@ def main() -> None:
     ours = median_ms(lambda: report(resnet), args.runs)
     meta = median_ms(meta_resnet18, args.runs)
     sizes = (1_000, 2_500, 5_000, 10_000)
-    chains = {n: median_ms(lambda g=chain(n): report(g), max(3, args.runs // 10)) for n in sizes}
+    chains = {n: median_ms(partial(report, chain(n)), max(3, args.runs // 10)) for n in sizes}
     result = {
-        "resnet18_report_ms": round(ours, 3), "torch_meta_build_forward_ms": round(meta, 3),
+        "resnet18_report_ms": round(ours, 3),
+        "torch_meta_build_forward_ms": round(meta, 3),
         "speedup_vs_meta": round(meta / ours, 1),
         "chain_ms": {n: round(t, 2) for n, t in chains.items()},
         "chain_us_per_node": {n: round(1000 * t / n, 2) for n, t in chains.items()},

@@ -24,6 +24,7 @@ def measure(uri: str, artifacts: str, metrics: int, naive_steps: int) -> dict:
     from mlflow.tracking import MlflowClient
 
     from ray_jobs.tracking import MetricLogger, experiment_id
+
     client = MlflowClient(uri)
     exp = experiment_id(uri, "bench", artifacts)
     naive_run, ours_run = (client.create_run(exp).info.run_id for _ in range(2))
@@ -40,9 +41,13 @@ def measure(uri: str, artifacts: str, metrics: int, naive_steps: int) -> dict:
     ours = metrics / (time.perf_counter() - start)
     stored = len(client.get_metric_history(ours_run, "loss"))
     assert stored == metrics, f"stored {stored} of {metrics}"
-    return {"naive_metrics_per_s": round(naive, 1), "logger_metrics_per_s": round(ours, 1),
-            "speedup": round(ours / naive, 1), "caller_us_per_metric": round(1e6 * queued / metrics, 2),
-            "stored": stored}
+    return {
+        "naive_metrics_per_s": round(naive, 1),
+        "logger_metrics_per_s": round(ours, 1),
+        "speedup": round(ours / naive, 1),
+        "caller_us_per_metric": round(1e6 * queued / metrics, 2),
+        "stored": stored,
+    }
 
 
 @contextlib.contextmanager
@@ -51,10 +56,26 @@ def mlflow_server(directory: str) -> Iterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-                             "--backend-store-uri", f"sqlite:///{directory}/server.db",
-                             "--artifacts-destination", f"{directory}/server-artifacts", "--workers", "1"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{directory}/server.db",
+            "--artifacts-destination",
+            f"{directory}/server-artifacts",
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -76,13 +97,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--store", choices=("sqlite", "server", "both"), default="both")
     ap.add_argument("--metrics", type=int, default=20_000)
-    ap.add_argument("--naive", type=int, default=200, help="naive log_metric calls (SQLite; 50 through a server)")
+    ap.add_argument(
+        "--naive", type=int, default=200, help="naive log_metric calls (SQLite; 50 through a server)"
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     results = {}
     with tempfile.TemporaryDirectory() as d:
         if args.store in ("sqlite", "both"):
-            results["sqlite"] = measure(f"sqlite:///{d}/mlflow.db", f"{d}/artifacts", args.metrics, args.naive)
+            results["sqlite"] = measure(
+                f"sqlite:///{d}/mlflow.db", f"{d}/artifacts", args.metrics, args.naive
+            )
         if args.store in ("server", "both"):
             with mlflow_server(d) as url:
                 results["server"] = measure(url, "mlflow-artifacts:/bench", args.metrics, min(args.naive, 50))
@@ -91,8 +116,10 @@ def main() -> None:
         return
     for store, r in results.items():
         print(f"[{store}] naive log_metric loop (baseline)   {r['naive_metrics_per_s']:10.1f} metrics/s")
-        print(f"[{store}] NeuralForge MetricLogger           {r['logger_metrics_per_s']:10.1f} metrics/s  "
-              "(target >= 1,000/s)")
+        print(
+            f"[{store}] NeuralForge MetricLogger           {r['logger_metrics_per_s']:10.1f} metrics/s  "
+            "(target >= 1,000/s)"
+        )
         print(f"[{store}] speed-up                           {r['speedup']:10.1f}x         (target >= 100x)")
         print(f"[{store}] time a training step waits        {r['caller_us_per_metric']:10.2f} us per metric")
 

@@ -22,17 +22,35 @@ import sys
 import tempfile
 import time
 
-SEARCH = ("train.optimizer.learning_rate=log_range(1e-3, 1e-2)", "dense_1.units=choice(64, 128)",
-          "dropout_1.rate=range(0.2, 0.5)", "train.batch_size=choice(32, 64)")
+SEARCH = (
+    "train.optimizer.learning_rate=log_range(1e-3, 1e-2)",
+    "dense_1.units=choice(64, 128)",
+    "dropout_1.rate=range(0.2, 0.5)",
+    "train.batch_size=choice(32, 64)",
+)
 
 
 def run_sweep(home: str, trials: int, epochs: int) -> float:
     env = {**os.environ, "NEURALFORGE_HOME": home}
     for var in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI", "NEURALFORGE_STORAGE"):
         env.pop(var, None)
-    cmd = [sys.executable, "-m", "ray_jobs.tune", "--template", "mnist_cnn", "--dataset", "digits",
-           "--num-samples", str(trials), "--epochs", str(epochs), "--search-method", "bayesian",
-           "-o", os.path.join(home, "best.neural")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ray_jobs.tune",
+        "--template",
+        "mnist_cnn",
+        "--dataset",
+        "digits",
+        "--num-samples",
+        str(trials),
+        "--epochs",
+        str(epochs),
+        "--search-method",
+        "bayesian",
+        "-o",
+        os.path.join(home, "best.neural"),
+    ]
     for s in SEARCH:
         cmd += ["--search", s]
     start = time.perf_counter()
@@ -57,6 +75,7 @@ def replay(home: str, child) -> float:
     from ray_jobs.config import TrainConfig
     from ray_jobs.loop import Session, run_epochs
     from ray_jobs.run_setup import loop_config, plan
+
     client = MlflowClient(f"sqlite:///{home}/mlflow.db")
     with tempfile.TemporaryDirectory() as d:
         setup = client.download_artifacts(child.info.run_id, "setup", d)
@@ -67,8 +86,15 @@ def replay(home: str, child) -> float:
     ran = len(client.get_metric_history(child.info.run_id, "val_loss"))
     fields = set(TrainConfig.__dataclass_fields__)
     given = {k: v for k, v in recorded.items() if k in fields}
-    config = TrainConfig(**{**given, "template": None, "dsl": None, "graph": "replay.json",
-                            "dataset": recorded["dataset_pinned"]})
+    config = TrainConfig(
+        **{
+            **given,
+            "template": None,
+            "dsl": None,
+            "graph": "replay.json",
+            "dataset": recorded["dataset_pinned"],
+        }
+    )
     reports = []
 
     def report(metrics, checkpoint=None):
@@ -81,8 +107,12 @@ def replay(home: str, child) -> float:
     _, hyper = plan(config, graph, dataset)
     loop = loop_config(config, graph, hyper, dataset, None, threads=1)
     try:
-        run_epochs(loop, Session(0, 1, torch.device("cpu"), lambda m: m, lambda x: x, report, None,
-                                 lambda directory: None))
+        run_epochs(
+            loop,
+            Session(
+                0, 1, torch.device("cpu"), lambda m: m, lambda x: x, report, None, lambda directory: None
+            ),
+        )
     except _Stop:
         pass
     return time.perf_counter() - start
@@ -90,6 +120,7 @@ def replay(home: str, child) -> float:
 
 def measure(trials: int, epochs: int) -> dict:
     from mlflow.tracking import MlflowClient
+
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     with tempfile.TemporaryDirectory() as home:
         wall = run_sweep(home, trials, epochs)
@@ -105,18 +136,30 @@ def measure(trials: int, epochs: int) -> dict:
             # from Tune starting the trial to its last result (the best trial's evaluation comes later)
             in_tune = (max(m.timestamp for m in steps) - child.info.start_time) / 1000
             alone = replay(home, child)
-            rows.append({"trial": child.data.tags["neuralforge.trial"], "epochs": len(steps),
-                         "status": child.data.tags["neuralforge.trial_status"],
-                         "in_tune_s": round(in_tune, 2), "without_tune_s": round(alone, 2),
-                         "overhead_s": round(in_tune - alone, 2)})
+            rows.append(
+                {
+                    "trial": child.data.tags["neuralforge.trial"],
+                    "epochs": len(steps),
+                    "status": child.data.tags["neuralforge.trial_status"],
+                    "in_tune_s": round(in_tune, 2),
+                    "without_tune_s": round(alone, 2),
+                    "overhead_s": round(in_tune - alone, 2),
+                }
+            )
         overheads = [r["overhead_s"] for r in rows]
-        return {"sweep_wall_s": round(wall, 1), "parent_status": parent.info.status,
-                "trials": len(children), "best_val_loss": round(parent.data.metrics["best_val_loss"], 4),
-                "best_test_accuracy": round(parent.data.metrics.get("test_accuracy", float("nan")), 4),
-                "per_trial_overhead_s": {"mean": round(statistics.mean(overheads), 2),
-                                         "median": round(statistics.median(overheads), 2),
-                                         "max": round(max(overheads), 2)},
-                "rows": sorted(rows, key=lambda r: r["trial"])}
+        return {
+            "sweep_wall_s": round(wall, 1),
+            "parent_status": parent.info.status,
+            "trials": len(children),
+            "best_val_loss": round(parent.data.metrics["best_val_loss"], 4),
+            "best_test_accuracy": round(parent.data.metrics.get("test_accuracy", float("nan")), 4),
+            "per_trial_overhead_s": {
+                "mean": round(statistics.mean(overheads), 2),
+                "median": round(statistics.median(overheads), 2),
+                "max": round(max(overheads), 2),
+            },
+            "rows": sorted(rows, key=lambda r: r["trial"]),
+        }
 
 
 def main() -> None:
@@ -129,13 +172,17 @@ def main() -> None:
     if args.json:
         print(json.dumps(r, indent=2))
         return
-    print(f"sweep: {r['trials']} trials of MNIST-CNN on digits (<= {args.epochs} epochs), "
-          f"{r['sweep_wall_s']} s to {r['parent_status']}  (target <= 180 s on 2 CPUs)")
+    print(
+        f"sweep: {r['trials']} trials of MNIST-CNN on digits (<= {args.epochs} epochs), "
+        f"{r['sweep_wall_s']} s to {r['parent_status']}  (target <= 180 s on 2 CPUs)"
+    )
     print(f"best: val_loss {r['best_val_loss']}, test accuracy {r['best_test_accuracy']:.2%}")
     print(f"{'trial':14} {'status':14} {'epochs':>6} {'in Tune s':>10} {'without s':>10} {'overhead s':>11}")
     for row in r["rows"]:
-        print(f"{row['trial']:14} {row['status']:14} {row['epochs']:>6} {row['in_tune_s']:>10} "
-              f"{row['without_tune_s']:>10} {row['overhead_s']:>11}")
+        print(
+            f"{row['trial']:14} {row['status']:14} {row['epochs']:>6} {row['in_tune_s']:>10} "
+            f"{row['without_tune_s']:>10} {row['overhead_s']:>11}"
+        )
     o = r["per_trial_overhead_s"]
     print(f"per-trial overhead of Tune: mean {o['mean']} s, median {o['median']} s, max {o['max']} s")
 

@@ -30,8 +30,11 @@ from neural_engine.modules import NF_MODULES
 from neural_engine.shapes import Analysis, Chain, NodeInfo, propagate
 
 # positive dims: the TorchScript ONNX exporter writes movedim(-1, 1) as an invalid negative Transpose perm
-_MOVE = {"to_cf": lambda x: x.movedim(x.dim() - 1, 1), "to_cl": lambda x: x.movedim(1, x.dim() - 1),
-         None: lambda x: x}
+_MOVE = {
+    "to_cf": lambda x: x.movedim(x.dim() - 1, 1),
+    "to_cl": lambda x: x.movedim(1, x.dim() - 1),
+    None: lambda x: x,
+}
 
 
 def instantiate(call: TorchCall, body: nn.Module | None = None) -> nn.Module:
@@ -80,14 +83,18 @@ class GraphModule(nn.Module):
     def __init__(self, input_names, steps, outputs, modules: dict[str, nn.Module], out_adapter=None):
         super().__init__()
         self.input_names = list(input_names)
-        self.steps = [(_key(n), [s if s in self.input_names else _key(s) for s in srcs], list(ads))
-                      for n, srcs, ads in steps]
+        self.steps = [
+            (_key(n), [s if s in self.input_names else _key(s) for s in srcs], list(ads))
+            for n, srcs, ads in steps
+        ]
         self.outputs = [_key(o) for o in outputs]
         self.out_adapter = out_adapter
         self.layers = nn.ModuleDict({_key(k): m for k, m in modules.items()})
         if len(self.layers) != len(modules):
-            raise ValidationError("node ids must map to distinct module names; received "
-                                  + ", ".join(sorted(modules)), hint="rename the nodes")
+            raise ValidationError(
+                "node ids must map to distinct module names; received " + ", ".join(sorted(modules)),
+                hint="rename the nodes",
+            )
 
     def forward(self, *args, **kwargs):
         if len(args) + len(kwargs) != len(self.input_names):

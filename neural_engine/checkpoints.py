@@ -15,9 +15,11 @@ from pathlib import Path
 
 from neural_engine.errors import CheckpointError
 
-_TRUST_HINT = ("use a file NeuralForge wrote (a finished run's checkpoints/best.pt); if you trust where "
-               "this one came from, load it yourself and save only its tensors: "
-               "torch.save(model.state_dict(), 'best.pt')")
+_TRUST_HINT = (
+    "use a file NeuralForge wrote (a finished run's checkpoints/best.pt); if you trust where "
+    "this one came from, load it yourself and save only its tensors: "
+    "torch.save(model.state_dict(), 'best.pt')"
+)
 
 
 def load_checkpoint(path: str | Path, *, what: str = "the checkpoint"):
@@ -30,21 +32,31 @@ def load_checkpoint(path: str | Path, *, what: str = "the checkpoint"):
     [1.0, 1.0]
     """
     import torch
+
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:  # torch's weights-only unpickler refused it (or it is no torch file)
+    except (
+        pickle.UnpicklingError
+    ) as err:  # torch's weights-only unpickler refused it (or it is no torch file)
         raise CheckpointError(
             f"{what} must hold only tensors and plain data (numbers, strings, lists, dicts); {path} holds "
             f"something else ({_detail(err)}), so it was refused for safety: unpickling it could run code",
-            hint=_TRUST_HINT) from None
+            hint=_TRUST_HINT,
+        ) from None
     except (OSError, EOFError, RuntimeError) as err:  # missing, empty, a truncated zip
-        raise CheckpointError(f"{what} must be a readable file written by torch.save; received {path} "
-                              f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'empty'})",
-                              hint="train the run again, or point at another checkpoint") from None
+        raise CheckpointError(
+            f"{what} must be a readable file written by torch.save; received {path} "
+            f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'empty'})",
+            hint="train the run again, or point at another checkpoint",
+        ) from None
 
 
 def _detail(err: Exception) -> str:
     """The line of torch's refusal that names what was found, e.g. ``unsupported GLOBAL posix.system``."""
     lines = [line.strip() for line in str(err).splitlines()[1:]]
-    found = [line for line in lines if line and not line.startswith(("Please file an issue", "Check the documentation"))]
+    found = [
+        line
+        for line in lines
+        if line and not line.startswith(("Please file an issue", "Check the documentation"))
+    ]
     return found[0].rstrip(".") if found else "not a torch file"

@@ -25,17 +25,29 @@ def check_node(node: Node) -> layers.LayerSpec:
     if node.device is None and not node.body and spec.container is None:
         return spec  # the common case, nothing more to check
     if node.device is not None and not DEVICE.match(node.device):
-        raise ValidationError(f'device must be one of {DEVICES_TEXT}; received "{node.device}"',
-                              node=node.id, span=node.origin.span if node.origin else None)
+        raise ValidationError(
+            f'device must be one of {DEVICES_TEXT}; received "{node.device}"',
+            node=node.id,
+            span=node.origin.span if node.origin else None,
+        )
     if spec.container is None and node.body:
-        raise ValidationError(f"{spec.name} takes no body of layers; received {len(node.body)}",
-                              node=node.id, hint="only ResidualConnection, Sequential and wrappers do")
+        raise ValidationError(
+            f"{spec.name} takes no body of layers; received {len(node.body)}",
+            node=node.id,
+            hint="only ResidualConnection, Sequential and wrappers do",
+        )
     if spec.container == "wrapper" and len(node.body) != 1:
-        raise ValidationError(f"{spec.name} wraps exactly one layer; received {len(node.body)}",
-                              node=node.id, hint=f"write {spec.name}(LSTM(64))")
+        raise ValidationError(
+            f"{spec.name} wraps exactly one layer; received {len(node.body)}",
+            node=node.id,
+            hint=f"write {spec.name}(LSTM(64))",
+        )
     if spec.container == "chain" and not node.body:
-        raise ValidationError(f"{spec.name} needs a body of layers; received none", node=node.id,
-                              hint=f"write {spec.name} {{ Conv2D(64, 3, padding=\"same\") }}")
+        raise ValidationError(
+            f"{spec.name} needs a body of layers; received none",
+            node=node.id,
+            hint=f'write {spec.name} {{ Conv2D(64, 3, padding="same") }}',
+        )
     for child in node.body:
         check_node(child)
     return spec
@@ -63,24 +75,32 @@ def _span_of(nodes, node_id: str):
 
 def _check_graph(graph: Graph) -> list[str]:
     if not graph.inputs:
-        raise ValidationError("a network needs at least one input; received none",
-                              hint="declare one, e.g. input: (28, 28, 1)")
+        raise ValidationError(
+            "a network needs at least one input; received none", hint="declare one, e.g. input: (28, 28, 1)"
+        )
     for name, shape in graph.inputs.items():
         if any(d is not None and (isinstance(d, bool) or not isinstance(d, int) or d < 1) for d in shape):
-            raise ValidationError(f"input dimensions must be positive integers; received {shape} for {name!r}",
-                                  node=name)
+            raise ValidationError(
+                f"input dimensions must be positive integers; received {shape} for {name!r}", node=name
+            )
     seen: set[str] = set()
     as_names: dict[str, str] = {}
     specs = {}
     for node in graph.nodes:
         if not node.id or node.id in seen or node.id in graph.inputs:
-            raise ValidationError(f"node ids must be unique, non-empty and differ from input names; "
-                                  f"received {node.id!r} twice", node=node.id)
+            raise ValidationError(
+                f"node ids must be unique, non-empty and differ from input names; received {node.id!r} twice",
+                node=node.id,
+            )
         seen.add(node.id)
         name = NON_WORD.sub("_", node.id)
         if as_names.setdefault(name, node.id) != node.id:
-            raise ValidationError(f"node ids must stay distinct as Python names; received {as_names[name]!r} "
-                                  f"and {node.id!r}, both {name!r}", node=node.id, hint="rename one of them")
+            raise ValidationError(
+                f"node ids must stay distinct as Python names; received {as_names[name]!r} "
+                f"and {node.id!r}, both {name!r}",
+                node=node.id,
+                hint="rename one of them",
+            )
         specs[node.id] = check_node(node)
     for e in graph.edges:
         if e.source not in seen and e.source not in graph.inputs:
@@ -100,11 +120,19 @@ def _check_graph(graph: Graph) -> list[str]:
 def _arity_error(node: Node, spec: layers.LayerSpec, n: int) -> None:
     low, high = spec.arity
     want = f"{low}" if low == high else f"{low} or more" if high is None else f"{low} to {high}"
-    hint = (f"connect {want} inputs, e.g. {spec.name}() <- [a, b]" if low > 1
-            else "merge the inputs first (Add, Concatenate)" if n > 1 else "connect an input to it")
-    raise ValidationError(f"{spec.name} takes {want} input{'s' if low != 1 or high != 1 else ''};"
-                          f" received {n}", node=node.id, span=node.origin.span if node.origin else None,
-                          hint=hint)
+    hint = (
+        f"connect {want} inputs, e.g. {spec.name}() <- [a, b]"
+        if low > 1
+        else "merge the inputs first (Add, Concatenate)"
+        if n > 1
+        else "connect an input to it"
+    )
+    raise ValidationError(
+        f"{spec.name} takes {want} input{'s' if low != 1 or high != 1 else ''}; received {n}",
+        node=node.id,
+        span=node.origin.span if node.origin else None,
+        hint=hint,
+    )
 
 
 def _topological(graph: Graph) -> list[str]:
@@ -120,7 +148,9 @@ def reachable_order(graph: Graph) -> list[str]:
     """The nodes reachable from the inputs in a valid order, never raising (for partial analyses
     of a graph being edited; edges to unknown nodes are ignored)."""
     known = {n.id for n in graph.nodes} | set(graph.inputs)
-    edges = [e for e in graph.edges if e.source in known and e.target in known and e.target not in graph.inputs]
+    edges = [
+        e for e in graph.edges if e.source in known and e.target in known and e.target not in graph.inputs
+    ]
     return _kahn(graph, edges)[0]
 
 
@@ -150,9 +180,14 @@ def _explain_unordered(graph: Graph, left: set[str], succ: dict[str, list[str]])
                 todo.append(t)
     for node in graph.nodes:  # report the first, in the user's order
         if node.id in left and (node.id not in reachable or not graph.predecessors(node.id)):
-            raise ValidationError("every layer must be reachable from an input; received a layer "
-                                  "with no path from any input", node=node.id,
-                                  hint="connect it to an input or a previous layer, or delete it")
+            raise ValidationError(
+                "every layer must be reachable from an input; received a layer with no path from any input",
+                node=node.id,
+                hint="connect it to an input or a previous layer, or delete it",
+            )
     stuck = [n.id for n in graph.nodes if n.id in left]
-    raise ValidationError(f"the graph must be acyclic; received a cycle through {', '.join(stuck)}",
-                          node=stuck[0], hint="remove one of the edges that loop back")
+    raise ValidationError(
+        f"the graph must be acyclic; received a cycle through {', '.join(stuck)}",
+        node=stuck[0],
+        hint="remove one of the edges that loop back",
+    )

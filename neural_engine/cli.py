@@ -29,17 +29,21 @@ def _add_graph_source(p: argparse.ArgumentParser) -> None:
 def load_graph(args: argparse.Namespace) -> Graph:
     """The graph named on the command line: ``--template NAME`` or a graph JSON file."""
     if bool(args.template) == bool(args.file):
-        raise ValidationError("give exactly one of FILE or --template NAME; received "
-                              + ("both" if args.template else "neither"))
+        raise ValidationError(
+            "give exactly one of FILE or --template NAME; received "
+            + ("both" if args.template else "neither")
+        )
     if args.template:
         from neural_engine.templates import template
+
         opts = {k: v for k, v in (("classes", args.classes), ("width", args.width)) if v is not None}
         if args.input_shape:
             try:
                 opts["input_shape"] = tuple(int(d) for d in args.input_shape.split(","))
             except ValueError:
-                raise ValidationError(f"--input-shape must be integers separated by commas; "
-                                      f"received {args.input_shape!r}") from None
+                raise ValidationError(
+                    f"--input-shape must be integers separated by commas; received {args.input_shape!r}"
+                ) from None
         return template(args.template, **opts)
     return load_file(args.file, getattr(args, "network", None))
 
@@ -63,6 +67,7 @@ def load_file(file: str, network: str | None = None) -> Graph:
         except json.JSONDecodeError as e:
             raise ValidationError(f"{file} must be a graph JSON document; it is not JSON ({e})") from None
     from neural_engine.dsl import parse_file
+
     parsed = parse_file(text, file)
     for warning in parsed.warnings:
         print(warning, file=sys.stderr)
@@ -72,12 +77,15 @@ def load_file(file: str, network: str | None = None) -> Graph:
 def _summary_args(p):
     _add_graph_source(p)
     p.add_argument("--json", action="store_true", help="machine-readable report")
-    p.add_argument("--batch-size", type=int, help="batch size for the memory estimate (default: the graph's, else 32)")
+    p.add_argument(
+        "--batch-size", type=int, help="batch size for the memory estimate (default: the graph's, else 32)"
+    )
     p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
 
 
 def cmd_summary(args) -> int:
     from neural_engine.report import report
+
     if args.batch_size is not None and args.batch_size < 1:
         raise ValidationError(f"--batch-size must be positive; received {args.batch_size}")
     r = report(load_graph(args), batch_size=args.batch_size, dtype=args.dtype)
@@ -92,15 +100,37 @@ def _layers_args(p):
 
 def cmd_layers(args) -> int:
     from neural_engine import layers
+
     specs = [s for s in layers.REGISTRY.values() if not args.family or s.family == args.family.lower()]
     if args.json:
-        print(json.dumps([{"name": s.name, "family": s.family, "aliases": list(s.aliases), "doc": s.doc,
-                           "positional": [p.name for p in s.neural_positional],
-                           "keras_positional": [p.name for p in s.params],
-                           "params": [{"name": p.name, "kind": p.kind, "required": p.required,
-                                       "default": None if p.required else p.default,
-                                       "range": p.range_text(), "choices": list(p.choices)}
-                                      for p in s.params]} for s in specs], indent=2, default=str))
+        print(
+            json.dumps(
+                [
+                    {
+                        "name": s.name,
+                        "family": s.family,
+                        "aliases": list(s.aliases),
+                        "doc": s.doc,
+                        "positional": [p.name for p in s.neural_positional],
+                        "keras_positional": [p.name for p in s.params],
+                        "params": [
+                            {
+                                "name": p.name,
+                                "kind": p.kind,
+                                "required": p.required,
+                                "default": None if p.required else p.default,
+                                "range": p.range_text(),
+                                "choices": list(p.choices),
+                            }
+                            for p in s.params
+                        ],
+                    }
+                    for s in specs
+                ],
+                indent=2,
+                default=str,
+            )
+        )
         return 0
     width = max(len(s.name) for s in specs) if specs else 0
     for family, group in _by_family(specs).items():
@@ -111,8 +141,10 @@ def cmd_layers(args) -> int:
             print(f"  {s.name.ljust(width)}  ({params}){alias}")
             if s.neural_positional != s.params:
                 print(f"  {''.ljust(width)}  positional: {s.positional_text()}")
-    print(f"{len(specs)} layer types; positional arguments go in the listed order unless a "
-          "'positional:' line says otherwise")
+    print(
+        f"{len(specs)} layer types; positional arguments go in the listed order unless a "
+        "'positional:' line says otherwise"
+    )
     return 0
 
 
@@ -125,6 +157,7 @@ def _by_family(specs):
 
 def cmd_templates(args) -> int:
     from neural_engine.templates import TEMPLATES
+
     for t in TEMPLATES.values():
         print(f"{t.name:24} {t.doc}")
     return 0
@@ -139,18 +172,23 @@ def cmd_check(args) -> int:
     """Parse and infer every network; exit 1 with the error report on the first problem."""
     from neural_engine.dsl import parse_file
     from neural_engine.shapes import propagate
+
     text = read_source(args.file)
     parsed = parse_file(text, args.file)
     for warning in parsed.warnings:
         print(warning, file=sys.stderr)
     graphs = [parsed.pick(args.network)] if args.network else list(parsed.graphs.values())
     from neural_engine.search import defaults_text
+
     for graph in graphs:
         analysis = propagate(graph)
         searched = defaults_text(graph)
-        print(f"{args.file}: {graph.name}: ok ({len(analysis.nodes)} layers, "
-              f"{sum(i.params for i in analysis.nodes.values()):,} params"
-              + (f"; {len(searched)} search values, checked at their defaults" if searched else "") + ")")
+        print(
+            f"{args.file}: {graph.name}: ok ({len(analysis.nodes)} layers, "
+            f"{sum(i.params for i in analysis.nodes.values()):,} params"
+            + (f"; {len(searched)} search values, checked at their defaults" if searched else "")
+            + ")"
+        )
         for line in searched:
             print(f"  {line}")
     return 0
@@ -165,9 +203,13 @@ def _codegen_args(p):
 
 def cmd_codegen(args) -> int:
     from neural_engine.codegen import generate_keras, generate_pytorch
+
     graph = load_graph(args)
-    source = generate_pytorch(graph, with_training=args.with_training) if args.target == "pytorch" \
+    source = (
+        generate_pytorch(graph, with_training=args.with_training)
+        if args.target == "pytorch"
         else generate_keras(graph)
+    )
     if args.output:
         Path(args.output).write_text(source, encoding="utf-8")
         print(f"wrote {args.output}", file=sys.stderr)
@@ -186,12 +228,15 @@ def _fmt_args(p):
 def cmd_fmt(args) -> int:
     """Canonical DSL (macros expanded): to standard output, in place (--write), or --check."""
     from neural_engine.dsl import parse_file, print_dsl
+
     text = read_source(args.file)
     canonical = "\n".join(print_dsl(g) for g in parse_file(text, args.file).graphs.values())
     if args.check:
         if canonical != text:
-            print(f"{args.file}: not in canonical form (run `neuralforge fmt --write {args.file}`)",
-                  file=sys.stderr)
+            print(
+                f"{args.file}: not in canonical form (run `neuralforge fmt --write {args.file}`)",
+                file=sys.stderr,
+            )
             return 1
         return 0
     if args.write:
@@ -203,11 +248,13 @@ def cmd_fmt(args) -> int:
 
 def _datasets_args(p):
     from neural_engine.data import cli as data_cli  # lazy: the data package loads only when used
+
     data_cli.add_args(p)
 
 
 def cmd_datasets(args) -> int:
     from neural_engine.data import cli as data_cli
+
     return data_cli.run(args)
 
 
@@ -223,16 +270,41 @@ COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
 
 
 # The extra that installs each optional package (pyproject.toml); the engine's core needs only lark.
-EXTRAS = {"torch": "torch", "torchvision": "torch", "numpy": "data", "ray": "ray", "mlflow": "ray",
-          "optuna": "ray", "psutil": "ray", "matplotlib": "ray", "onnx": "export", "onnxruntime": "export",
-          "fastapi": "api", "uvicorn": "api", "jwt": "api", "limits": "api", "filelock": "api",
-          "httpx": "client", "websockets": "client", "streamlit": "app", "streamlit_flow": "app",
-          "grandalf": "app", "altair": "app", "authlib": "app", "polars": "data", "boto3": "data",
-          "botocore": "data", "sklearn": "data", "PIL": "data", "psycopg2": "postgres"}
+EXTRAS = {
+    "torch": "torch",
+    "torchvision": "torch",
+    "numpy": "data",
+    "ray": "ray",
+    "mlflow": "ray",
+    "optuna": "ray",
+    "psutil": "ray",
+    "matplotlib": "ray",
+    "onnx": "export",
+    "onnxruntime": "export",
+    "fastapi": "api",
+    "uvicorn": "api",
+    "jwt": "api",
+    "limits": "api",
+    "filelock": "api",
+    "httpx": "client",
+    "websockets": "client",
+    "streamlit": "app",
+    "streamlit_flow": "app",
+    "grandalf": "app",
+    "altair": "app",
+    "authlib": "app",
+    "polars": "data",
+    "boto3": "data",
+    "botocore": "data",
+    "sklearn": "data",
+    "PIL": "data",
+    "psycopg2": "postgres",
+}
 
 
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("neuralforge")
     except PackageNotFoundError:  # run from a checkout that was never installed
@@ -242,7 +314,9 @@ def _version() -> str:
 def parser(commands=None, only: str | None = None) -> argparse.ArgumentParser:
     """The argument parser; with ``only``, just that subcommand's arguments are built (each
     command imports its own module, so `neuralforge templates` never loads torch or Ray)."""
-    ap = argparse.ArgumentParser(prog="neuralforge", description="Design, check, train and ship neural networks.")
+    ap = argparse.ArgumentParser(
+        prog="neuralforge", description="Design, check, train and ship neural networks."
+    )
     ap.add_argument("--version", action="version", version=f"neuralforge {_version()}")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (help_, add_args, _) in (commands or COMMANDS).items():
@@ -267,8 +341,11 @@ def main(argv: list[str] | None = None, commands=None) -> int:
     except ModuleNotFoundError as err:
         if (extra := EXTRAS.get((err.name or "").split(".")[0])) is None:
             raise
-        print(f"error: `neuralforge {chosen}` needs {err.name.split('.')[0]}, which is not installed\n"
-              f"  hint: install the {extra} extra: pip install 'neuralforge[{extra}]'", file=sys.stderr)
+        print(
+            f"error: `neuralforge {chosen}` needs {err.name.split('.')[0]}, which is not installed\n"
+            f"  hint: install the {extra} extra: pip install 'neuralforge[{extra}]'",
+            file=sys.stderr,
+        )
         return 1
     except NeuralForgeError as err:
         source = None

@@ -27,7 +27,7 @@ class NodeChange:
 
 @dataclass(frozen=True)
 class GraphDiff:
-    added: list[dict] = field(default_factory=list)     # {"id", "type", "params"}
+    added: list[dict] = field(default_factory=list)  # {"id", "type", "params"}
     removed: list[dict] = field(default_factory=list)
     changed: list[NodeChange] = field(default_factory=list)
     inputs: dict[str, tuple[Any, Any]] = field(default_factory=dict)
@@ -38,18 +38,24 @@ class GraphDiff:
         return not (self.added or self.removed or self.changed or self.inputs or self.training)
 
     def to_json(self) -> dict:
-        pair = lambda d: {k: {"before": _to_json(a), "after": _to_json(b)} for k, (a, b) in d.items()}  # noqa: E731
-        return {"added": self.added, "removed": self.removed,
-                "changed": [{"id": c.id, "type": c.type, "changes": pair(c.changes)} for c in self.changed],
-                "inputs": pair(self.inputs), "training": pair(self.training)}
+        pair = lambda d: {k: {"before": _to_json(a), "after": _to_json(b)} for k, (a, b) in d.items()}
+        return {
+            "added": self.added,
+            "removed": self.removed,
+            "changed": [{"id": c.id, "type": c.type, "changes": pair(c.changes)} for c in self.changed],
+            "inputs": pair(self.inputs),
+            "training": pair(self.training),
+        }
 
     def lines(self) -> list[str]:
         """``+``/``-``/``~`` lines, readable in a terminal."""
         out = [f"+ {n['id']} ({n['type']}) {_params(n['params'])}".rstrip() for n in self.added]
         out += [f"- {n['id']} ({n['type']}) {_params(n['params'])}".rstrip() for n in self.removed]
-        out += [f"~ {c.id} ({c.type}): "
-                + ", ".join(f"{k} {_text(a)} -> {_text(b)}" for k, (a, b) in c.changes.items())
-                for c in self.changed]
+        out += [
+            f"~ {c.id} ({c.type}): "
+            + ", ".join(f"{k} {_text(a)} -> {_text(b)}" for k, (a, b) in c.changes.items())
+            for c in self.changed
+        ]
         out += [f"~ input {k}: {_text(a)} -> {_text(b)}" for k, (a, b) in self.inputs.items()]
         out += [f"~ training {k}: {_text(a)} -> {_text(b)}" for k, (a, b) in self.training.items()]
         return out
@@ -74,8 +80,9 @@ def diff_graphs(a: Graph, b: Graph) -> GraphDiff:
             changes["inputs"] = (inputs_a, inputs_b)
         if changes:
             changed.append(NodeChange(i, node_b.type, changes))
-    return GraphDiff(added, removed, changed, _dict_diff(a.inputs, b.inputs),
-                     _dict_diff(a.training, b.training))
+    return GraphDiff(
+        added, removed, changed, _dict_diff(a.inputs, b.inputs), _dict_diff(a.training, b.training)
+    )
 
 
 def _flat(g: Graph) -> dict[str, tuple[Node, list[str]]]:
@@ -85,6 +92,7 @@ def _flat(g: Graph) -> dict[str, tuple[Node, list[str]]]:
         for n in nodes:
             out[n.id] = (n, g.predecessors(n.id) if top else [])
             walk(n.body, False)
+
     walk(g.nodes, True)
     return out
 

@@ -28,8 +28,9 @@ class Span:
 class NeuralForgeError(Exception):
     """Base of every error the engine raises on bad user input."""
 
-    def __init__(self, message: str, *, node: str | None = None, span: Span | None = None,
-                 hint: str | None = None):
+    def __init__(
+        self, message: str, *, node: str | None = None, span: Span | None = None, hint: str | None = None
+    ):
         super().__init__(message)
         self.message = message
         self.node = node
@@ -55,8 +56,11 @@ class NeuralForgeError(Exception):
     def to_dict(self) -> dict:
         span = self.span
         return {
-            "error": type(self).__name__, "message": self.message, "node": self.node,
-            "line": span.line if span else None, "column": span.column if span else None,
+            "error": type(self).__name__,
+            "message": self.message,
+            "node": self.node,
+            "line": span.line if span else None,
+            "column": span.column if span else None,
             "hint": self.hint,
         }
 

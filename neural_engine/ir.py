@@ -105,13 +105,19 @@ class Call:
         return f"{self.name}({', '.join([*map(repr, self.args), *(f'{k}={v!r}' for k, v in self.kwargs.items())])})"
 
     def to_json(self) -> dict:
-        return {"call": self.name, "args": [_to_json(a) for a in self.args],
-                "kwargs": {k: _to_json(v) for k, v in self.kwargs.items()}}
+        return {
+            "call": self.name,
+            "args": [_to_json(a) for a in self.args],
+            "kwargs": {k: _to_json(v) for k, v in self.kwargs.items()},
+        }
 
     @staticmethod
     def from_json(d: dict) -> Call:
-        return Call(d["call"], tuple(_from_json(a) for a in d.get("args", ())),
-                    {k: _from_json(v) for k, v in (d.get("kwargs") or {}).items()})
+        return Call(
+            d["call"],
+            tuple(_from_json(a) for a in d.get("args", ())),
+            {k: _from_json(v) for k, v in (d.get("kwargs") or {}).items()},
+        )
 
 
 @dataclass(frozen=True)
@@ -123,8 +129,12 @@ class Origin:
 
     def to_json(self) -> dict:
         s = self.span
-        return {"line": s.line if s else None, "column": s.column if s else None,
-                "file": s.file if s else None, "macros": list(self.macros)}
+        return {
+            "line": s.line if s else None,
+            "column": s.column if s else None,
+            "file": s.file if s else None,
+            "macros": list(self.macros),
+        }
 
     @staticmethod
     def from_json(d: dict) -> Origin:
@@ -143,10 +153,10 @@ class Node:
     id: str
     type: str
     params: dict[str, Any] = field(default_factory=dict)
-    position: Position = field(default=Position(), compare=False)   # layout, not meaning
+    position: Position = field(default=Position(), compare=False)  # layout, not meaning
     label: str | None = None
     device: str | None = None
-    origin: Origin | None = field(default=None, compare=False)     # where it was written
+    origin: Origin | None = field(default=None, compare=False)  # where it was written
     body: tuple[Node, ...] = ()
 
     def __post_init__(self):
@@ -155,7 +165,8 @@ class Node:
 
     def to_json(self) -> dict:
         out: dict[str, Any] = {
-            "id": self.id, "type": self.type,
+            "id": self.id,
+            "type": self.type,
             "params": {k: _to_json(v) for k, v in self.params.items()},
             "position": {"x": self.position.x, "y": self.position.y},
         }
@@ -173,10 +184,12 @@ class Node:
         _require(d, ("id", "type"), "node")
         pos = d.get("position") or {}
         return Node(
-            id=str(d["id"]), type=str(d["type"]),
+            id=str(d["id"]),
+            type=str(d["type"]),
             params={k: _from_json(v) for k, v in (d.get("params") or {}).items()},
             position=Position(float(pos.get("x", 0)), float(pos.get("y", 0))),
-            label=d.get("label"), device=d.get("device"),
+            label=d.get("label"),
+            device=d.get("device"),
             origin=Origin.from_json(d["origin"]) if d.get("origin") else None,
             body=tuple(Node.from_json(b) for b in d.get("body", ())),
         )
@@ -199,8 +212,12 @@ class Edge:
     def from_json(d: dict) -> Edge:
         _require(d, ("source", "target"), "edge")
         handle = d.get("target_handle")
-        return Edge(str(d.get("id") or f"{d['source']}->{d['target']}"), str(d["source"]),
-                    str(d["target"]), None if handle is None else str(handle))
+        return Edge(
+            str(d.get("id") or f"{d['source']}->{d['target']}"),
+            str(d["source"]),
+            str(d["target"]),
+            None if handle is None else str(handle),
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -218,17 +235,20 @@ class Graph:
         object.__setattr__(self, "nodes", tuple(self.nodes))
         object.__setattr__(self, "edges", tuple(self.edges))
         if self.layout not in LAYOUTS:
-            raise ValidationError(f"layout must be one of {', '.join(LAYOUTS)}; "
-                                  f"received {self.layout!r}")
+            raise ValidationError(f"layout must be one of {', '.join(LAYOUTS)}; received {self.layout!r}")
 
     def __eq__(self, other) -> bool:
         """Same name, inputs, nodes (in order), layout, training, and the same sources feeding
         each node in slot order (edge ids and edge order do not matter)."""
         if not isinstance(other, Graph):
             return NotImplemented
-        return (self.name, self.inputs, self.nodes, self.layout, self.training) == \
-            (other.name, other.inputs, other.nodes, other.layout, other.training) and \
-            self._sources == other._sources
+        return (self.name, self.inputs, self.nodes, self.layout, self.training) == (
+            other.name,
+            other.inputs,
+            other.nodes,
+            other.layout,
+            other.training,
+        ) and self._sources == other._sources
 
     __hash__ = None
 
@@ -252,7 +272,8 @@ class Graph:
 
     def to_json(self) -> dict:
         return {
-            "name": self.name, "layout": self.layout,
+            "name": self.name,
+            "layout": self.layout,
             "inputs": {k: list(v) for k, v in self.inputs.items()},
             "nodes": [n.to_json() for n in self.nodes],
             "edges": [e.to_json() for e in self.edges],
@@ -357,8 +378,9 @@ class GraphBuilder:
         return source
 
     def build(self) -> Graph:
-        return Graph(self.name, self.inputs, tuple(self.nodes), tuple(self.edges), self.layout,
-                     dict(self.training))
+        return Graph(
+            self.name, self.inputs, tuple(self.nodes), tuple(self.edges), self.layout, dict(self.training)
+        )
 
 
 def with_params(node: Node, **params) -> Node:

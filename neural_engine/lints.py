@@ -12,7 +12,7 @@ from neural_engine.optim import CROSS_ENTROPY, call_name, canonical_loss
 from neural_engine.shapes import Analysis, NodeInfo
 
 GIB = 1 << 30
-BIG_FLATTEN = 16_384          # features into a Dense after Flatten
+BIG_FLATTEN = 16_384  # features into a Dense after Flatten
 BIG_DENSE_PARAMS = 10_000_000
 
 
@@ -20,7 +20,7 @@ BIG_DENSE_PARAMS = 10_000_000
 class Lint:
     code: str
     node: str
-    severity: str   # "warning" | "info"
+    severity: str  # "warning" | "info"
     message: str
     hint: str | None = None
 
@@ -39,9 +39,13 @@ def _huge_tensors(a: Analysis, batch: int, b: int):
     for nid, info in a.nodes.items():
         if info.elements > limit:
             size = info.elements * batch * b
-            yield Lint("huge-tensor", nid, "warning",
-                       f"output {fmt_shape(info.output.user)} takes {size / GIB:.1f} GiB at batch size {batch}",
-                       "downsample earlier (strides, pooling), use fewer channels or a smaller batch")
+            yield Lint(
+                "huge-tensor",
+                nid,
+                "warning",
+                f"output {fmt_shape(info.output.user)} takes {size / GIB:.1f} GiB at batch size {batch}",
+                "downsample earlier (strides, pooling), use fewer channels or a smaller batch",
+            )
 
 
 def _feeders(a: Analysis, info: NodeInfo) -> list[NodeInfo]:
@@ -55,10 +59,13 @@ def _dense_after_big_flatten(a: Analysis, batch: int, b: int):
         for src in _feeders(a, info):
             features = info.site.x[-1] or 0
             if src.spec.name == "Flatten" and (features > BIG_FLATTEN or info.params > BIG_DENSE_PARAMS):
-                yield Lint("dense-after-flatten", nid, "warning",
-                           f"{info.spec.name} after Flatten of {features:,} features has "
-                           f"{info.params:,} parameters",
-                           f"replace Flatten ({src.node.id}) with GlobalAveragePooling2D, or pool further first")
+                yield Lint(
+                    "dense-after-flatten",
+                    nid,
+                    "warning",
+                    f"{info.spec.name} after Flatten of {features:,} features has {info.params:,} parameters",
+                    f"replace Flatten ({src.node.id}) with GlobalAveragePooling2D, or pool further first",
+                )
 
 
 def _width(info: NodeInfo) -> int | None:
@@ -78,9 +85,13 @@ def _bottleneck(a: Analysis, batch: int, b: int):
             continue
         w = info.output.shape[0]
         if w and 2 * w < narrowest_out:
-            yield Lint("bottleneck", nid, "warning",
-                       f"hidden width {w} is narrower than the {narrowest_out} outputs after it",
-                       "widen this layer to at least the number of outputs")
+            yield Lint(
+                "bottleneck",
+                nid,
+                "warning",
+                f"hidden width {w} is narrower than the {narrowest_out} outputs after it",
+                "widen this layer to at least the number of outputs",
+            )
 
 
 def _softmax_before_ce(a: Analysis, batch: int, b: int):
@@ -92,13 +103,24 @@ def _softmax_before_ce(a: Analysis, batch: int, b: int):
         params = info.site.params
         softmax = info.spec.name == "Softmax" or params.get("activation") == "softmax"
         if softmax and info.spec.name != "Output":
-            yield Lint("softmax-before-cross-entropy", nid, "warning",
-                       f"{info.spec.name} applies softmax and the loss {name} applies it again",
-                       'end with Output(units, "softmax"): training then uses logits, inference the softmax')
+            yield Lint(
+                "softmax-before-cross-entropy",
+                nid,
+                "warning",
+                f"{info.spec.name} applies softmax and the loss {name} applies it again",
+                'end with Output(units, "softmax"): training then uses logits, inference the softmax',
+            )
 
 
-MASK_READERS = ("LSTM", "GRU", "SimpleRNN", "Bidirectional", "MultiHeadAttention", "TransformerEncoder",
-                "TransformerDecoder")
+MASK_READERS = (
+    "LSTM",
+    "GRU",
+    "SimpleRNN",
+    "Bidirectional",
+    "MultiHeadAttention",
+    "TransformerEncoder",
+    "TransformerDecoder",
+)
 
 
 def _mask_not_passed(a: Analysis, batch: int, b: int):
@@ -119,10 +141,14 @@ def _mask_not_passed(a: Analysis, batch: int, b: int):
             seen.add(cur)
             name = a.nodes[cur].spec.name
             if name in MASK_READERS:
-                yield Lint("mask-not-passed", nid, "warning",
-                           f"mask_zero=true keeps id 0's vector zero, but no mask reaches {name} ({cur}): "
-                           "unlike Keras, it reads padded steps as ordinary steps",
-                           "keep padding short (bucket sequences by length); NeuralForge passes no masks "
-                           "between layers")
+                yield Lint(
+                    "mask-not-passed",
+                    nid,
+                    "warning",
+                    f"mask_zero=true keeps id 0's vector zero, but no mask reaches {name} ({cur}): "
+                    "unlike Keras, it reads padded steps as ordinary steps",
+                    "keep padding short (bucket sequences by length); NeuralForge passes no masks "
+                    "between layers",
+                )
                 break
             todo += readers.get(cur, [])

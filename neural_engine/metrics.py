@@ -44,8 +44,13 @@ def _per_class(cm: np.ndarray) -> dict[str, np.ndarray]:
     tp = np.diag(cm).astype(float)
     predicted, actual = cm.sum(0).astype(float), cm.sum(1).astype(float)
     precision, recall = _ratio(tp, predicted), _ratio(tp, actual)
-    return {"precision": precision, "recall": recall, "f1": _ratio(2 * tp, predicted + actual),
-            "iou": _ratio(tp, predicted + actual - tp), "support": actual.astype(int)}
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": _ratio(2 * tp, predicted + actual),
+        "iou": _ratio(tp, predicted + actual - tp),
+        "support": actual.astype(int),
+    }
 
 
 def roc_auc(positive, scores) -> float:
@@ -80,13 +85,24 @@ def classification_report(y_true, probs, classes) -> Report:
     pc = _per_class(cm)
     aucs = np.array([roc_auc(y_true == c, probs[:, c]) for c in range(n)])
     defined = aucs[~np.isnan(aucs)]
-    metrics = {"accuracy": float(np.trace(cm) / max(cm.sum(), 1)),
-               "precision_macro": float(pc["precision"].mean()), "recall_macro": float(pc["recall"].mean()),
-               "f1_macro": float(pc["f1"].mean()),
-               "auc_ovr": float(defined.mean()) if len(defined) else float("nan")}
-    rows = [{"class": str(name), "precision": float(pc["precision"][c]), "recall": float(pc["recall"][c]),
-             "f1": float(pc["f1"][c]), "auc": float(aucs[c]), "support": int(pc["support"][c])}
-            for c, name in enumerate(classes)]
+    metrics = {
+        "accuracy": float(np.trace(cm) / max(cm.sum(), 1)),
+        "precision_macro": float(pc["precision"].mean()),
+        "recall_macro": float(pc["recall"].mean()),
+        "f1_macro": float(pc["f1"].mean()),
+        "auc_ovr": float(defined.mean()) if len(defined) else float("nan"),
+    }
+    rows = [
+        {
+            "class": str(name),
+            "precision": float(pc["precision"][c]),
+            "recall": float(pc["recall"][c]),
+            "f1": float(pc["f1"][c]),
+            "auc": float(aucs[c]),
+            "support": int(pc["support"][c]),
+        }
+        for c, name in enumerate(classes)
+    ]
     return Report(metrics, rows, cm)
 
 
@@ -95,10 +111,20 @@ def segmentation_report(y_true, y_pred, classes) -> Report:
     n = len(classes)
     cm = confusion_matrix(np.asarray(y_true).astype(int), np.asarray(y_pred).astype(int), n)
     pc = _per_class(cm)
-    metrics = {"pixel_accuracy": float(np.trace(cm) / max(cm.sum(), 1)), "dice": float(pc["f1"].mean()),
-               "iou": float(pc["iou"].mean())}
-    rows = [{"class": str(name), "dice": float(pc["f1"][c]), "iou": float(pc["iou"][c]),
-             "pixels": int(pc["support"][c])} for c, name in enumerate(classes)]
+    metrics = {
+        "pixel_accuracy": float(np.trace(cm) / max(cm.sum(), 1)),
+        "dice": float(pc["f1"].mean()),
+        "iou": float(pc["iou"].mean()),
+    }
+    rows = [
+        {
+            "class": str(name),
+            "dice": float(pc["f1"][c]),
+            "iou": float(pc["iou"][c]),
+            "pixels": int(pc["support"][c]),
+        }
+        for c, name in enumerate(classes)
+    ]
     return Report(metrics, rows, cm)
 
 
@@ -106,5 +132,5 @@ def regression_report(y_true, y_pred) -> Report:
     y_true, y_pred = np.asarray(y_true, dtype=float).ravel(), np.asarray(y_pred, dtype=float).ravel()
     err = y_pred - y_true
     total = ((y_true - y_true.mean()) ** 2).sum()
-    r2 = 1 - (err ** 2).sum() / total if total > 0 else (1.0 if not err.any() else 0.0)
-    return Report({"mse": float((err ** 2).mean()), "mae": float(np.abs(err).mean()), "r2": float(r2)})
+    r2 = 1 - (err**2).sum() / total if total > 0 else (1.0 if not err.any() else 0.0)
+    return Report({"mse": float((err**2).mean()), "mae": float(np.abs(err).mean()), "r2": float(r2)})

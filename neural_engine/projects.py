@@ -48,14 +48,27 @@ class Version:
     graph: Graph
 
     def to_json(self) -> dict:
-        return {"project": self.project, "version": self.number, "parent": self.parent,
-                "message": self.message, "user": self.user, "created": self.created,
-                "graph": self.graph.to_json()}
+        return {
+            "project": self.project,
+            "version": self.number,
+            "parent": self.parent,
+            "message": self.message,
+            "user": self.user,
+            "created": self.created,
+            "graph": self.graph.to_json(),
+        }
 
     @staticmethod
     def from_json(doc: dict) -> Version:
-        return Version(doc["project"], int(doc["version"]), doc.get("parent"), doc.get("message", ""),
-                       doc.get("user", "unknown"), float(doc.get("created", 0)), Graph.from_json(doc["graph"]))
+        return Version(
+            doc["project"],
+            int(doc["version"]),
+            doc.get("parent"),
+            doc.get("message", ""),
+            doc.get("user", "unknown"),
+            float(doc.get("created", 0)),
+            Graph.from_json(doc["graph"]),
+        )
 
     @property
     def ref(self) -> str:
@@ -70,8 +83,11 @@ class Version:
 
 def check_name(project: str) -> str:
     if not NAME.match(project or ""):
-        raise ValidationError(f"a project name must be 1-64 letters, digits, '_', '-' or '.', starting with a "
-                              f"letter or digit; received {project!r}", hint="e.g. mnist-cnn or resnet_cifar")
+        raise ValidationError(
+            f"a project name must be 1-64 letters, digits, '_', '-' or '.', starting with a "
+            f"letter or digit; received {project!r}",
+            hint="e.g. mnist-cnn or resnet_cifar",
+        )
     return project
 
 
@@ -82,7 +98,9 @@ def _key(project: str, number: int) -> str:
 def projects(storage: Storage | None = None) -> list[str]:
     """Names of the projects that have at least one version."""
     storage = storage or open_storage()
-    return sorted({k.split("/")[1] for k in storage.list("projects/") if VERSION_FILE.match(k.rsplit("/", 1)[-1])})
+    return sorted(
+        {k.split("/")[1] for k in storage.list("projects/") if VERSION_FILE.match(k.rsplit("/", 1)[-1])}
+    )
 
 
 def version_numbers(project: str, storage: Storage) -> list[int]:
@@ -101,12 +119,15 @@ def load_version(project: str, number: int | None = None, storage: Storage | Non
     storage = storage or open_storage()
     numbers = version_numbers(project, storage)
     if not numbers:
-        raise ValidationError(f"project {project!r} must have a saved version; it has none",
-                              hint="save the graph first (Canvas → Save version)")
+        raise ValidationError(
+            f"project {project!r} must have a saved version; it has none",
+            hint="save the graph first (Canvas → Save version)",
+        )
     number = numbers[-1] if number is None else number
     if number not in numbers:
-        raise ValidationError(f"version {number} of {project!r} must exist; versions are "
-                              f"{', '.join(f'v{n}' for n in numbers)}")
+        raise ValidationError(
+            f"version {number} of {project!r} must exist; versions are {', '.join(f'v{n}' for n in numbers)}"
+        )
     return Version.from_json(json.loads(storage.read(_key(project, number))))
 
 
@@ -119,22 +140,34 @@ def load_project_ref(ref: str, storage: Storage | None = None) -> Version:
     """
     name, _, number = ref.partition("@")
     if number and not re.fullmatch(r"v\d+", number):
-        raise ValidationError(f"a version reference must be NAME or NAME@vN, e.g. mnist-cnn@v3; received {ref!r}")
+        raise ValidationError(
+            f"a version reference must be NAME or NAME@vN, e.g. mnist-cnn@v3; received {ref!r}"
+        )
     return load_version(name, int(number[1:]) if number else None, storage=storage)
 
 
-def save_version(project: str, graph: Graph, message: str = "", parent: int | None = None,
-                 storage: Storage | None = None, user: str | None = None) -> Version:
+def save_version(
+    project: str,
+    graph: Graph,
+    message: str = "",
+    parent: int | None = None,
+    storage: Storage | None = None,
+    user: str | None = None,
+) -> Version:
     """Save ``graph`` as the next version of ``project``; ``parent`` is the version it was edited from."""
     storage = storage or open_storage()
     numbers = version_numbers(project, storage)
     if parent is not None and parent not in numbers:
         raise ValidationError(f"the parent version must exist in {project!r}; received v{parent}")
     for number in range((numbers[-1] if numbers else 0) + 1, (numbers[-1] if numbers else 0) + 100):
-        version = Version(project, number, parent, message.strip(), user or settings().user, time.time(), graph)
+        version = Version(
+            project, number, parent, message.strip(), user or settings().user, time.time(), graph
+        )
         if storage.create(_key(project, number), json.dumps(version.to_json(), indent=1).encode()):
             return version
-    raise ValidationError(f"saving {project!r} must find a free version number; 100 concurrent saves took them")
+    raise ValidationError(
+        f"saving {project!r} must find a free version number; 100 concurrent saves took them"
+    )
 
 
 def diff_versions(project: str, a: int, b: int, storage: Storage | None = None) -> GraphDiff:

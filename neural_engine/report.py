@@ -31,7 +31,7 @@ class NodeReport:
     params: int
     non_trainable: int
     flops: int
-    activation_bytes: int        # one sample's output of this node
+    activation_bytes: int  # one sample's output of this node
 
 
 @dataclass(frozen=True)
@@ -65,8 +65,8 @@ class MemoryEstimate:
 class Report:
     analysis: Analysis = field(repr=False, compare=False)
     dtype: str
-    params: int            # torch ``parameters()`` (all trainable)
-    non_trainable: int     # saved float buffers: BatchNorm running statistics
+    params: int  # torch ``parameters()`` (all trainable)
+    non_trainable: int  # saved float buffers: BatchNorm running statistics
     flops: int
     activation_bytes: int
     memory: MemoryEstimate
@@ -97,43 +97,84 @@ class Report:
     def nodes(self) -> tuple[NodeReport, ...]:
         """Per-node rows, made when first read (the analysis already holds the numbers)."""
         b = DTYPE_BYTES[self.dtype]
-        return tuple(NodeReport(nid, info.spec.name, info.sources, info.output.user, info.params,
-                                info.non_trainable, info.flops, info.elements * b)
-                     for nid, info in self.analysis.nodes.items())
+        return tuple(
+            NodeReport(
+                nid,
+                info.spec.name,
+                info.sources,
+                info.output.user,
+                info.params,
+                info.non_trainable,
+                info.flops,
+                info.elements * b,
+            )
+            for nid, info in self.analysis.nodes.items()
+        )
 
     def to_json(self) -> dict:
         return {
-            "name": self.name, "layout": self.layout, "inputs": self.inputs, "outputs": list(self.outputs),
-            "nodes": [asdict(n) for n in self.nodes], "params": self.params,
-            "non_trainable": self.non_trainable, "flops": self.flops, "dtype": self.dtype,
+            "name": self.name,
+            "layout": self.layout,
+            "inputs": self.inputs,
+            "outputs": list(self.outputs),
+            "nodes": [asdict(n) for n in self.nodes],
+            "params": self.params,
+            "non_trainable": self.non_trainable,
+            "flops": self.flops,
+            "dtype": self.dtype,
             "activation_bytes": self.activation_bytes,
             "memory": {**asdict(self.memory), "total": self.memory.total},
             "lints": [asdict(lint) for lint in self.lints],
-            "search_values": {path: {**h.to_json(), "default": h.default}
-                              for path, h in self.search_values.items()},
+            "search_values": {
+                path: {**h.to_json(), "default": h.default} for path, h in self.search_values.items()
+            },
         }
 
     def table(self) -> str:
         """A Keras-style summary table."""
         rows = [("Layer (type)", "Output shape", "Params", "FLOPs", "Connected to")]
-        rows += [(f"{n.id} ({n.type})", fmt_shape(n.output_shape), f"{n.params:,}",
-                  human(n.flops), ", ".join(n.inputs)) for n in self.nodes]
+        rows += [
+            (
+                f"{n.id} ({n.type})",
+                fmt_shape(n.output_shape),
+                f"{n.params:,}",
+                human(n.flops),
+                ", ".join(n.inputs),
+            )
+            for n in self.nodes
+        ]
         widths = [max(len(r[i]) for r in rows) for i in range(5)]
         line = "  ".join("─" * w for w in widths)
-        fmt = lambda r: "  ".join(c.ljust(w) if i in (0, 1, 4) else c.rjust(w)  # noqa: E731
-                                  for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+        fmt = lambda r: "  ".join(
+            c.ljust(w) if i in (0, 1, 4) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))
+        ).rstrip()
         m = self.memory
-        text = [f'Model: "{self.name}"  (layout {self.layout}, inputs '
-                + ", ".join(f"{k} {fmt_shape(v)}" for k, v in self.inputs.items()) + ")",
-                line, fmt(rows[0]), line, *(fmt(r) for r in rows[1:]), line,
-                f"Params: {self.params:,} trainable"
-                + (f" + {self.non_trainable:,} non-trainable (BatchNorm statistics)" if self.non_trainable else ""),
-                f"FLOPs per sample: {human(self.flops)} ({self.flops:,})",
+        text = [
+            f'Model: "{self.name}"  (layout {self.layout}, inputs '
+            + ", ".join(f"{k} {fmt_shape(v)}" for k, v in self.inputs.items())
+            + ")",
+            line,
+            fmt(rows[0]),
+            line,
+            *(fmt(r) for r in rows[1:]),
+            line,
+            f"Params: {self.params:,} trainable"
+            + (
+                f" + {self.non_trainable:,} non-trainable (BatchNorm statistics)"
+                if self.non_trainable
+                else ""
+            ),
+            f"FLOPs per sample: {human(self.flops)} ({self.flops:,})",
+            (
                 f"Training memory (batch {m.batch_size}, {m.dtype}, {m.optimizer}): {human_bytes(m.total)}"
                 f" = weights {human_bytes(m.weights)} + grads {human_bytes(m.gradients)}"
-                f" + optimizer {human_bytes(m.optimizer_state)} + activations {human_bytes(m.activations)}"]
-        text += [f"{lint.severity}: [{lint.node}] {lint.message}" + (f" — {lint.hint}" if lint.hint else "")
-                 for lint in self.lints]
+                f" + optimizer {human_bytes(m.optimizer_state)} + activations {human_bytes(m.activations)}"
+            ),
+        ]
+        text += [
+            f"{lint.severity}: [{lint.node}] {lint.message}" + (f" — {lint.hint}" if lint.hint else "")
+            for lint in self.lints
+        ]
         if self.search_values:
             text.append("Search values, each at its default in these numbers (a sweep tries the others):")
             text += [f"  {line}" for line in defaults_text(self.analysis.graph)]
@@ -156,19 +197,27 @@ def human_bytes(n: float) -> str:
     return f"{n:.3g} TiB"
 
 
-def training_memory(analysis: Analysis, batch_size: int = 32, dtype: str = "float32",
-                    optimizer_name: str = "Adam") -> MemoryEstimate:
+def training_memory(
+    analysis: Analysis, batch_size: int = 32, dtype: str = "float32", optimizer_name: str = "Adam"
+) -> MemoryEstimate:
     """Estimate one training step's memory; the formula is in :class:`MemoryEstimate`."""
     b = DTYPE_BYTES[dtype]
     trainable = sum(i.params for i in analysis.nodes.values())
     frozen = sum(i.non_trainable for i in analysis.nodes.values())
     opt = optimizer(optimizer_name)
     slots = opt.state_slots if opt else 2
-    elements = sum(i.elements for i in analysis.nodes.values()) + \
-        sum(numel(t.shape) for t in analysis.inputs.values())
-    return MemoryEstimate(batch_size, dtype, opt.name if opt else optimizer_name,
-                          (trainable + frozen) * b, trainable * b, trainable * 4 * slots,
-                          batch_size * elements * b)
+    elements = sum(i.elements for i in analysis.nodes.values()) + sum(
+        numel(t.shape) for t in analysis.inputs.values()
+    )
+    return MemoryEstimate(
+        batch_size,
+        dtype,
+        opt.name if opt else optimizer_name,
+        (trainable + frozen) * b,
+        trainable * b,
+        trainable * 4 * slots,
+        batch_size * elements * b,
+    )
 
 
 def report(graph: Graph | Analysis, *, batch_size: int | None = None, dtype: str = "float32") -> Report:
@@ -186,6 +235,13 @@ def report(graph: Graph | Analysis, *, batch_size: int | None = None, dtype: str
         flops += info.flops
         elements += info.elements
     opt_name = call_name(g.training.get("optimizer")) or "Adam"
-    return Report(analysis, dtype, params, non_trainable, flops, elements * b,
-                  training_memory(analysis, batch, dtype, opt_name),
-                  tuple(lint(analysis, batch_size=batch, dtype_bytes=b)))
+    return Report(
+        analysis,
+        dtype,
+        params,
+        non_trainable,
+        flops,
+        elements * b,
+        training_memory(analysis, batch, dtype, opt_name),
+        tuple(lint(analysis, batch_size=batch, dtype_bytes=b)),
+    )

@@ -51,8 +51,11 @@ def defaults_text(graph: Graph) -> list[str]:
     ['dense_1.units = 8 (the first of HPO(choice(8, 16)))']
     """
     from neural_engine.dsl.values import show
-    return [f"{path} = {show(h.default)} (the {'first' if h.kind == 'choice' else 'lower bound'} of {show(h)})"
-            for path, h in search_values(graph).items()]
+
+    return [
+        f"{path} = {show(h.default)} (the {'first' if h.kind == 'choice' else 'lower bound'} of {show(h)})"
+        for path, h in search_values(graph).items()
+    ]
 
 
 def substitute(graph: Graph, values: dict[str, Any]) -> Graph:
@@ -64,9 +67,11 @@ def substitute(graph: Graph, values: dict[str, Any]) -> Graph:
     known = set(search_values(graph)) | set(_plain_paths(graph))
     unknown = [p for p in values if p not in known and not _new_setting(graph, p)]
     if unknown:
-        raise ValidationError(f"search paths must name a value of network {graph.name}; received "
-                              f"{', '.join(unknown)}", hint=did_you_mean(unknown[0], known)
-                              or "paths are <node id>.<param> or train.<key>, e.g. dense_1.units")
+        raise ValidationError(
+            f"search paths must name a value of network {graph.name}; received {', '.join(unknown)}",
+            hint=did_you_mean(unknown[0], known)
+            or "paths are <node id>.<param> or train.<key>, e.g. dense_1.units",
+        )
     nodes = tuple(_node(n, values) for n in graph.nodes)
     training = {k: _put(v, f"{TRAIN}.{k}", values) for k, v in graph.training.items()}
     for path, value in values.items():  # a training setting the DSL left out (train.epochs=3)
@@ -84,11 +89,14 @@ def parse_search_value(text: str) -> Any:
     ('log_range', 64)
     """
     from neural_engine.dsl import parse
+
     try:
         g = parse(f"network V {{ input: (1,) layers: Dense(1) lr_schedule: V({text}) }}")
     except NeuralForgeError as err:
-        raise ValidationError(f"a search value must be written as in the DSL, e.g. choice(32, 64) or "
-                              f"log_range(1e-4, 1e-2); received {text!r} ({err.message})") from None
+        raise ValidationError(
+            f"a search value must be written as in the DSL, e.g. choice(32, 64) or "
+            f"log_range(1e-4, 1e-2); received {text!r} ({err.message})"
+        ) from None
     args = g.training["lr_schedule"].args
     if len(args) != 1:
         raise ValidationError(f"a search value must be one value; received {text!r}")
@@ -130,6 +138,7 @@ def _new_setting(graph: Graph, path: str) -> bool:
     """A training key the DSL left out (``train.epochs``) or a keyword of a training call
     (``train.optimizer.weight_decay``)."""
     from neural_engine.dsl.sections import TRAIN_KEYS
+
     parts = path.split(".")
     if parts[0] != TRAIN or len(parts) not in (2, 3):
         return False
@@ -155,7 +164,10 @@ def _put(value, path: str, values: dict):
     if isinstance(value, Call):
         args = tuple(_put(v, f"{path}.{i}", values) for i, v in enumerate(value.args))
         kwargs = {k: _put(v, f"{path}.{k}", values) for k, v in value.kwargs.items()}
-        added = {p[len(path) + 1:]: v for p, v in values.items()  # a keyword the call left out
-                 if p.startswith(path + ".") and p[len(path) + 1:].isidentifier()}
+        added = {
+            p[len(path) + 1 :]: v
+            for p, v in values.items()  # a keyword the call left out
+            if p.startswith(path + ".") and p[len(path) + 1 :].isidentifier()
+        }
         return Call(value.name, args, {**kwargs, **added})
     return value

@@ -63,20 +63,28 @@ class Settings:
 
     def __post_init__(self):
         if self.max_upload_bytes <= 0:
-            raise ValidationError(f"NEURALFORGE_MAX_UPLOAD_MB must be positive; received "
-                                  f"{self.max_upload_bytes / 2**20:g}")
-        for var, value in (("NEURALFORGE_QUOTA_GPU_HOURS", self.quota_gpu_hours),
-                           ("NEURALFORGE_QUOTA_CPU_HOURS", self.quota_cpu_hours)):
+            raise ValidationError(
+                f"NEURALFORGE_MAX_UPLOAD_MB must be positive; received {self.max_upload_bytes / 2**20:g}"
+            )
+        for var, value in (
+            ("NEURALFORGE_QUOTA_GPU_HOURS", self.quota_gpu_hours),
+            ("NEURALFORGE_QUOTA_CPU_HOURS", self.quota_cpu_hours),
+        ):
             if value is not None and not value >= 0:
                 raise ValidationError(f"{var} must be a number of hours >= 0; received {value:g}")
         if not 0 < self.device_data_share <= 1:
-            raise ValidationError("NEURALFORGE_DEVICE_DATA_SHARE must be a share of the free device memory in "
-                                  f"(0, 1]; received {self.device_data_share:g}")
+            raise ValidationError(
+                "NEURALFORGE_DEVICE_DATA_SHARE must be a share of the free device memory in "
+                f"(0, 1]; received {self.device_data_share:g}"
+            )
         if self.api_max_body_bytes <= 0:
-            raise ValidationError(f"NEURALFORGE_API_MAX_BODY_MB must be positive; received "
-                                  f"{self.api_max_body_bytes / 2**20:g}")
-        for var, value, least in (("NEURALFORGE_API_JWT_SECRET", self.api_jwt_secret, 32),
-                                  ("NEURALFORGE_API_DEV_KEY", self.api_dev_key, 16)):
+            raise ValidationError(
+                f"NEURALFORGE_API_MAX_BODY_MB must be positive; received {self.api_max_body_bytes / 2**20:g}"
+            )
+        for var, value, least in (
+            ("NEURALFORGE_API_JWT_SECRET", self.api_jwt_secret, 32),
+            ("NEURALFORGE_API_DEV_KEY", self.api_dev_key, 16),
+        ):
             if value is not None and len(value) < least:
                 raise ValidationError(f"{var} must be at least {least} characters; received {len(value)}")
 
@@ -87,13 +95,18 @@ class Settings:
         try:
             max_mb = float(env.get("NEURALFORGE_MAX_UPLOAD_MB", "512"))
         except ValueError:
-            raise ValidationError("NEURALFORGE_MAX_UPLOAD_MB must be a number of megabytes; received "
-                                  f"{env['NEURALFORGE_MAX_UPLOAD_MB']!r}") from None
+            raise ValidationError(
+                "NEURALFORGE_MAX_UPLOAD_MB must be a number of megabytes; received "
+                f"{env['NEURALFORGE_MAX_UPLOAD_MB']!r}"
+            ) from None
         return Settings(
             home=home,
             storage=env.get("NEURALFORGE_STORAGE") or str(home),
-            s3_endpoint_url=(env.get("NEURALFORGE_S3_ENDPOINT_URL") or env.get("AWS_ENDPOINT_URL_S3")
-                             or env.get("AWS_ENDPOINT_URL")),
+            s3_endpoint_url=(
+                env.get("NEURALFORGE_S3_ENDPOINT_URL")
+                or env.get("AWS_ENDPOINT_URL_S3")
+                or env.get("AWS_ENDPOINT_URL")
+            ),
             mlflow_uri=env.get("MLFLOW_TRACKING_URI") or f"sqlite:///{home}/mlflow.db",
             ray_address=env.get("RAY_ADDRESS") or None,
             max_upload_bytes=int(max_mb * 2**20),
@@ -103,16 +116,17 @@ class Settings:
             api_rate_limit=env.get("NEURALFORGE_API_RATE_LIMIT") or "120/minute",
             api_rate_limit_storage=env.get("NEURALFORGE_API_RATE_LIMIT_STORAGE") or "memory://",
             api_max_body_bytes=int(_number(env, "NEURALFORGE_API_MAX_BODY_MB", 10, "megabytes") * 2**20),
-            api_cors_origins=tuple(o.strip() for o in env.get("NEURALFORGE_API_CORS_ORIGINS", "").split(",")
-                                   if o.strip()),
+            api_cors_origins=tuple(
+                o.strip() for o in env.get("NEURALFORGE_API_CORS_ORIGINS", "").split(",") if o.strip()
+            ),
             api_jwt_secret=env.get("NEURALFORGE_API_JWT_SECRET") or None,
             api_dev_key=env.get("NEURALFORGE_API_DEV_KEY") or None,
             webhook_secret=env.get("NEURALFORGE_WEBHOOK_SECRET") or None,
-            webhook_hosts=tuple(h.strip().lower() for h in env.get("NEURALFORGE_WEBHOOK_HOSTS", "").split(",")
-                                if h.strip()),
+            webhook_hosts=tuple(
+                h.strip().lower() for h in env.get("NEURALFORGE_WEBHOOK_HOSTS", "").split(",") if h.strip()
+            ),
             device_data_share=_share(env, "NEURALFORGE_DEVICE_DATA_SHARE", 0.5),
         )
-
 
     def s3_client_env(self) -> dict[str, str]:
         """The one S3 endpoint under every name the clients read: NeuralForge's own (datasets, serving,
@@ -124,7 +138,7 @@ class Settings:
         """
         if not self.s3_endpoint_url:
             return {}
-        return {var: self.s3_endpoint_url for var in S3_ENDPOINT_VARIABLES}
+        return dict.fromkeys(S3_ENDPOINT_VARIABLES, self.s3_endpoint_url)
 
     def store_env(self) -> dict[str, str]:
         """Where this process records and stores, as absolute values another process (a Ray job, a
@@ -133,8 +147,12 @@ class Settings:
         >>> Settings.from_env({"NEURALFORGE_HOME": "/tmp/nf"}).store_env()["MLFLOW_TRACKING_URI"]
         'sqlite:////tmp/nf/mlflow.db'
         """
-        return {"NEURALFORGE_HOME": str(self.home), "NEURALFORGE_STORAGE": absolute_storage(self.storage),
-                "MLFLOW_TRACKING_URI": absolute_tracking_uri(self.mlflow_uri), **self.s3_client_env()}
+        return {
+            "NEURALFORGE_HOME": str(self.home),
+            "NEURALFORGE_STORAGE": absolute_storage(self.storage),
+            "MLFLOW_TRACKING_URI": absolute_tracking_uri(self.mlflow_uri),
+            **self.s3_client_env(),
+        }
 
 
 # boto3 reads AWS_ENDPOINT_URL_S3 for S3 clients only (AWS_ENDPOINT_URL would redirect every AWS

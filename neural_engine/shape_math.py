@@ -30,8 +30,9 @@ def same_pad(size: int | None, kernel: int, stride: int = 1, dilation: int = 1) 
     return total // 2, total - total // 2
 
 
-def conv_out(size: int | None, kernel: int, stride: int = 1, padding: int | str = 0,
-             dilation: int = 1) -> int | None:
+def conv_out(
+    size: int | None, kernel: int, stride: int = 1, padding: int | str = 0, dilation: int = 1
+) -> int | None:
     """Output size of a convolution or pool along one axis (``padding``: int, "valid", "same")."""
     if size is None:
         return None
@@ -41,15 +42,22 @@ def conv_out(size: int | None, kernel: int, stride: int = 1, padding: int | str 
     return (size + pad - effective_kernel(kernel, dilation)) // stride + 1
 
 
-def pool_out(size: int | None, kernel: int, stride: int, padding: int | str = 0,
-             ceil_mode: bool = False) -> int | None:
+def pool_out(
+    size: int | None, kernel: int, stride: int, padding: int | str = 0, ceil_mode: bool = False
+) -> int | None:
     if size is None or padding == "same" or not ceil_mode:
         return conv_out(size, kernel, stride, padding)
     return math.ceil((size + 2 * padding - kernel) / stride) + 1
 
 
-def conv_transpose_out(size: int | None, kernel: int, stride: int = 1, padding: int | str = 0,
-                       output_padding: int = 0, dilation: int = 1) -> int | None:
+def conv_transpose_out(
+    size: int | None,
+    kernel: int,
+    stride: int = 1,
+    padding: int | str = 0,
+    output_padding: int = 0,
+    dilation: int = 1,
+) -> int | None:
     """Output size of a transposed convolution (Keras: "same" gives size * stride)."""
     if size is None:
         return None

@@ -34,7 +34,7 @@ from neural_engine.layers.base import LayerSpec, Site, fmt_shape, numel
 
 @dataclass(slots=True)  # analysis record: read-only by convention (frozen costs ~1 us/node)
 class Tensor:
-    shape: Shape      # internal order, batch excluded
+    shape: Shape  # internal order, batch excluded
     cf: bool = False  # channels-first internally, channels-last in the user's notation
 
     @property
@@ -61,20 +61,20 @@ class Chain:
     input: Tensor
     infos: tuple[NodeInfo, ...]
     output: Tensor
-    out_adapter: str | None   # brings the last layer's output to the arrangement asked for
+    out_adapter: str | None  # brings the last layer's output to the arrangement asked for
 
 
 @dataclass(slots=True)  # analysis record: read-only by convention (frozen costs ~1 us/node)
 class NodeInfo:
     node: Node
-    site: Site                           # params validated, inputs adapted, output set
-    sources: tuple[str, ...]             # predecessor ids (or input names), in slot order
-    adapters: tuple[str | None, ...]     # per input: None, "to_cf" or "to_cl"
+    site: Site  # params validated, inputs adapted, output set
+    sources: tuple[str, ...]  # predecessor ids (or input names), in slot order
+    adapters: tuple[str | None, ...]  # per input: None, "to_cf" or "to_cl"
     output: Tensor
-    params: int                          # trainable parameters (torch ``parameters()``)
-    non_trainable: int                   # persistent float buffers (BatchNorm running stats)
-    flops: int                           # counted as torch.utils.flop_counter counts them
-    elements: int                        # values in one sample's output (unknown dims count 1)
+    params: int  # trainable parameters (torch ``parameters()``)
+    non_trainable: int  # persistent float buffers (BatchNorm running stats)
+    flops: int  # counted as torch.utils.flop_counter counts them
+    elements: int  # values in one sample's output (unknown dims count 1)
     body: Chain | None = None
 
     @property
@@ -86,8 +86,8 @@ class NodeInfo:
 class Analysis:
     graph: Graph
     inputs: dict[str, Tensor]
-    nodes: dict[str, NodeInfo]           # in topological order
-    outputs: tuple[str, ...]             # nodes nothing consumes
+    nodes: dict[str, NodeInfo]  # in topological order
+    outputs: tuple[str, ...]  # nodes nothing consumes
 
 
 def input_tensor(shape: Shape, layout: Layout) -> Tensor:
@@ -124,8 +124,12 @@ def looks_channels_first(shape: Shape) -> bool:
     >>> looks_channels_first((1, 28, 28)), looks_channels_first((28, 28, 1)), looks_channels_first((3, 8))
     (True, False, False)
     """
-    return len(shape) in (3, 4) and isinstance(shape[0], int) and isinstance(shape[-1], int) \
+    return (
+        len(shape) in (3, 4)
+        and isinstance(shape[0], int)
+        and isinstance(shape[-1], int)
         and shape[0] <= 4 < shape[-1]
+    )
 
 
 def channels_first_hint(shape: Shape) -> str:
@@ -142,8 +146,10 @@ def _hint_layout(err: ShapeError, graph: Graph, node: Node, sources) -> None:
     for s in sources:
         shape = graph.inputs.get(s)
         if shape is not None and looks_channels_first(shape):
-            err.hint = (f"input {s!r} {fmt_shape(shape)} looks channels-first (C, H, W) but this network is "
-                        f"channels_last (H, W, C); {channels_first_hint(shape)}")
+            err.hint = (
+                f"input {s!r} {fmt_shape(shape)} looks channels-first (C, H, W) but this network is "
+                f"channels_last (H, W, C); {channels_first_hint(shape)}"
+            )
             return
 
 
@@ -161,9 +167,10 @@ def partial_shapes(graph: Graph) -> dict[str, Shape]:
     from neural_engine import layers
     from neural_engine.checks import reachable_order
     from neural_engine.errors import NeuralForgeError
+
     env: dict[str, Tensor] = {}
     for name, shape in graph.inputs.items():
-        if all(isinstance(d, int) and not isinstance(d, bool) and d > 0 or d is None for d in shape):
+        if all((isinstance(d, int) and not isinstance(d, bool) and d > 0) or d is None for d in shape):
             env[name] = input_tensor(shape, graph.layout)
     nodes, sources_of, layout = graph._nodes_by_id, graph._sources, graph.layout
     for node_id in reachable_order(graph):
@@ -216,8 +223,18 @@ def analyse_node(node: Node, ins: list[Tensor], layout: Layout, sources: tuple[s
             site.body = analyse_chain(node.body, Tensor(tuple(shape), cf), out_cf, layout)
         out = site.output = tuple(spec.infer(site))
         cf = ins[0].cf and spec.order != "features" and len(out) >= 2
-        return NodeInfo(node, site, sources, adapters, Tensor(out, cf), spec.param_count(site),
-                        spec.non_trainable(site), spec.flops(site), numel(out), site.body)
+        return NodeInfo(
+            node,
+            site,
+            sources,
+            adapters,
+            Tensor(out, cf),
+            spec.param_count(site),
+            spec.non_trainable(site),
+            spec.flops(site),
+            numel(out),
+            site.body,
+        )
     except NeuralForgeError as err:
         if err.node is None:
             err.node = node.id

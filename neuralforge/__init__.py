@@ -1,7 +1,9 @@
 """NeuralForge for programs: ``neuralforge.client`` (the REST API's Python client; httpx and
 websockets only) and ``neuralforge.integrations`` (connectors to compute platforms).
 
->>> from neuralforge import Client  # doctest: +SKIP
+>>> from neuralforge import Client
+>>> Client.__module__
+'neuralforge.client'
 """
 
 __all__ = ["APIError", "Client"]

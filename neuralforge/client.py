@@ -161,14 +161,30 @@ class Client:
 
     # -- jobs ------------------------------------------------------------------------------------
 
-    def train(self, dsl: str | None = None, *, graph: dict | None = None, template: str | None = None,
-              dataset: str = "digits", webhook_url: str | None = None, **options) -> Job:
+    def train(
+        self,
+        dsl: str | None = None,
+        *,
+        graph: dict | None = None,
+        template: str | None = None,
+        dataset: str = "digits",
+        webhook_url: str | None = None,
+        **options,
+    ) -> Job:
         """Submit a training job; ``options`` are the ``neuralforge train`` options (``epochs``,
         ``batch_size``, ``learning_rate``, ``workers``, ``smoke_test``, ``run_name``, …)."""
         return self._submit("train", dsl, graph, template, dataset, webhook_url, options)
 
-    def tune(self, dsl: str | None = None, *, graph: dict | None = None, template: str | None = None,
-             dataset: str = "digits", webhook_url: str | None = None, **options) -> Job:
+    def tune(
+        self,
+        dsl: str | None = None,
+        *,
+        graph: dict | None = None,
+        template: str | None = None,
+        dataset: str = "digits",
+        webhook_url: str | None = None,
+        **options,
+    ) -> Job:
         """Submit a sweep; ``options`` as ``neuralforge tune`` (``num_samples``, ``search``, …)."""
         return self._submit("tune", dsl, graph, template, dataset, webhook_url, options)
 
@@ -211,7 +227,9 @@ class Client:
                 while True:
                     event = json.loads(ws.recv(timeout=timeout))
                     if event.get("type") == "error":
-                        raise ERRORS_BY_STATUS.get(event.get("status"), APIError)(event.get("status", 500), event)
+                        raise ERRORS_BY_STATUS.get(event.get("status"), APIError)(
+                            event.get("status", 500), event
+                        )
                     callback(event)
                     if event.get("type") == "end":
                         break
@@ -220,7 +238,9 @@ class Client:
                 body = json.loads(e.response.body or b"{}")
             except ValueError:
                 body = {"message": (e.response.body or b"").decode(errors="replace")}
-            raise ERRORS_BY_STATUS.get(e.response.status_code, APIError)(e.response.status_code, body) from None
+            raise ERRORS_BY_STATUS.get(e.response.status_code, APIError)(
+                e.response.status_code, body
+            ) from None
         return self.job(job)
 
     # -- runs and models -------------------------------------------------------------------------

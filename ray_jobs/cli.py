@@ -15,19 +15,24 @@ from ray_jobs import jobs_cli
 
 def lazy(module: str, add: str = "add_arguments", run: str = "run"):
     """(add-arguments, run) for a subcommand whose module is imported only when it is used."""
+
     def add_args(parser) -> None:
         getattr(importlib.import_module(module), add)(parser)
 
     def command(args) -> int:
         return getattr(importlib.import_module(module), run)(args)
+
     return add_args, command
 
 
 def _ui_args(p) -> None:
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
-    p.add_argument("--no-cluster", action="store_true",
-                   help="do not start the local Ray head (Train and Sweeps then say what to start)")
+    p.add_argument(
+        "--no-cluster",
+        action="store_true",
+        help="do not start the local Ray head (Train and Sweeps then say what to start)",
+    )
 
 
 def cmd_ui(args) -> int:
@@ -37,8 +42,10 @@ def cmd_ui(args) -> int:
     from pathlib import Path
 
     from neural_engine.settings import settings
+
     if not (args.no_cluster or settings().ray_address):
         from ray_jobs import cluster
+
         print("starting the local Ray head (neuralforge cluster up)…", flush=True)
         state = cluster.up()
         print(f"Ray dashboard: {state.dashboard_url}", flush=True)
@@ -47,29 +54,57 @@ def cmd_ui(args) -> int:
     # threads on a loaded small machine are many times slower (FIELD_NOTES).
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     # Become Streamlit (exec): stopping this process stops the dashboard, no orphan is left behind.
-    os.execve(sys.executable, [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", args.host,
-                               "--server.port", str(args.port), "--server.headless", "true",
-                               "--browser.gatherUsageStats", "false"], env)
+    os.execve(
+        sys.executable,
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(app),
+            "--server.address",
+            args.host,
+            "--server.port",
+            str(args.port),
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        env,
+    )
 
 
 COMMANDS = {
     **engine_cli.COMMANDS,
     "train": ("train a network on Ray Train, tracked in MLflow", *lazy("ray_jobs.train")),
-    "tune": ("sweep the network's HPO values with Ray Tune (ASHA, Optuna); records the best network (-o: also a file)",
-             *lazy("ray_jobs.tune", add="add_sweep_arguments")),
-    "evaluate": ("evaluate a run's best weights (metrics, tables, figures) into its MLflow run",
-                 *lazy("ray_jobs.evaluate", add="add_args")),
+    "tune": (
+        "sweep the network's HPO values with Ray Tune (ASHA, Optuna); records the best network (-o: also a file)",
+        *lazy("ray_jobs.tune", add="add_sweep_arguments"),
+    ),
+    "evaluate": (
+        "evaluate a run's best weights (metrics, tables, figures) into its MLflow run",
+        *lazy("ray_jobs.evaluate", add="add_args"),
+    ),
     "runs": ("MLflow runs: list (filters), compare, tag, untag", *lazy("ray_jobs.runs", add="add_args")),
-    "reproduce": ("train a run again from its recorded configuration, as a new run",
-                  *lazy("ray_jobs.reproduce", add="add_args")),
+    "reproduce": (
+        "train a run again from its recorded configuration, as a new run",
+        *lazy("ray_jobs.reproduce", add="add_args"),
+    ),
     "ui": ("start the dashboard (Streamlit) on http://127.0.0.1:8501", _ui_args, cmd_ui),
-    "export": ("export a run or network to ONNX/TorchScript, validated vs torch; quantize, prune, serving configs",
-               *lazy("ray_jobs.export")),
-    "serve": ("Ray Serve deployments of an export: deploy, status, scale, canary, promote, rollback, delete",
-              *lazy("ray_jobs.serve")),
+    "export": (
+        "export a run or network to ONNX/TorchScript, validated vs torch; quantize, prune, serving configs",
+        *lazy("ray_jobs.export"),
+    ),
+    "serve": (
+        "Ray Serve deployments of an export: deploy, status, scale, canary, promote, rollback, delete",
+        *lazy("ray_jobs.serve"),
+    ),
     "api": ("the REST API (FastAPI): serve it, manage its keys", *lazy("ray_jobs.api.cli")),
-    "tracking": ("an MLflow tracking server on PostgreSQL: up, down, status",
-                 *lazy("ray_jobs.tracking_server", add="add_args")),
+    "tracking": (
+        "an MLflow tracking server on PostgreSQL: up, down, status",
+        *lazy("ray_jobs.tracking_server", add="add_args"),
+    ),
     **jobs_cli.COMMANDS,  # jobs, cluster, usage
 }
 
@@ -77,6 +112,7 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     from neural_engine.errors import ValidationError
     from neural_engine.settings import apply_s3_endpoint
+
     try:
         apply_s3_endpoint()  # before any client or child process starts
     except ValidationError:

@@ -50,6 +50,7 @@ def state_path(home: Path | None = None) -> Path:
 
 # -- token authentication ----------------------------------------------------------------------
 
+
 def _token_file() -> Path:
     """Where Ray reads a token file from: ``RAY_AUTH_TOKEN_PATH``, else ``~/.ray/auth_token``."""
     return Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token").expanduser()
@@ -60,6 +61,7 @@ def auth_token() -> str | None:
     ``RAY_AUTH_TOKEN_PATH``, else ``~/.ray/auth_token``), or None when there is none."""
     from ray._raylet import AuthenticationTokenLoader
     from ray.exceptions import AuthenticationError
+
     loader = AuthenticationTokenLoader.instance()
     loader.reset_cache()  # the environment may have changed since the last call
     try:
@@ -91,6 +93,7 @@ def ensure_auth_token() -> str:
 
 # -- state --------------------------------------------------------------------------------------
 
+
 def read_state(path: Path, parse, error: type, written_by: str, gone: str):
     """``parse(JSON of path)``; None when there is no file; ``error`` saying what to do when it is
     unreadable (``written_by``: the command that writes it; ``gone``: when deleting it is safe)."""
@@ -99,8 +102,10 @@ def read_state(path: Path, parse, error: type, written_by: str, gone: str):
     except FileNotFoundError:
         return None
     except (ValueError, TypeError) as e:
-        raise error(f"{path} must be the state file written by `{written_by}`; it is unreadable ({e})",
-                    hint=f"delete {path} if {gone}") from None
+        raise error(
+            f"{path} must be the state file written by `{written_by}`; it is unreadable ({e})",
+            hint=f"delete {path} if {gone}",
+        ) from None
 
 
 def with_processes(data: dict) -> dict:
@@ -120,10 +125,10 @@ def write_state(path: Path, state) -> None:
 class ClusterState:
     """What ``up()`` started; JSON in ``<home>/cluster.json``."""
 
-    pid: int                 # the `ray start --block` process; also the session id of its tree
-    create_time: float       # psutil creation time of ``pid`` (guards against PID reuse)
-    gcs_address: str         # 127.0.0.1:PORT, for ray.init(address=...)
-    dashboard_url: str       # http://127.0.0.1:PORT, for RAY_ADDRESS of `ray job submit`
+    pid: int  # the `ray start --block` process; also the session id of its tree
+    create_time: float  # psutil creation time of ``pid`` (guards against PID reuse)
+    gcs_address: str  # 127.0.0.1:PORT, for ray.init(address=...)
+    dashboard_url: str  # http://127.0.0.1:PORT, for RAY_ADDRESS of `ray job submit`
     ports: dict[str, int]
     temp_dir: str
     log: str
@@ -135,8 +140,13 @@ class ClusterState:
 
     @classmethod
     def load(cls, path: Path) -> ClusterState | None:
-        return read_state(path, lambda data: cls(**with_processes(data)), ClusterError,
-                          "neuralforge cluster up", "no head runs")
+        return read_state(
+            path,
+            lambda data: cls(**with_processes(data)),
+            ClusterError,
+            "neuralforge cluster up",
+            "no head runs",
+        )
 
     def save(self, path: Path) -> None:
         write_state(path, self)
@@ -146,22 +156,38 @@ class ClusterState:
 class ClusterStatus:
     running: bool
     state: ClusterState | None
-    alive: tuple[int, ...] = ()   # our processes still running
+    alive: tuple[int, ...] = ()  # our processes still running
     message: str = ""
 
     def to_json(self) -> dict:
         s = self.state
-        return {"running": self.running, "message": self.message, "alive_pids": list(self.alive),
-                **({"dashboard_url": s.dashboard_url, "gcs_address": s.gcs_address, "pid": s.pid,
-                    "num_cpus": s.num_cpus, "object_store_mb": s.object_store_mb,
-                    "temp_dir": s.temp_dir, "log": s.log} if s else {})}
+        return {
+            "running": self.running,
+            "message": self.message,
+            "alive_pids": list(self.alive),
+            **(
+                {
+                    "dashboard_url": s.dashboard_url,
+                    "gcs_address": s.gcs_address,
+                    "pid": s.pid,
+                    "num_cpus": s.num_cpus,
+                    "object_store_mb": s.object_store_mb,
+                    "temp_dir": s.temp_dir,
+                    "log": s.log,
+                }
+                if s
+                else {}
+            ),
+        }
 
 
 # -- processes ----------------------------------------------------------------------------------
 
+
 def same_process(pid: int, create_time: float, zombie_ok: bool = False):
     """``psutil.Process(pid)`` if that PID still is the (running) process created at ``create_time``."""
     import psutil
+
     try:
         p = psutil.Process(pid)
         same = abs(p.create_time() - create_time) < 0.05
@@ -178,6 +204,7 @@ def head_alive(state: ClusterState) -> bool:
 def own_processes(state: ClusterState) -> list:
     """Live processes ``up()`` started: recorded ones, the head's session, and their descendants."""
     import psutil
+
     found = {}
     for pid, ctime in {state.pid: state.create_time, **state.processes}.items():
         if (p := same_process(pid, ctime)) is not None:
@@ -202,6 +229,7 @@ def own_processes(state: ClusterState) -> list:
 
 def _alive(p) -> bool:
     import psutil
+
     try:
         return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
@@ -212,8 +240,12 @@ def stop_processes(procs: list, grace: float) -> None:
     """SIGTERM the first of ``procs`` (the `ray start --block` parent shuts its children down),
     then the rest after ``grace`` s, then SIGKILL what is left."""
     import psutil
-    for group, sig, wait in ((procs[:1], signal.SIGTERM, grace), (procs, signal.SIGTERM, grace / 2),
-                             (procs, signal.SIGKILL, 5)):
+
+    for group, sig, wait in (
+        (procs[:1], signal.SIGTERM, grace),
+        (procs, signal.SIGTERM, grace / 2),
+        (procs, signal.SIGKILL, 5),
+    ):
         for p in group:
             try:
                 p.send_signal(sig)
@@ -234,6 +266,7 @@ def wait_gone(procs: list, timeout: float) -> list:
 
 # -- up / status / down -------------------------------------------------------------------------
 
+
 def free_ports(n: int) -> list[int]:
     socks = []
     try:
@@ -247,30 +280,61 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
-def _ray_start_command(ports: dict[str, int], num_cpus: int, object_store_mb: int,
-                       temp_dir: str) -> list[str]:
-    return [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",
-            "--node-ip-address", LOOPBACK, "--port", str(ports["gcs"]),
-            "--include-dashboard", "true", "--dashboard-host", LOOPBACK,
-            "--dashboard-port", str(ports["dashboard"]),
-            "--dashboard-agent-listen-port", str(ports["agent_http"]),
-            "--dashboard-agent-grpc-port", str(ports["agent_grpc"]),
-            "--runtime-env-agent-port", str(ports["runtime_env_agent"]),
-            "--metrics-export-port", str(ports["metrics"]),
-            "--ray-client-server-port", str(ports["client"]),
-            "--min-worker-port", "0", "--max-worker-port", "0",  # OS-chosen: no clash with other heads
-            "--num-cpus", str(num_cpus), "--object-store-memory", str(object_store_mb * 2**20),
-            "--temp-dir", temp_dir, "--disable-usage-stats"]
+def _ray_start_command(
+    ports: dict[str, int], num_cpus: int, object_store_mb: int, temp_dir: str
+) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "ray.scripts.scripts",
+        "start",
+        "--head",
+        "--block",
+        "--node-ip-address",
+        LOOPBACK,
+        "--port",
+        str(ports["gcs"]),
+        "--include-dashboard",
+        "true",
+        "--dashboard-host",
+        LOOPBACK,
+        "--dashboard-port",
+        str(ports["dashboard"]),
+        "--dashboard-agent-listen-port",
+        str(ports["agent_http"]),
+        "--dashboard-agent-grpc-port",
+        str(ports["agent_grpc"]),
+        "--runtime-env-agent-port",
+        str(ports["runtime_env_agent"]),
+        "--metrics-export-port",
+        str(ports["metrics"]),
+        "--ray-client-server-port",
+        str(ports["client"]),
+        "--min-worker-port",
+        "0",
+        "--max-worker-port",
+        "0",  # OS-chosen: no clash with other heads
+        "--num-cpus",
+        str(num_cpus),
+        "--object-store-memory",
+        str(object_store_mb * 2**20),
+        "--temp-dir",
+        temp_dir,
+        "--disable-usage-stats",
+    ]
 
 
 def _exited(proc: subprocess.Popen, log: Path) -> str:
     tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-    return (f"`ray start --head` must keep running; it exited with status {proc.returncode}. "
-            f"Its log ({log}) ends:\n{tail}")
+    return (
+        f"`ray start --head` must keep running; it exited with status {proc.returncode}. "
+        f"Its log ({log}) ends:\n{tail}"
+    )
 
 
 def _wait_ready(proc: subprocess.Popen, url: str, token: str, log: Path, timeout: float) -> None:
     import requests
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -282,20 +346,29 @@ def _wait_ready(proc: subprocess.Popen, url: str, token: str, log: Path, timeout
         except requests.RequestException:
             pass
         time.sleep(0.5)
-    raise ClusterError(f"the Ray head's job server must answer at {url} within {timeout:g} s; it did "
-                       f"not (log: {log})", hint="the machine may be overloaded; try a longer --timeout")
+    raise ClusterError(
+        f"the Ray head's job server must answer at {url} within {timeout:g} s; it did not (log: {log})",
+        hint="the machine may be overloaded; try a longer --timeout",
+    )
 
 
-def up(num_cpus: int | None = None, object_store_mb: int = DEFAULT_OBJECT_STORE_MB,
-       dashboard_port: int | None = None, port: int | None = None, timeout: float = 90) -> ClusterState:
+def up(
+    num_cpus: int | None = None,
+    object_store_mb: int = DEFAULT_OBJECT_STORE_MB,
+    dashboard_port: int | None = None,
+    port: int | None = None,
+    timeout: float = 90,
+) -> ClusterState:
     """Start a local Ray head (or return the one already running for this home).
 
     Jobs reach it at ``state.dashboard_url`` with the token of :func:`auth_token`.
     """
     import psutil
+
     if object_store_mb < MIN_OBJECT_STORE_MB:
-        raise ClusterError(f"the object store must be at least {MIN_OBJECT_STORE_MB} MB; received "
-                           f"{object_store_mb}")
+        raise ClusterError(
+            f"the object store must be at least {MIN_OBJECT_STORE_MB} MB; received {object_store_mb}"
+        )
     path = state_path()
     current = status()
     if current.running:
@@ -312,27 +385,44 @@ def up(num_cpus: int | None = None, object_store_mb: int = DEFAULT_OBJECT_STORE_
     path.parent.mkdir(parents=True, exist_ok=True)
     log = path.parent / "cluster.log"
     store = settings().store_env()
-    env = {**os.environ, **store, "RAY_AUTH_MODE": "token",
-           # Tasks and actors inherit this: Ray's state API (used inside Ray Train) otherwise
-           # guesses the cluster and fails when another Ray runs on the host.
-           "RAY_ADDRESS": f"{LOOPBACK}:{ports['gcs']}",
-           # `python` in job entry points is this environment's interpreter
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = {
+        **os.environ,
+        **store,
+        "RAY_AUTH_MODE": "token",
+        # Tasks and actors inherit this: Ray's state API (used inside Ray Train) otherwise
+        # guesses the cluster and fails when another Ray runs on the host.
+        "RAY_ADDRESS": f"{LOOPBACK}:{ports['gcs']}",
+        # `python` in job entry points is this environment's interpreter
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
     env.pop("RAY_API_SERVER_ADDRESS", None)
     with open(log, "wb") as out:
-        proc = subprocess.Popen(_ray_start_command(ports, num_cpus, object_store_mb, temp_dir),
-                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                env=env, start_new_session=True)
+        proc = subprocess.Popen(
+            _ray_start_command(ports, num_cpus, object_store_mb, temp_dir),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
     try:
         created = psutil.Process(proc.pid).create_time()
     except psutil.Error:  # exited at once; the log says why
         proc.wait()
         raise ClusterError(_exited(proc, log)) from None
-    state = ClusterState(pid=proc.pid, create_time=created,
-                         gcs_address=f"{LOOPBACK}:{ports['gcs']}",
-                         dashboard_url=f"http://{LOOPBACK}:{ports['dashboard']}", ports=ports,
-                         temp_dir=temp_dir, log=str(log), num_cpus=num_cpus,
-                         object_store_mb=object_store_mb, started_at=time.time(), store=store)
+    state = ClusterState(
+        pid=proc.pid,
+        create_time=created,
+        gcs_address=f"{LOOPBACK}:{ports['gcs']}",
+        dashboard_url=f"http://{LOOPBACK}:{ports['dashboard']}",
+        ports=ports,
+        temp_dir=temp_dir,
+        log=str(log),
+        num_cpus=num_cpus,
+        object_store_mb=object_store_mb,
+        started_at=time.time(),
+        store=store,
+    )
     state.save(path)  # before waiting: a failed start is still cleaned up by down()
     try:
         _wait_ready(proc, state.dashboard_url, token, log, timeout)
@@ -344,15 +434,19 @@ def up(num_cpus: int | None = None, object_store_mb: int = DEFAULT_OBJECT_STORE_
     return state
 
 
-def submit_line(state: ClusterState, command: str = "python -m ray_jobs.train --template mnist_cnn "
-                "--dataset digits --smoke-test") -> str:
+def submit_line(
+    state: ClusterState,
+    command: str = "python -m ray_jobs.train --template mnist_cnn --dataset digits --smoke-test",
+) -> str:
     """The exact ``ray job submit`` command line for this head (Ray's own CLI, token mode).
 
     >>> s = ClusterState(1, 0.0, "127.0.0.1:6379", "http://127.0.0.1:8265", {}, "/tmp/r", "log", 2, 256, 0.0)
     >>> submit_line(s, "python -m ray_jobs.train --help")
     'RAY_ADDRESS=http://127.0.0.1:8265 RAY_AUTH_MODE=token ray job submit --working-dir . -- python -m ray_jobs.train --help'
     """
-    return f"RAY_ADDRESS={state.dashboard_url} RAY_AUTH_MODE=token ray job submit --working-dir . -- {command}"
+    return (
+        f"RAY_ADDRESS={state.dashboard_url} RAY_AUTH_MODE=token ray job submit --working-dir . -- {command}"
+    )
 
 
 def store_differs(state: ClusterState, s: Settings | None = None) -> list[str]:
@@ -376,8 +470,12 @@ def status() -> ClusterStatus:
         return ClusterStatus(False, None, message=f"no cluster started from {path.parent}")
     alive = tuple(sorted(p.pid for p in own_processes(state)))
     if not head_alive(state):
-        return ClusterStatus(False, state, alive, message=f"stale: the head (pid {state.pid}) is gone; "
-                             "`neuralforge cluster down` clears it")
+        return ClusterStatus(
+            False,
+            state,
+            alive,
+            message=f"stale: the head (pid {state.pid}) is gone; `neuralforge cluster down` clears it",
+        )
     return ClusterStatus(True, state, alive, message=f"running at {state.dashboard_url}")
 
 
@@ -396,8 +494,10 @@ def down(grace: float = 10) -> list[int]:
         stopped += [p.pid for p in procs]
         stop_processes(procs, grace)
     if own_processes(state):
-        raise ClusterError(f"the Ray head's processes must stop; {[p.pid for p in own_processes(state)]} "
-                           "are still running", hint=f"state kept in {path}; run down again")
+        raise ClusterError(
+            f"the Ray head's processes must stop; {[p.pid for p in own_processes(state)]} are still running",
+            hint=f"state kept in {path}; run down again",
+        )
     path.unlink(missing_ok=True)
     if Path(state.temp_dir).name.startswith("nf-ray-"):
         shutil.rmtree(state.temp_dir, ignore_errors=True)

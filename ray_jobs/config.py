@@ -32,8 +32,11 @@ class TrainConfig:
     # data
     dataset: str = _f("digits", "dataset name (built-in or registered, e.g. pets@v2)")
     split: str | None = _f(None, "train,val,test percentages, e.g. 70,15,15 (default: the dataset's)")
-    augment: str | None = _f(None, "augmentation pipeline JSON file for the training split, or none to turn off "
-                                   "the dataset version's own pipeline (default: the version's)")
+    augment: str | None = _f(
+        None,
+        "augmentation pipeline JSON file for the training split, or none to turn off "
+        "the dataset version's own pipeline (default: the version's)",
+    )
     # hyperparameters (default: the DSL's)
     epochs: int | None = _f(None, "epochs (DSL train.epochs, else 10)")
     batch_size: int | None = _f(None, "batch size per worker (DSL train.batch_size, else 32)")
@@ -49,11 +52,17 @@ class TrainConfig:
     # compute and tracking
     workers: int = _f(1, "Ray Train workers")
     gpu: bool = _f(False, "one GPU per worker (refused where the cluster has none)")
-    data_placement: str | None = _f(None, "auto, device (the training data held on the device, augmented there in "
-                                          "batches) or workers (DataLoader workers) (DSL train.data_placement, "
-                                          "else auto)")
-    compile: bool = _f(False, "torch.compile the model (its compilation is the compile_seconds metric, "
-                              "not part of an epoch's time)")
+    data_placement: str | None = _f(
+        None,
+        "auto, device (the training data held on the device, augmented there in "
+        "batches) or workers (DataLoader workers) (DSL train.data_placement, "
+        "else auto)",
+    )
+    compile: bool = _f(
+        False,
+        "torch.compile the model (its compilation is the compile_seconds metric, "
+        "not part of an epoch's time)",
+    )
     experiment: str = _f("neuralforge", "MLflow experiment")
     run_name: str | None = _f(None, "MLflow run name (default: network-dataset-time)")
     keep_checkpoints: int = _f(2, "how many of the latest checkpoints to keep (plus the best)")
@@ -68,19 +77,38 @@ class TrainConfig:
     def __post_init__(self):
         sources = [k for k in ("dsl", "graph", "template", "project") if getattr(self, k)]
         if len(sources) != 1:
-            raise ValidationError("give exactly one of --dsl, --graph, --template or --project; received "
-                                  + (", ".join(f"--{s}" for s in sources) or "none"))
-        positive = {"epochs": int, "batch_size": int, "accumulation_steps": int, "workers": int,
-                    "keep_checkpoints": int, "early_stopping": int}
+            raise ValidationError(
+                "give exactly one of --dsl, --graph, --template or --project; received "
+                + (", ".join(f"--{s}" for s in sources) or "none")
+            )
+        positive = {
+            "epochs": int,
+            "batch_size": int,
+            "accumulation_steps": int,
+            "workers": int,
+            "keep_checkpoints": int,
+            "early_stopping": int,
+        }
         for name, kind in positive.items():
-            _check(name, getattr(self, name), lambda v: isinstance(v, kind) and v > 0, "a positive integer")
+            _check(
+                name,
+                getattr(self, name),
+                lambda v, kind=kind: isinstance(v, kind) and v > 0,
+                "a positive integer",
+            )
         _check("learning_rate", self.learning_rate, lambda v: _number(v) and v > 0, "a positive number")
         _check("gradient_clip", self.gradient_clip, lambda v: _number(v) and v > 0, "a positive number")
         _check("weight_decay", self.weight_decay, lambda v: _number(v) and v >= 0, "a non-negative number")
-        _check("data_placement", self.data_placement, lambda v: v in ("auto", "device", "workers"),
-               "auto, device or workers")
+        _check(
+            "data_placement",
+            self.data_placement,
+            lambda v: v in ("auto", "device", "workers"),
+            "auto, device or workers",
+        )
         for name in ("warmup_epochs", "seed", "max_failures"):
-            _check(name, getattr(self, name), lambda v: isinstance(v, int) and v >= 0, "a non-negative integer")
+            _check(
+                name, getattr(self, name), lambda v: isinstance(v, int) and v >= 0, "a non-negative integer"
+            )
         for flag, spec in (("loss", loss_spec), ("optimizer", optimizer_spec)):
             if getattr(self, flag) is not None:
                 try:
@@ -109,7 +137,9 @@ def split_ratios(text: str) -> tuple[float, float, float]:
     except ValueError:
         parts = ()
     if len(parts) != 3 or any(p < 0 for p in parts) or abs(sum(parts) - 100) > 1e-6:
-        raise ValidationError(f"--split must be three percentages adding to 100, e.g. 70,15,15; received {text!r}")
+        raise ValidationError(
+            f"--split must be three percentages adding to 100, e.g. 70,15,15; received {text!r}"
+        )
     return parts
 
 
@@ -145,8 +175,9 @@ def to_flags(config: TrainConfig) -> list[str]:
 
 def from_args(args: argparse.Namespace, **given) -> TrainConfig:
     """The configuration of parsed flags; ``given`` fields replace (or stand in for skipped) flags."""
-    return TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.name not in given},
-                       **given)
+    return TrainConfig(
+        **{f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.name not in given}, **given
+    )
 
 
 @dataclass(frozen=True)
@@ -170,19 +201,25 @@ class Hyper:
 def resolve(config: TrainConfig, graph: Graph, default_loss: str) -> Hyper:
     """Merge the DSL's training section under the flags; search values give their default."""
     t = graph.training
-    value = lambda key, flag, default: flag if flag is not None else plain(t.get(key, default), key)  # noqa: E731
+    value = lambda key, flag, default: flag if flag is not None else plain(t.get(key, default), key)
     opt_setting = config.optimizer or t.get("optimizer") or "Adam"
-    cls, kwargs = optimizer_spec(opt_setting, learning_rate=config.learning_rate,
-                                 weight_decay=config.weight_decay)
+    cls, kwargs = optimizer_spec(
+        opt_setting, learning_rate=config.learning_rate, weight_decay=config.weight_decay
+    )
     kwargs.setdefault("lr", 1e-3)
     hyper = Hyper(
-        epochs=value("epochs", config.epochs, 10), batch_size=value("batch_size", config.batch_size, 32),
-        optimizer=cls, optimizer_kwargs=kwargs, loss=config.loss or t.get("loss") or default_loss,
+        epochs=value("epochs", config.epochs, 10),
+        batch_size=value("batch_size", config.batch_size, 32),
+        optimizer=cls,
+        optimizer_kwargs=kwargs,
+        loss=config.loss or t.get("loss") or default_loss,
         gradient_clip=value("gradient_clip", config.gradient_clip, None),
         accumulation_steps=value("accumulation_steps", config.accumulation_steps, 1),
         warmup_epochs=value("warmup_epochs", config.warmup_epochs, 0),
         early_stopping=value("early_stopping", config.early_stopping, None),
-        seed=value("seed", config.seed, 0), lr_schedule=t.get("lr_schedule"))
+        seed=value("seed", config.seed, 0),
+        lr_schedule=t.get("lr_schedule"),
+    )
     loss_spec(hyper.loss)
     if config.smoke_test:
         hyper = Hyper(**{**asdict(hyper), "epochs": 1})

@@ -32,7 +32,7 @@ MAX_LOADER_WORKERS = 8
 class Placement:
     """Where the data lives for this run, and why (printed, and tagged on the MLflow run)."""
 
-    path: str     # "device" or "workers"
+    path: str  # "device" or "workers"
     reason: str
 
     def describe(self) -> str:
@@ -60,28 +60,40 @@ def choose(requested: str, dataset, pipeline, train_count: int, device: torch.de
     'device'
     """
     from neural_engine.errors import ValidationError
+
     if requested not in PLACEMENTS:
-        raise ValidationError(f"the data placement must be one of {', '.join(PLACEMENTS)}; received {requested!r}")
+        raise ValidationError(
+            f"the data placement must be one of {', '.join(PLACEMENTS)}; received {requested!r}"
+        )
     if requested == "workers":
         return Placement("workers", "asked for")
     size = train_count * math.prod(dataset.x.shape[1:]) * dataset.x.dtype.itemsize
     reasons = []
     if dataset.kind == "image" and pipeline is not None:
         from neural_engine.data.batched import supported
+
         ok, why = supported(pipeline)
         if not ok:
             reasons.append(f"the augmentation has no batched form on the device: {why}")
     from neural_engine.settings import settings
+
     share, free = settings().device_data_share, free_memory(device)
     if size > share * free:
-        reasons.append(f"the training split takes {size / 2**20:,.0f} MiB, more than {share:.0%} of the "
-                       f"{free / 2**20:,.0f} MiB free on {device.type} (NEURALFORGE_DEVICE_DATA_SHARE)")
+        reasons.append(
+            f"the training split takes {size / 2**20:,.0f} MiB, more than {share:.0%} of the "
+            f"{free / 2**20:,.0f} MiB free on {device.type} (NEURALFORGE_DEVICE_DATA_SHARE)"
+        )
     if not reasons:
-        return Placement("device", f"{train_count:,} samples, {size / 2**20:,.1f} MiB on {device.type}"
-                                   + (", augmentation batched there" if pipeline is not None else ""))
+        return Placement(
+            "device",
+            f"{train_count:,} samples, {size / 2**20:,.1f} MiB on {device.type}"
+            + (", augmentation batched there" if pipeline is not None else ""),
+        )
     if requested == "device":
-        raise ValidationError(f"--data-placement device needs the training data on the device; here "
-                              f"{'; '.join(reasons)}", hint="use --data-placement auto or workers")
+        raise ValidationError(
+            f"--data-placement device needs the training data on the device; here {'; '.join(reasons)}",
+            hint="use --data-placement auto or workers",
+        )
     return Placement("workers", "; ".join(reasons))
 
 
@@ -90,12 +102,14 @@ def loader_workers() -> int:
     cpus = None
     try:
         import ray
+
         if ray.is_initialized():
             cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
     except Exception:  # noqa: BLE001 - outside a Ray worker: the machine's CPUs
         cpus = None
     if not cpus:
         from ray_jobs.config import cpus_available
+
         cpus = cpus_available()
     return max(0, min(MAX_LOADER_WORKERS, int(cpus) - 1))
 
@@ -124,9 +138,20 @@ class DeviceLoader:
     before each epoch, as with ``DistributedSampler``.
     """
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, device: torch.device, *,
-                 augment=None, shuffle: bool = False, seed: int = 0, rank: int = 0, world: int = 1,
-                 segmentation: bool = False):
+    def __init__(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        batch_size: int,
+        device: torch.device,
+        *,
+        augment=None,
+        shuffle: bool = False,
+        seed: int = 0,
+        rank: int = 0,
+        world: int = 1,
+        segmentation: bool = False,
+    ):
         self.x, self.y = x.to(device), y.to(device)
         self.batch_size, self.device, self.augment = batch_size, device, augment
         self.shuffle, self.seed, self.rank, self.world = shuffle, seed, rank, world
@@ -143,7 +168,7 @@ class DeviceLoader:
     def __iter__(self):
         order = shard(len(self.y), self.epoch, self.seed, self.rank, self.world, self.shuffle).to(self.device)
         for start in range(0, len(order), self.batch_size):
-            idx = order[start:start + self.batch_size]
+            idx = order[start : start + self.batch_size]
             x, y = self.x[idx], self.y[idx]
             if self.augment is None:
                 yield x, y
@@ -153,12 +178,14 @@ class DeviceLoader:
                 yield self.augment(x, self.generator), y
 
 
-def device_loaders(dataset, parts: dict, pipeline, batch_size: int, device: torch.device, *, seed: int,
-                   rank: int, world: int) -> dict[str, DeviceLoader]:
+def device_loaders(
+    dataset, parts: dict, pipeline, batch_size: int, device: torch.device, *, seed: int, rank: int, world: int
+) -> dict[str, DeviceLoader]:
     """``{"train", "val"}`` loaders held on ``device`` for ``dataset`` split by ``parts`` (index arrays)."""
     import numpy as np
 
     from neural_engine.data.batched import batched_pipeline
+
     out = {}
     for part, train in (("train", True), ("val", False)):
         x = torch.from_numpy(np.ascontiguousarray(dataset.x[parts[part]]))
@@ -168,6 +195,16 @@ def device_loaders(dataset, parts: dict, pipeline, batch_size: int, device: torc
             augment = batched_pipeline(pipeline, train=train)
         y = torch.from_numpy(np.ascontiguousarray(dataset.y[parts[part]]))
         y = y.float() if dataset.task == "regression" else y.long()
-        out[part] = DeviceLoader(x, y, batch_size, device, augment=augment, shuffle=train, seed=seed,
-                                 rank=rank, world=world, segmentation=dataset.task == "segmentation")
+        out[part] = DeviceLoader(
+            x,
+            y,
+            batch_size,
+            device,
+            augment=augment,
+            shuffle=train,
+            seed=seed,
+            rank=rank,
+            world=world,
+            segmentation=dataset.task == "segmentation",
+        )
     return out

@@ -17,8 +17,9 @@ from neural_engine.errors import NeuralForgeError
 from neural_engine.settings import apply_s3_endpoint
 
 
-def module_main(prog: str, doc: str | None, add_arguments: Callable, run: Callable,
-                argv: list[str] | None = None) -> int:
+def module_main(
+    prog: str, doc: str | None, add_arguments: Callable, run: Callable, argv: list[str] | None = None
+) -> int:
     ap = argparse.ArgumentParser(prog=prog, description=(doc or "").strip().splitlines()[0] if doc else None)
     add_arguments(ap)
     before = signal.getsignal(signal.SIGTERM)

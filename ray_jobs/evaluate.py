@@ -47,8 +47,9 @@ class Evaluation:
 
 
 @torch.no_grad()
-def evaluate_model(model, loader, *, task: str, classes=(), loss_fn=None, split: str = "test",
-                   max_batches: int | None = None) -> Evaluation:
+def evaluate_model(
+    model, loader, *, task: str, classes=(), loss_fn=None, split: str = "test", max_batches: int | None = None
+) -> Evaluation:
     """Run ``model`` (logits out) over ``loader`` on the CPU and score its predictions."""
     model = model.eval().cpu()
     targets, outputs, examples, loss_sum, count = [], [], [], 0.0, 0
@@ -62,8 +63,9 @@ def evaluate_model(model, loader, *, task: str, classes=(), loss_fn=None, split:
         scores = _scores(out, task)
         if task == "classification" and len(examples) < GRID and inputs[0].dim() == 4:
             wrong = torch.nonzero(scores.argmax(1) != target).flatten()
-            examples += [(inputs[0][j], int(target[j]), int(scores[j].argmax()))
-                         for j in wrong[:GRID - len(examples)]]
+            examples += [
+                (inputs[0][j], int(target[j]), int(scores[j].argmax())) for j in wrong[: GRID - len(examples)]
+            ]
         targets.append(target.numpy())
         outputs.append(scores.numpy())
     y, s = np.concatenate(targets), np.concatenate(outputs)
@@ -89,6 +91,7 @@ def _scores(out: torch.Tensor, task: str) -> torch.Tensor:
 
 # ---- files and figures --------------------------------------------------------------------
 
+
 def files(ev: Evaluation) -> dict[str, bytes]:
     """``evaluation/<split>/`` artifacts: metrics, per-class table (JSON, CSV), confusion matrix
     (JSON, PNG) and misclassified examples (PNG)."""
@@ -102,9 +105,14 @@ def files(ev: Evaluation) -> dict[str, bytes]:
         writer.writerows(r.per_class)
         out["per_class.csv"] = buf.getvalue().encode()
     if r.confusion is not None:
-        out["confusion_matrix.json"] = json.dumps({"classes": list(ev.classes), "rows": "true",
-                                                   "columns": "predicted",
-                                                   "matrix": r.confusion.tolist()}).encode()
+        out["confusion_matrix.json"] = json.dumps(
+            {
+                "classes": list(ev.classes),
+                "rows": "true",
+                "columns": "predicted",
+                "matrix": r.confusion.tolist(),
+            }
+        ).encode()
         out["confusion_matrix.png"] = confusion_png(r.confusion, ev.classes)
     if ev.examples:
         out["misclassified.png"] = examples_png(ev.examples, ev.classes)
@@ -113,8 +121,10 @@ def files(ev: Evaluation) -> dict[str, bytes]:
 
 def _figure(width: float, height: float):
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     return plt, plt.figure(figsize=(width, height), dpi=100)
 
 
@@ -131,12 +141,26 @@ def confusion_png(cm: np.ndarray, classes) -> bytes:
     ax = fig.add_subplot()
     im = ax.imshow(cm, cmap="Blues")
     fig.colorbar(im, ax=ax)
-    ax.set(xticks=range(n), yticks=range(n), xticklabels=classes, yticklabels=classes,
-           xlabel="predicted", ylabel="true", title="Confusion matrix")
+    ax.set(
+        xticks=range(n),
+        yticks=range(n),
+        xticklabels=classes,
+        yticklabels=classes,
+        xlabel="predicted",
+        ylabel="true",
+        title="Confusion matrix",
+    )
     if n <= 20:
         for (i, j), v in np.ndenumerate(cm):
-            ax.text(j, i, str(v), ha="center", va="center", fontsize=8,
-                    color="white" if v > cm.max() / 2 else "black")
+            ax.text(
+                j,
+                i,
+                str(v),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if v > cm.max() / 2 else "black",
+            )
     return _png(plt, fig)
 
 
@@ -161,9 +185,11 @@ def log(client, run_id: str, ev: Evaluation) -> None:
     from pathlib import Path
 
     from mlflow.entities import Metric
+
     now = int(time.time() * 1000)
-    client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in ev.metrics().items()],
-                     synchronous=True)
+    client.log_batch(
+        run_id, metrics=[Metric(k, float(v), now, 0) for k, v in ev.metrics().items()], synchronous=True
+    )
     with tempfile.TemporaryDirectory() as d:
         for name, data in files(ev).items():
             Path(d, name).write_bytes(data)
@@ -171,6 +197,7 @@ def log(client, run_id: str, ev: Evaluation) -> None:
 
 
 # ---- the command --------------------------------------------------------------------------
+
 
 def evaluate_run(run_id: str, split: str = "test") -> Evaluation:
     """Evaluate a finished run's best weights on ``split`` and log the results to the run (a sweep's
@@ -180,13 +207,21 @@ def evaluate_run(run_id: str, split: str = "test") -> Evaluation:
     from neural_engine.data import make_loaders
     from neural_engine.objectives import make_loss
     from ray_jobs.reproduce import load_run
+
     source = load_run(run_id)
     h, dataset = source.hyper, source.dataset
     model = source.model()
-    loaders = make_loaders(dataset, source.loop_config["split"], h.batch_size, source.config.pipeline,
-                           seed=h.seed)
-    ev = evaluate_model(model, loaders[split], task=dataset.task, classes=dataset.classes,
-                        loss_fn=make_loss(h.loss), split=split)
+    loaders = make_loaders(
+        dataset, source.loop_config["split"], h.batch_size, source.config.pipeline, seed=h.seed
+    )
+    ev = evaluate_model(
+        model,
+        loaders[split],
+        task=dataset.task,
+        classes=dataset.classes,
+        loss_fn=make_loss(h.loss),
+        split=split,
+    )
     log(MlflowClient(source.tracking_uri), source.run_id, ev)
     return ev
 

@@ -16,8 +16,10 @@ from neural_engine.errors import JobError
 
 
 def _address(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--address", help="dashboard URL of the cluster (default: RAY_ADDRESS, else the "
-                                     "head of `neuralforge cluster up`)")
+    p.add_argument(
+        "--address",
+        help="dashboard URL of the cluster (default: RAY_ADDRESS, else the head of `neuralforge cluster up`)",
+    )
 
 
 def _jobs_args(p: argparse.ArgumentParser) -> None:
@@ -27,8 +29,9 @@ def _jobs_args(p: argparse.ArgumentParser) -> None:
     s.add_argument("--working-dir", default=".", help="uploaded and used as the job's directory (default: .)")
     s.add_argument("--submission-id", help="the job's id (default: chosen by Ray)")
     s.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="environment for the job")
-    s.add_argument("--wait", action="store_true",
-                   help="wait for the end, print the logs, exit 1 unless it succeeded")
+    s.add_argument(
+        "--wait", action="store_true", help="wait for the end, print the logs, exit 1 unless it succeeded"
+    )
     s.add_argument("--timeout", type=float, default=3600, help="--wait: seconds (default: 3600)")
     s.add_argument("entrypoint", nargs=argparse.REMAINDER, help="-- COMMAND ARGS…")
     for name, help_ in (("status", "a job's status"), ("stop", "stop a job"), ("logs", "a job's output")):
@@ -54,13 +57,19 @@ def _env_pairs(pairs: list[str]) -> dict[str, str]:
 
 def cmd_jobs(args) -> int:
     from ray_jobs import submit, usage
+
     if args.action == "submit":
         command = args.entrypoint[1:] if args.entrypoint[:1] == ["--"] else args.entrypoint
         submit.entrypoint(command)  # refuse bad input before asking MLflow or Ray anything
         env = _env_pairs(args.env)
         usage.check_quota()
-        job_id = submit.submit(command, address=args.address, working_dir=args.working_dir,
-                               env_vars=env, submission_id=args.submission_id)
+        job_id = submit.submit(
+            command,
+            address=args.address,
+            working_dir=args.working_dir,
+            env_vars=env,
+            submission_id=args.submission_id,
+        )
         print(job_id)
         if not args.wait:
             return 0
@@ -104,20 +113,31 @@ def _cluster_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_cluster(args) -> int:
     from ray_jobs import cluster
+
     if args.action == "up":
-        s = cluster.up(num_cpus=args.num_cpus, object_store_mb=args.object_store_mb,
-                       dashboard_port=args.dashboard_port, port=args.port, timeout=args.timeout)
+        s = cluster.up(
+            num_cpus=args.num_cpus,
+            object_store_mb=args.object_store_mb,
+            dashboard_port=args.dashboard_port,
+            port=args.port,
+            timeout=args.timeout,
+        )
         store = s.store or {}
-        print(f"Ray head running ({s.num_cpus} CPUs, {s.object_store_mb} MB object store, pid {s.pid})\n"
-              f"  its jobs record into {store.get('MLFLOW_TRACKING_URI', '?')} and store in "
-              f"{store.get('NEURALFORGE_STORAGE', '?')}\n"
-              f"  submit with Ray's CLI, from any folder (token: {cluster.token_source()}):\n"
-              f"    {cluster.submit_line(s)}\n"
-              f"  or: neuralforge jobs submit -- python -m ray_jobs.train …\n"
-              f"  from Python on this machine: ray.init(address=\"{s.gcs_address}\")")
+        print(
+            f"Ray head running ({s.num_cpus} CPUs, {s.object_store_mb} MB object store, pid {s.pid})\n"
+            f"  its jobs record into {store.get('MLFLOW_TRACKING_URI', '?')} and store in "
+            f"{store.get('NEURALFORGE_STORAGE', '?')}\n"
+            f"  submit with Ray's CLI, from any folder (token: {cluster.token_source()}):\n"
+            f"    {cluster.submit_line(s)}\n"
+            f"  or: neuralforge jobs submit -- python -m ray_jobs.train …\n"
+            f'  from Python on this machine: ray.init(address="{s.gcs_address}")'
+        )
         if differs := cluster.store_differs(s):
-            print(f"warning: this head was started with other {', '.join(differs)}; `ray job submit` jobs "
-                  "record where it says above (`neuralforge cluster down` then `up` to change)", file=sys.stderr)
+            print(
+                f"warning: this head was started with other {', '.join(differs)}; `ray job submit` jobs "
+                "record where it says above (`neuralforge cluster down` then `up` to change)",
+                file=sys.stderr,
+            )
         return 0
     if args.action == "down":
         stopped = cluster.down()
@@ -129,8 +149,10 @@ def cmd_cluster(args) -> int:
     else:
         print(st.message)
         if st.state:
-            print(f"  dashboard {st.state.dashboard_url}  gcs {st.state.gcs_address}  "
-                  f"{len(st.alive)} processes  log {st.state.log}")
+            print(
+                f"  dashboard {st.state.dashboard_url}  gcs {st.state.gcs_address}  "
+                f"{len(st.alive)} processes  log {st.state.log}"
+            )
     return 0 if st.running else 1
 
 
@@ -142,15 +164,26 @@ def _usage_args(p: argparse.ArgumentParser) -> None:
 def cmd_usage(args) -> int:
     from neural_engine.settings import settings
     from ray_jobs import usage
+
     month, _, _ = usage.month_range(args.month)
     totals = usage.usage_by_user(month)
     if args.json:
-        print(json.dumps({u: {"gpu_hours": t.gpu_hours, "cpu_hours": t.cpu_hours, "runs": t.runs}
-                          for u, t in totals.items()}, indent=2))
+        print(
+            json.dumps(
+                {
+                    u: {"gpu_hours": t.gpu_hours, "cpu_hours": t.cpu_hours, "runs": t.runs}
+                    for u, t in totals.items()
+                },
+                indent=2,
+            )
+        )
         return 0
     s = settings()
-    quota = " / ".join(f"{d} quota {q:g} h" for d, q in (("GPU", s.quota_gpu_hours),
-                                                          ("CPU", s.quota_cpu_hours)) if q is not None)
+    quota = " / ".join(
+        f"{d} quota {q:g} h"
+        for d, q in (("GPU", s.quota_gpu_hours), ("CPU", s.quota_cpu_hours))
+        if q is not None
+    )
     print(f"usage in {month}" + (f" ({quota} per user)" if quota else ""))
     print(f"{'user':20} {'GPU-hours':>10} {'CPU-hours':>10} {'runs':>6}")
     for user, t in totals.items():

@@ -50,37 +50,52 @@ class Session:
     device: torch.device
     prepare_model: Callable
     prepare_loader: Callable
-    report: Callable            # (metrics, checkpoint=None)
-    checkpoint: object          # the checkpoint to resume from, or None
-    make_checkpoint: Callable   # directory -> Checkpoint
+    report: Callable  # (metrics, checkpoint=None)
+    checkpoint: object  # the checkpoint to resume from, or None
+    make_checkpoint: Callable  # directory -> Checkpoint
 
 
 def train_loop(config: dict) -> None:
     """The Ray Train worker function."""
     import ray.train
     import ray.train.torch as rt
+
     context = ray.train.get_context()
 
     def prepare_loader(loader):  # the distributed sampler; the device copy is to_device's
         return rt.prepare_data_loader(loader, move_to_device=False)
 
-    run_epochs(config, Session(context.get_world_rank(), context.get_world_size(), rt.get_device(),
-                               rt.prepare_model, prepare_loader, ray.train.report,
-                               ray.train.get_checkpoint(), ray.train.Checkpoint.from_directory))
+    run_epochs(
+        config,
+        Session(
+            context.get_world_rank(),
+            context.get_world_size(),
+            rt.get_device(),
+            rt.prepare_model,
+            prepare_loader,
+            ray.train.report,
+            ray.train.get_checkpoint(),
+            ray.train.Checkpoint.from_directory,
+        ),
+    )
 
 
 def tune_trial_loop(config: dict) -> None:
     """The same epochs inside a Tune function trainable: one worker, no process group."""
     import ray.tune
-    run_epochs(config, tune_session(config, ray.tune.report, ray.tune.get_checkpoint(),
-                                    ray.tune.Checkpoint.from_directory))
+
+    run_epochs(
+        config,
+        tune_session(config, ray.tune.report, ray.tune.get_checkpoint(), ray.tune.Checkpoint.from_directory),
+    )
 
 
 def tune_session(config: dict, report: Callable, checkpoint, make_checkpoint: Callable) -> Session:
     """A one-worker session on the trial's device (its GPU with ``gpu``, else the CPU)."""
     device = torch.device("cuda" if config.get("gpu") and torch.cuda.is_available() else "cpu")
-    return Session(0, 1, device, lambda m: m.to(device), lambda loader: loader, report, checkpoint,
-                   make_checkpoint)
+    return Session(
+        0, 1, device, lambda m: m.to(device), lambda loader: loader, report, checkpoint, make_checkpoint
+    )
 
 
 def to_device(batch, device: torch.device, channels_last: bool = False) -> list:
@@ -125,14 +140,20 @@ def run_epochs(config: dict, session: Session) -> None:
     optimizer = getattr(torch.optim, h["optimizer"])(model.parameters(), **h["optimizer_kwargs"])
     loss_fn = make_loss(h["loss"])
     steps = max(len(train_loader) // h["accumulation_steps"], 1)
-    scheduler, per = make_scheduler(config["lr_schedule"], optimizer, epochs=h["epochs"],
-                                    steps_per_epoch=steps, warmup_epochs=h["warmup_epochs"])
+    scheduler, per = make_scheduler(
+        config["lr_schedule"],
+        optimizer,
+        epochs=h["epochs"],
+        steps_per_epoch=steps,
+        warmup_epochs=h["warmup_epochs"],
+    )
     scaler = torch.amp.GradScaler(enabled=amp == torch.float16)
     state = _restore(session.checkpoint, model, optimizer, scheduler)
 
     logger = None
     if rank == 0 and config.get("run_id"):
         from ray_jobs.tracking import MetricLogger
+
         logger = MetricLogger(config["tracking_uri"], config["run_id"], skip_logged=("val_loss",))
         for epoch, metrics in enumerate(state["history"]):  # epochs a failed attempt may not have sent
             logger.log(metrics, step=epoch)
@@ -150,23 +171,44 @@ def run_epochs(config: dict, session: Session) -> None:
         for loader in (train_loader, val_loader):
             _set_epoch(loader, epoch)
         start = time.perf_counter()
-        train = _run(model, train_loader, loss_fn, place, amp, classify, max_batches, optimizer=optimizer,
-                     scaler=scaler, h=h, scheduler=scheduler if per == "step" else None)
+        train = _run(
+            model,
+            train_loader,
+            loss_fn,
+            place,
+            amp,
+            classify,
+            max_batches,
+            optimizer=optimizer,
+            scaler=scaler,
+            h=h,
+            scheduler=scheduler if per == "step" else None,
+        )
         if per == "epoch":
             scheduler.step()
         val = _run(model, val_loader, loss_fn, place, amp, classify, max_batches)
         seconds = time.perf_counter() - start
-        metrics = {"train_loss": train.loss, "val_loss": val.loss, "lr": optimizer.param_groups[0]["lr"],
-                   "epoch_seconds": seconds, "train_seconds": train.seconds,
-                   "samples_per_s": train.count * world / max(train.seconds, 1e-9),
-                   "data_wait_fraction": train.wait_fraction}
+        metrics = {
+            "train_loss": train.loss,
+            "val_loss": val.loss,
+            "lr": optimizer.param_groups[0]["lr"],
+            "epoch_seconds": seconds,
+            "train_seconds": train.seconds,
+            "samples_per_s": train.count * world / max(train.seconds, 1e-9),
+            "data_wait_fraction": train.wait_fraction,
+        }
         if compile_seconds is not None and epoch == first:
             metrics["compile_seconds"] = compile_seconds
         if rank == 0 and epoch == first and train.wait_fraction > DATA_WAIT_HINT:
-            print(f"hint: {train.wait_fraction:.0%} of the training pass waited for data; "
-                  + ("hold the data on the device (--data-placement device) or give the loader more CPUs"
-                     if device.type == "cuda" else "give the loader more CPUs (more workers per node)"),
-                  flush=True)
+            print(
+                f"hint: {train.wait_fraction:.0%} of the training pass waited for data; "
+                + (
+                    "hold the data on the device (--data-placement device) or give the loader more CPUs"
+                    if device.type == "cuda"
+                    else "give the loader more CPUs (more workers per node)"
+                ),
+                flush=True,
+            )
         if classify:
             metrics.update(train_accuracy=train.accuracy, val_accuracy=val.accuracy)
         if device.type == "cuda":
@@ -191,27 +233,48 @@ def _loaders(config: dict, session: Session, h: dict):
     from neural_engine.data.loaders import make_loaders, resolve_pipeline, resolve_split
     from neural_engine.data.registry import load
     from ray_jobs import data_path
-    dataset = load(config["dataset"]) if isinstance(config["dataset"], str) else config["dataset"]  # or in memory
+
+    dataset = (
+        load(config["dataset"]) if isinstance(config["dataset"], str) else config["dataset"]
+    )  # or in memory
     parts = resolve_split(dataset, config["split"])
     pipeline = resolve_pipeline(dataset, config["pipeline"])
-    placement = data_path.choose(config.get("data_placement") or "auto", dataset, pipeline, len(parts["train"]),
-                                 session.device)
+    placement = data_path.choose(
+        config.get("data_placement") or "auto", dataset, pipeline, len(parts["train"]), session.device
+    )
     if session.rank == 0:
         print(placement.describe(), flush=True)
         if config.get("run_id"):
             from mlflow.tracking import MlflowClient
-            MlflowClient(config["tracking_uri"]).set_tag(config["run_id"], "neuralforge.data_placement",
-                                                         placement.path)
+
+            MlflowClient(config["tracking_uri"]).set_tag(
+                config["run_id"], "neuralforge.data_placement", placement.path
+            )
     if placement.path == "device":
         if pipeline is not None:
             from neural_engine.data.loaders import check_same_shape
+
             check_same_shape(dataset, {p: pipeline.compile(train=p == "train") for p in ("train", "test")})
-        loaders = data_path.device_loaders(dataset, parts, pipeline, h["batch_size"], session.device,
-                                           seed=h["seed"], rank=session.rank, world=session.world)
+        loaders = data_path.device_loaders(
+            dataset,
+            parts,
+            pipeline,
+            h["batch_size"],
+            session.device,
+            seed=h["seed"],
+            rank=session.rank,
+            world=session.world,
+        )
         return loaders["train"], loaders["val"]
-    loaders = make_loaders(dataset, parts, h["batch_size"], pipeline if pipeline is not None else [],
-                           num_workers=data_path.loader_workers(), seed=h["seed"],
-                           pin_memory=session.device.type == "cuda")
+    loaders = make_loaders(
+        dataset,
+        parts,
+        h["batch_size"],
+        pipeline if pipeline is not None else [],
+        num_workers=data_path.loader_workers(),
+        seed=h["seed"],
+        pin_memory=session.device.type == "cuda",
+    )
     return session.prepare_loader(loaders["train"]), session.prepare_loader(loaders["val"])
 
 
@@ -250,8 +313,20 @@ class Pass:
     wait_fraction: float
 
 
-def _run(model, loader, loss_fn, place, amp, classify, max_batches, *, optimizer=None, scaler=None,
-         h=None, scheduler=None) -> Pass:
+def _run(
+    model,
+    loader,
+    loss_fn,
+    place,
+    amp,
+    classify,
+    max_batches,
+    *,
+    optimizer=None,
+    scaler=None,
+    h=None,
+    scheduler=None,
+) -> Pass:
     """One pass: training when ``optimizer`` is given, else evaluation."""
     training = optimizer is not None
     model.train(training)
@@ -310,8 +385,10 @@ def _compiled(model, loader, loss_fn, place, amp):
     # the whole batch, then one sample less: the second size makes the compiled graph's batch
     # dimension dynamic, so an epoch's smaller last batch does not compile again
     sizes = (slice(None), slice(0, max(1, len(target) - 1)))
-    with (torch.random.fork_rng(devices=[device] if device.type == "cuda" else []),
-          torch.autocast(device.type, dtype=amp, enabled=amp is not None)):
+    with (
+        torch.random.fork_rng(devices=[device] if device.type == "cuda" else []),
+        torch.autocast(device.type, dtype=amp, enabled=amp is not None),
+    ):
         for part in sizes:
             compiled.train()
             loss_fn(compiled(*(x[part] for x in inputs)), target[part]).backward()
@@ -341,11 +418,18 @@ def _cpu_state(model) -> dict:
 
 
 def _restore(checkpoint, model, optimizer, scheduler) -> dict:
-    state = {"epoch": 0, "best": float("inf"), "best_epoch": -1, "stale": 0, "history": [],
-             "best_weights": None}
+    state = {
+        "epoch": 0,
+        "best": float("inf"),
+        "best_epoch": -1,
+        "stale": 0,
+        "history": [],
+        "best_weights": None,
+    }
     if checkpoint is None:
         return state
     from neural_engine.checkpoints import load_checkpoint
+
     with checkpoint.as_directory() as d:
         saved = load_checkpoint(Path(d) / CHECKPOINT, what="the Ray Train checkpoint to resume from")
     unwrapped(model).load_state_dict(saved["model"])
@@ -361,6 +445,13 @@ def _report(session: Session, metrics, state, model, optimizer, scheduler) -> No
         session.report(metrics)
         return
     with tempfile.TemporaryDirectory() as d:
-        torch.save({**state, "model": _cpu_state(model), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict()}, os.path.join(d, CHECKPOINT))
+        torch.save(
+            {
+                **state,
+                "model": _cpu_state(model),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+            },
+            os.path.join(d, CHECKPOINT),
+        )
         session.report(metrics, checkpoint=session.make_checkpoint(d))

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 
 from ray_jobs.config import TrainConfig
 
-FIXED_SECONDS = 40.0        # measured here: process and Ray Train start-up, test evaluation, model logging
+FIXED_SECONDS = 40.0  # measured here: process and Ray Train start-up, test evaluation, model logging
 EPOCH_OVERHEAD_SECONDS = 0.5  # measured here: per-epoch report, checkpoint and MLflow logging (digits)
 MEASURED_STEPS = 3
-VALIDATION_FACTOR = 1.1     # a validation pass over 15% of the data, forward only, each epoch
-RECENT_RUNS = 5             # runs whose timings give the fixed costs
+VALIDATION_FACTOR = 1.1  # a validation pass over 15% of the data, forward only, each epoch
+RECENT_RUNS = 5  # runs whose timings give the fixed costs
 
 
 @dataclass(frozen=True)
@@ -35,8 +35,8 @@ class Preflight:
     epochs: int
     train_samples: int
     steps_per_epoch: int
-    memory_bytes: int           # one training step (weights, gradients, optimizer state, activations)
-    memory_available: int       # this machine's free memory
+    memory_bytes: int  # one training step (weights, gradients, optimizer state, activations)
+    memory_available: int  # this machine's free memory
     step_seconds: float | None  # one measured training step at the run's batch size (None: not measured)
     fixed_seconds: float = FIXED_SECONDS  # what a run takes besides its epochs (start-up, finish)
     epoch_overhead_seconds: float = EPOCH_OVERHEAD_SECONDS  # per epoch, besides its steps
@@ -63,6 +63,7 @@ def preflight(config: TrainConfig, *, measure: bool = True) -> Preflight:
     from neural_engine.data import load
     from neural_engine.report import training_memory
     from ray_jobs.run_setup import load_network, plan
+
     dataset = load(config.dataset)
     graph, _ = load_network(config, dataset)
     analysis, hyper = plan(config, graph, dataset)
@@ -71,18 +72,24 @@ def preflight(config: TrainConfig, *, measure: bool = True) -> Preflight:
         train_samples = min(train_samples, 4 * hyper.batch_size)
     memory = training_memory(analysis, hyper.batch_size, "float32", hyper.optimizer)
     return Preflight(
-        network=graph.name, params=sum(i.params for i in analysis.nodes.values()),
-        flops_per_sample=sum(i.flops for i in analysis.nodes.values()), batch_size=hyper.batch_size,
-        epochs=hyper.epochs, train_samples=train_samples,
-        steps_per_epoch=max(1, math.ceil(train_samples / hyper.batch_size)), memory_bytes=memory.total,
+        network=graph.name,
+        params=sum(i.params for i in analysis.nodes.values()),
+        flops_per_sample=sum(i.flops for i in analysis.nodes.values()),
+        batch_size=hyper.batch_size,
+        epochs=hyper.epochs,
+        train_samples=train_samples,
+        steps_per_epoch=max(1, math.ceil(train_samples / hyper.batch_size)),
+        memory_bytes=memory.total,
         memory_available=psutil.virtual_memory().available,
-        step_seconds=measure_step(graph, hyper.batch_size, dataset) if measure else None)
+        step_seconds=measure_step(graph, hyper.batch_size, dataset) if measure else None,
+    )
 
 
 def step_seconds(config: TrainConfig) -> float:
     """One measured training step of ``config``'s network at its batch size (see :func:`measure_step`)."""
     from neural_engine.data import load
     from ray_jobs.run_setup import load_network, plan
+
     dataset = load(config.dataset)
     graph, _ = load_network(config, dataset)
     _, hyper = plan(config, graph, dataset)
@@ -98,8 +105,17 @@ def fixed_costs(client, experiment_ids: list[str]) -> tuple[float, float, int] |
     when no such run has been recorded yet."""
     import itertools
     import statistics
-    runs = client.search_runs(experiment_ids, "attributes.status != 'RUNNING'", max_results=50,
-                              order_by=["attributes.start_time DESC"]) if experiment_ids else []
+
+    runs = (
+        client.search_runs(
+            experiment_ids,
+            "attributes.status != 'RUNNING'",
+            max_results=50,
+            order_by=["attributes.start_time DESC"],
+        )
+        if experiment_ids
+        else []
+    )
     fixed, overheads = [], []
     for run in runs:
         if run.data.tags.get("neuralforge.kind") in ("sweep", "trial") or not run.info.end_time:
@@ -124,6 +140,7 @@ def measure_step(graph, batch_size: int, dataset) -> float:
     import torch
 
     from neural_engine.build import build
+
     model = build(graph)
     probe = min(batch_size, 32)
     x = torch.randn(probe, *_torch_shape(dataset.input_shape))

@@ -29,10 +29,10 @@ SOURCE_TAG = "neuralforge.reproduced_from"
 @dataclass(frozen=True)
 class RunSource:
     run_id: str
-    run: object            # mlflow.entities.Run
-    config: TrainConfig    # network from the downloaded graph.json, dataset pinned
+    run: object  # mlflow.entities.Run
+    config: TrainConfig  # network from the downloaded graph.json, dataset pinned
     graph: Graph
-    dataset: object        # neural_engine.data.Dataset
+    dataset: object  # neural_engine.data.Dataset
     hyper: Hyper
     loop_config: dict
     tracking_uri: str
@@ -44,12 +44,14 @@ class RunSource:
 
         from neural_engine.build import build
         from neural_engine.checkpoints import load_checkpoint
+
         client = MlflowClient(self.tracking_uri)
         saved = {a.path for a in client.list_artifacts(self.run_id, "checkpoints")}
         if "checkpoints/best.pt" not in saved:
-            raise NeuralForgeError(f"run {self.run_id} must have its best weights (checkpoints/best.pt); it "
-                                   "has none",
-                                   hint="only finished training runs and a sweep's best trial keep them")
+            raise NeuralForgeError(
+                f"run {self.run_id} must have its best weights (checkpoints/best.pt); it has none",
+                hint="only finished training runs and a sweep's best trial keep them",
+            )
         path = client.download_artifacts(self.run_id, "checkpoints/best.pt", str(self.directory))
         model = build(self.graph, logits=True)
         model.load_state_dict(load_checkpoint(path, what=f"run {self.run_id}'s best weights"))
@@ -65,6 +67,7 @@ def load_run(run_id: str) -> RunSource:
     from neural_engine.settings import settings
     from ray_jobs.run_setup import DEFAULT_LOSS, loop_config
     from ray_jobs.tracking import client as tracking_client
+
     quiet_downloads()
     uri = settings().mlflow_uri
     client = tracking_client(uri)
@@ -74,34 +77,49 @@ def load_run(run_id: str) -> RunSource:
             run_id = run.data.tags[BEST_RUN_TAG]
             run = client.get_run(run_id)
     except MlflowException as err:
-        raise ValidationError(f"RUN_ID must be an MLflow run of {uri}; received {run_id!r}",
-                              hint="see `neuralforge runs list`") from err
+        raise ValidationError(
+            f"RUN_ID must be an MLflow run of {uri}; received {run_id!r}", hint="see `neuralforge runs list`"
+        ) from err
     directory = settings().home / "runs" / run_id
     directory.mkdir(parents=True, exist_ok=True)
     setup = {a.path.split("/")[-1] for a in client.list_artifacts(run_id, "setup")}
     if "graph.json" not in setup:
-        raise ValidationError(f"run {run_id} must hold setup/graph.json; it has "
-                              f"{sorted(setup) or 'no setup files'}",
-                              hint="only runs of `neuralforge train` or `tune` can be rebuilt")
+        raise ValidationError(
+            f"run {run_id} must hold setup/graph.json; it has {sorted(setup) or 'no setup files'}",
+            hint="only runs of `neuralforge train` or `tune` can be rebuilt",
+        )
     local = Path(client.download_artifacts(run_id, "setup", str(directory)))
     recorded = json.loads((local / "config.json").read_text()) if "config.json" in setup else None
     config = _config(recorded, run.data.params, local)
     dataset = load(config.dataset)
     if recorded and dataset.fingerprint() != recorded["dataset_fingerprint"]:
-        raise DatasetError(f"dataset {config.dataset} must hold the data run {run_id} trained on "
-                           f"(fingerprint {recorded['dataset_fingerprint'][:16]}); it now holds "
-                           f"{dataset.fingerprint()[:16]}",
-                           hint="register the original data again, or pin the version it had")
+        raise DatasetError(
+            f"dataset {config.dataset} must hold the data run {run_id} trained on "
+            f"(fingerprint {recorded['dataset_fingerprint'][:16]}); it now holds "
+            f"{dataset.fingerprint()[:16]}",
+            hint="register the original data again, or pin the version it had",
+        )
     graph = Graph.from_json(json.loads((local / "graph.json").read_text()))
     from ray_jobs.config import resolve
+
     hyper = resolve(config, graph, DEFAULT_LOSS[dataset.task])
-    return RunSource(run_id, run, config, graph, dataset, hyper,
-                     loop_config(config, graph, hyper, dataset, run_id), uri, directory)
+    return RunSource(
+        run_id,
+        run,
+        config,
+        graph,
+        dataset,
+        hyper,
+        loop_config(config, graph, hyper, dataset, run_id),
+        uri,
+        directory,
+    )
 
 
 def quiet_downloads() -> None:
     """No MLflow progress bars in the commands' output."""
     import os
+
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
@@ -110,10 +128,15 @@ def _config(recorded: dict | None, params: dict, local: Path) -> TrainConfig:
     source = {"dsl": None, "network": None, "template": None, "graph": str(local / "graph.json")}
     if recorded is None:  # a run from before config.json: what its parameters say
         split = params.get("split", "")
-        return TrainConfig(**source, dataset=params["dataset"],
-                           split=split if split.count(",") == 2 else None,
-                           epochs=int(params["train.epochs"]), batch_size=int(params["train.batch_size"]),
-                           seed=int(params["train.seed"]), workers=int(params.get("workers", 1)))
+        return TrainConfig(
+            **source,
+            dataset=params["dataset"],
+            split=split if split.count(",") == 2 else None,
+            epochs=int(params["train.epochs"]),
+            batch_size=int(params["train.batch_size"]),
+            seed=int(params["train.seed"]),
+            workers=int(params.get("workers", 1)),
+        )
     names = {f.name for f in fields(TrainConfig)}
     config = {k: v for k, v in recorded.items() if k in names}
     augment = str(local / "augmentation.json") if config.get("augment") else None
@@ -123,6 +146,7 @@ def _config(recorded: dict | None, params: dict, local: Path) -> TrainConfig:
 def reproduce(run_id: str) -> tuple[str, RunSource]:
     """Train the run again as a new run; returns (new run id, the source)."""
     from ray_jobs.train import train
+
     source = load_run(run_id)
     name = source.run.info.run_name or source.run_id
     config = replace(source.config, run_name=f"{name}-reproduced", experiment=_experiment(source))
@@ -131,11 +155,13 @@ def reproduce(run_id: str) -> tuple[str, RunSource]:
 
 def _experiment(source: RunSource) -> str:
     from mlflow.tracking import MlflowClient
+
     return MlflowClient(source.tracking_uri).get_experiment(source.run.info.experiment_id).name
 
 
 def first_losses(tracking_uri: str, *run_ids: str) -> list[float | None]:
     from mlflow.tracking import MlflowClient
+
     client = MlflowClient(tracking_uri)
     out = []
     for rid in run_ids:

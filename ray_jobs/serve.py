@@ -193,7 +193,7 @@ def stage_model(source: str, name: str) -> dict:
     data = path.read_bytes()
     try:
         Predictor(data)
-    except Exception as e:  # onnxruntime's own errors: the file is not a model it can run
+    except Exception as e:  # noqa: BLE001 - onnxruntime's own errors: the file is not a model it can run
         raise ServeError(
             f"{label} must be an ONNX model onnxruntime loads; it is not ({str(e)[:300]})"
         ) from None
@@ -215,9 +215,9 @@ def onnx_of_run(run_id: str) -> Path:
 
     client = _client()
     target = Path(tempfile.mkdtemp(prefix="nf-serve-"))
-    if client.get_run(run_id).data.tags.get("neuralforge.export.onnx") != "valid":
-        if export_main([run_id, "--format", "onnx", "--no-serving"]) != 0:
-            raise ServeError(f"run {run_id} must export to a valid ONNX model; the export failed (see above)")
+    exported = client.get_run(run_id).data.tags.get("neuralforge.export.onnx") == "valid"
+    if not exported and export_main([run_id, "--format", "onnx", "--no-serving"]) != 0:
+        raise ServeError(f"run {run_id} must export to a valid ONNX model; the export failed (see above)")
     try:
         return Path(client.download_artifacts(run_id, "export/onnx/model.onnx", str(target)))
     except MlflowException as e:

@@ -50,7 +50,7 @@ class ModelReplica:
                 raise outputs
         except BadInput as e:
             return {"status": 400, "error": str(e), "version": version}
-        except Exception as e:  # reported to the client; the replica keeps serving
+        except Exception as e:  # noqa: BLE001 - reported to the client; the replica keeps serving
             return {"status": 500, "error": f"inference failed: {type(e).__name__}: {e}", "version": version}
         return {"status": 200, **answer(outputs, predictor.output_names), "version": version}
 
@@ -68,11 +68,11 @@ class ModelReplica:
             feeds = [items[i][1] for i in index]
             try:
                 outputs = predictor.run({k: np.concatenate([f[k] for f in feeds]) for k in feeds[0]})
-            except Exception:  # one bad request must not fail the others: run them one by one
+            except Exception:  # noqa: BLE001 - one bad request must not fail the others: run them one by one
                 for i in index:
                     try:
                         results[i] = predictor.run(items[i][1])
-                    except Exception as e:
+                    except Exception as e:  # noqa: BLE001 - this request's own answer is its error
                         results[i] = e
                 continue
             start = 0

@@ -26,23 +26,40 @@ from neural_engine.errors import JobError
 from neural_engine.settings import Settings, settings
 from ray_jobs import cluster
 
-EXCLUDES = (".venv", ".git", ".neuralforge", "__pycache__", "*.pyc", "*.onnx", "mlruns", "*.egg-info",
-            ".pytest_cache", ".ruff_cache", "build", "dist", "benchmarks/results", "node_modules")
+EXCLUDES = (
+    ".venv",
+    ".git",
+    ".neuralforge",
+    "__pycache__",
+    "*.pyc",
+    "*.onnx",
+    "mlruns",
+    "*.egg-info",
+    ".pytest_cache",
+    ".ruff_cache",
+    "build",
+    "dist",
+    "benchmarks/results",
+    "node_modules",
+)
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
-FIX_ADDRESS = ("run `neuralforge cluster up`, or set RAY_ADDRESS to the cluster's dashboard URL "
-               "(http://HOST:8265)")
-FIX_TOKEN = ("put the cluster's token in ~/.ray/auth_token or RAY_AUTH_TOKEN (on the head, "
-             "`ray get-auth-token` prints it)")
+FIX_ADDRESS = (
+    "run `neuralforge cluster up`, or set RAY_ADDRESS to the cluster's dashboard URL (http://HOST:8265)"
+)
+FIX_TOKEN = (
+    "put the cluster's token in ~/.ray/auth_token or RAY_AUTH_TOKEN (on the head, "
+    "`ray get-auth-token` prints it)"
+)
 
 
 @dataclass(frozen=True)
 class Job:
-    id: str                    # the submission id
-    status: str                # PENDING, RUNNING, SUCCEEDED, FAILED or STOPPED
+    id: str  # the submission id
+    status: str  # PENDING, RUNNING, SUCCEEDED, FAILED or STOPPED
     entrypoint: str
     message: str = ""
     user: str = ""
-    kind: str = ""             # what submitted it: train, tune, reproduce (metadata), else ""
+    kind: str = ""  # what submitted it: train, tune, reproduce (metadata), else ""
     start_time: float | None = None  # seconds since the epoch
     end_time: float | None = None
     epochs: int | None = None  # planned epochs of a training job (metadata), if known
@@ -53,13 +70,19 @@ class Job:
 
     @classmethod
     def from_details(cls, d) -> Job:
-        return cls(id=d.submission_id or d.job_id or "", status=str(d.status), entrypoint=d.entrypoint,
-                   message=d.message or "", user=(d.metadata or {}).get("user", ""),
-                   kind=(d.metadata or {}).get("kind", ""),
-                   epochs=int((d.metadata or {})["epochs"]) if str((d.metadata or {}).get("epochs", "")).isdigit()
-                   else None,
-                   start_time=d.start_time / 1000 if d.start_time else None,
-                   end_time=d.end_time / 1000 if d.end_time else None)
+        return cls(
+            id=d.submission_id or d.job_id or "",
+            status=str(d.status),
+            entrypoint=d.entrypoint,
+            message=d.message or "",
+            user=(d.metadata or {}).get("user", ""),
+            kind=(d.metadata or {}).get("kind", ""),
+            epochs=int((d.metadata or {})["epochs"])
+            if str((d.metadata or {}).get("epochs", "")).isdigit()
+            else None,
+            start_time=d.start_time / 1000 if d.start_time else None,
+            end_time=d.end_time / 1000 if d.end_time else None,
+        )
 
 
 def entrypoint(args: Sequence[str] | str) -> str:
@@ -67,8 +90,10 @@ def entrypoint(args: Sequence[str] | str) -> str:
     if isinstance(args, str):
         return args
     if not args:
-        raise JobError("the job needs an entry point; received none",
-                       hint="put it after `--`: neuralforge jobs submit -- python -m ray_jobs.train …")
+        raise JobError(
+            "the job needs an entry point; received none",
+            hint="put it after `--`: neuralforge jobs submit -- python -m ray_jobs.train …",
+        )
     return shlex.join(args)
 
 
@@ -82,10 +107,15 @@ def resolve_address(address: str | None = None, s: Settings | None = None) -> st
     if head is not None and cluster.head_alive(head):
         return head.dashboard_url
     if head is not None:
-        raise JobError(f"the local Ray head recorded in {path} must be running; its process "
-                       f"{head.pid} is gone", hint="run `neuralforge cluster up`")
-    raise JobError("a Ray cluster is needed; none is given (no address, no RAY_ADDRESS) and "
-                   f"`neuralforge cluster up` was not run for {s.home}", hint=FIX_ADDRESS)
+        raise JobError(
+            f"the local Ray head recorded in {path} must be running; its process {head.pid} is gone",
+            hint="run `neuralforge cluster up`",
+        )
+    raise JobError(
+        "a Ray cluster is needed; none is given (no address, no RAY_ADDRESS) and "
+        f"`neuralforge cluster up` was not run for {s.home}",
+        hint=FIX_ADDRESS,
+    )
 
 
 @contextmanager
@@ -93,21 +123,28 @@ def _errors(address: str, job_id: str | None = None) -> Iterator[None]:
     """Ray's exceptions as JobErrors that say what to do."""
     import requests
     from ray.exceptions import AuthenticationError
+
     try:
         yield
     except AuthenticationError as e:
         refused = "failed" in str(e).split("\n", 1)[0]  # 403: a token was sent and is wrong
-        raise JobError(f"the Ray cluster at {address} requires its authentication token; "
-                       + ("the token sent was refused" if refused else "none was found"),
-                       hint=FIX_TOKEN) from None
+        raise JobError(
+            f"the Ray cluster at {address} requires its authentication token; "
+            + ("the token sent was refused" if refused else "none was found"),
+            hint=FIX_TOKEN,
+        ) from None
     except (ConnectionError, requests.RequestException) as e:
-        raise JobError(f"the Ray cluster must be reachable at {address}; it is not "
-                       f"({type(e).__name__})", hint=FIX_ADDRESS) from None
+        raise JobError(
+            f"the Ray cluster must be reachable at {address}; it is not ({type(e).__name__})",
+            hint=FIX_ADDRESS,
+        ) from None
     except RuntimeError as e:
         text = str(e)
         if job_id is not None and ("404" in text or "does not exist" in text):
-            raise JobError(f"the job must exist on the cluster at {address}; no job has the id "
-                           f"{job_id!r}", hint="`neuralforge jobs list` shows the jobs") from None
+            raise JobError(
+                f"the job must exist on the cluster at {address}; no job has the id {job_id!r}",
+                hint="`neuralforge jobs list` shows the jobs",
+            ) from None
         raise JobError(f"the Ray job server at {address} refused the request: {text}") from None
     except (ValueError, TypeError, FileNotFoundError) as e:
         raise JobError(f"the job request must be valid; Ray refused it: {e}") from None
@@ -116,6 +153,7 @@ def _errors(address: str, job_id: str | None = None) -> Iterator[None]:
 def client(address: str | None = None):
     """A ``JobSubmissionClient`` for the resolved address, with the token header when there is one."""
     from ray.job_submission import JobSubmissionClient
+
     address = resolve_address(address)
     token = cluster.auth_token()
     headers = {"Authorization": f"Bearer {token}"} if token else None
@@ -142,35 +180,54 @@ def job_env(address: str, s: Settings | None = None) -> dict[str, str]:
     if host in ("127.0.0.1", "localhost", "::1"):
         env.update(s.store_env())
     else:
-        env.update({k: os.environ[k] for k in ("MLFLOW_TRACKING_URI", "NEURALFORGE_STORAGE") if os.environ.get(k)})
+        env.update(
+            {k: os.environ[k] for k in ("MLFLOW_TRACKING_URI", "NEURALFORGE_STORAGE") if os.environ.get(k)}
+        )
         env.update(s.s3_client_env())
     return env
 
 
-def submit(entrypoint_args: Sequence[str] | str, *, address: str | None = None,
-           working_dir: str | Path | None = ".", excludes: Sequence[str] = EXCLUDES,
-           env_vars: Mapping[str, str] | None = None, submission_id: str | None = None,
-           metadata: Mapping[str, str] | None = None) -> str:
+def submit(
+    entrypoint_args: Sequence[str] | str,
+    *,
+    address: str | None = None,
+    working_dir: str | Path | None = ".",
+    excludes: Sequence[str] = EXCLUDES,
+    env_vars: Mapping[str, str] | None = None,
+    submission_id: str | None = None,
+    metadata: Mapping[str, str] | None = None,
+) -> str:
     """Submit a job; its submission id. ``working_dir`` is uploaded (minus ``excludes``) and is
     the job's current directory; ``env_vars`` add to (and override) :func:`job_env`. The job sees
     its own id as ``NEURALFORGE_JOB_ID`` (training tags its MLflow run with it); ``metadata``
     (e.g. ``{"kind": "train"}``) is kept by Ray beside the user.
 
-    >>> submit(["python", "-c", "print('hi')"], working_dir="/tmp/w")  # doctest: +SKIP
-    'raysubmit_…'
+    For example ``submit(["python", "-c", "print('hi')"], working_dir="/tmp/w")`` returns
+    ``'raysubmit_…'`` (``tests/test_jobs.py`` runs it against a real Ray cluster).
     """
     command = entrypoint(entrypoint_args)
     c = client(address)
     submission_id = submission_id or f"raysubmit_{secrets.token_hex(8)}"
     env = runtime_env(c.get_address(), submission_id, working_dir, excludes, env_vars)
     with _errors(c.get_address()):
-        return c.submit_job(entrypoint=command, runtime_env=env, submission_id=submission_id,
-                            metadata={**(metadata or {}),
-                                      "user": (env_vars or {}).get("NEURALFORGE_USER") or settings().user})
+        return c.submit_job(
+            entrypoint=command,
+            runtime_env=env,
+            submission_id=submission_id,
+            metadata={
+                **(metadata or {}),
+                "user": (env_vars or {}).get("NEURALFORGE_USER") or settings().user,
+            },
+        )
 
 
-def runtime_env(address: str, submission_id: str, working_dir: str | Path | None = ".",
-                excludes: Sequence[str] = EXCLUDES, env_vars: Mapping[str, str] | None = None) -> dict:
+def runtime_env(
+    address: str,
+    submission_id: str,
+    working_dir: str | Path | None = ".",
+    excludes: Sequence[str] = EXCLUDES,
+    env_vars: Mapping[str, str] | None = None,
+) -> dict:
     """The runtime environment of job ``submission_id`` on ``address`` (see :func:`submit`)."""
     env: dict = {"env_vars": {**job_env(address), **(env_vars or {}), "NEURALFORGE_JOB_ID": submission_id}}
     if working_dir is not None:
@@ -222,6 +279,8 @@ def wait(job_id: str, *, timeout: float = 600, address: str | None = None, poll:
         if job.done:
             return job
         if time.monotonic() > deadline:
-            raise JobError(f"job {job_id} must end within {timeout:g} s; it is still {job.status}",
-                           hint=f"`neuralforge jobs stop {job_id}` stops it")
+            raise JobError(
+                f"job {job_id} must end within {timeout:g} s; it is still {job.status}",
+                hint=f"`neuralforge jobs stop {job_id}` stops it",
+            )
         time.sleep(poll)

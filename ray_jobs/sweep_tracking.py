@@ -28,8 +28,17 @@ from ray_jobs.run_setup import DEFAULT_LOSS, Prepared, log_files, prepare, run_p
 
 STATUS_TAG = "neuralforge.trial_status"
 BEST_NETWORK = "sweep/best.neural"  # the winning network as DSL, on the sweep's parent run
-METRIC_KEYS = ("train_loss", "val_loss", "train_accuracy", "val_accuracy", "lr", "epoch_seconds",
-               "samples_per_s", "gpu_memory_gb", "gpu_utilization")
+METRIC_KEYS = (
+    "train_loss",
+    "val_loss",
+    "train_accuracy",
+    "val_accuracy",
+    "lr",
+    "epoch_seconds",
+    "samples_per_s",
+    "gpu_memory_gb",
+    "gpu_utilization",
+)
 
 
 @dataclass
@@ -51,12 +60,18 @@ def open_sweep(config, s, space: dict[str, HPO], fixed: dict, method: str, sampl
     from mlflow.entities import Param
 
     from ray_jobs.tracking import client as tracking_client
+
     p = prepare(config, tags={"neuralforge.kind": "sweep"})
     client = tracking_client(p.tracking_uri)
-    params = {"sweep.method": method, "sweep.num_samples": samples, "sweep.metric": s.metric,
-              "sweep.mode": s.goal, "sweep.workers_per_trial": s.workers_per_trial,
-              **{f"search.{k}": json.dumps(h.to_json()) for k, h in space.items()},
-              **{f"fixed.{k}": v for k, v in fixed.items()}}
+    params = {
+        "sweep.method": method,
+        "sweep.num_samples": samples,
+        "sweep.metric": s.metric,
+        "sweep.mode": s.goal,
+        "sweep.workers_per_trial": s.workers_per_trial,
+        **{f"search.{k}": json.dumps(h.to_json()) for k, h in space.items()},
+        **{f"fixed.{k}": v for k, v in fixed.items()},
+    }
     client.log_batch(p.run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
     d = p.dataset
     return Parent(p, client, f"{d.name}@{d.version}" if d.version else config.dataset)
@@ -65,9 +80,11 @@ def open_sweep(config, s, space: dict[str, HPO], fixed: dict, method: str, sampl
 class SweepTracker:
     """Child runs and the table of trials; every call comes from the driver."""
 
-    def __init__(self, parent: Parent, graph: Graph, space: dict[str, HPO], fixed: dict, metric: str,
-                 goal: str):
+    def __init__(
+        self, parent: Parent, graph: Graph, space: dict[str, HPO], fixed: dict, metric: str, goal: str
+    ):
         from ray_jobs.tune import sampled
+
         self.parent, self.graph, self.space, self.fixed = parent, graph, space, fixed
         self.metric, self.goal = metric, goal
         self.client, self.sampled = parent.client, sampled
@@ -85,6 +102,7 @@ class SweepTracker:
         from neural_engine.shapes import propagate
         from ray_jobs.config import resolve
         from ray_jobs.run_setup import user
+
         p = self.parent.prepared
         values = self.sampled(self.space, trial_config)
         self.rows[trial_id] = {"trial": trial_id, "values": values, "status": "running", "epochs": 0}
@@ -99,10 +117,20 @@ class SweepTracker:
         except NeuralForgeError:
             pass  # the trial reports its own error
         self.rows[trial_id]["planned_epochs"] = planned
-        run = self.client.create_run(self.experiment_id, run_name=f"{p.graph.name}-{trial_id}", tags={
-            "mlflow.parentRunId": p.run_id, "neuralforge.kind": "trial", "neuralforge.sweep": p.run_id,
-            "neuralforge.trial": trial_id, "neuralforge.network": graph.name, "neuralforge.user": user(),
-            "mlflow.user": user(), STATUS_TAG: "running"})
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=f"{p.graph.name}-{trial_id}",
+            tags={
+                "mlflow.parentRunId": p.run_id,
+                "neuralforge.kind": "trial",
+                "neuralforge.sweep": p.run_id,
+                "neuralforge.trial": trial_id,
+                "neuralforge.network": graph.name,
+                "neuralforge.user": user(),
+                "mlflow.user": user(),
+                STATUS_TAG: "running",
+            },
+        )
         self.run_ids[trial_id] = self.rows[trial_id]["run_id"] = run.info.run_id
         params.update({f"hpo.{k}": v for k, v in values.items()})
         self.client.log_batch(run.info.run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
@@ -111,6 +139,7 @@ class SweepTracker:
 
     def result(self, trial_id: str, result: dict) -> None:
         from mlflow.entities import Metric
+
         step = int(result.get("training_iteration", 1)) - 1
         now = int(time.time() * 1000)
         metrics = [Metric(k, float(result[k]), now, step) for k in METRIC_KEYS if k in result]
@@ -172,14 +201,22 @@ def trial_error(trial) -> str:
     import pickle
 
     import cloudpickle
+
     err = None
     path = trial.pickled_error_file
     if path and Path(path).exists():
         try:
             with open(path, "rb") as f:
                 err = cloudpickle.load(f)
-        except (OSError, EOFError, ImportError, AttributeError, TypeError, ValueError,
-                pickle.UnpicklingError):
+        except (
+            OSError,
+            EOFError,
+            ImportError,
+            AttributeError,
+            TypeError,
+            ValueError,
+            pickle.UnpicklingError,
+        ):
             err = None  # an error that does not unpickle here: the text below
     err = getattr(err, "cause", None) or err
     if err is not None:
@@ -191,8 +228,10 @@ def trial_error(trial) -> str:
 
 # ---- the end of a sweep -------------------------------------------------------------------
 
-def finish_sweep(parent: Parent, tracker: SweepTracker, results, s, *, seconds: float, concurrency: int,
-                 dataset):
+
+def finish_sweep(
+    parent: Parent, tracker: SweepTracker, results, s, *, seconds: float, concurrency: int, dataset
+):
     """Evaluate the best trial; give the parent the best values, metrics, ``best.neural`` and the
     table of trials; end it FINISHED."""
     from mlflow.entities import Metric, Param
@@ -203,12 +242,16 @@ def finish_sweep(parent: Parent, tracker: SweepTracker, results, s, *, seconds: 
     from ray_jobs.run_setup import loop_config, user
     from ray_jobs.tune import SweepResult
     from ray_jobs.usage import Usage, record_usage
+
     rows = tracker.table()
     ok = [r for r in rows if r["status"] != "error" and f"best_{s.metric}" in r]
     if not ok:
         errors = sorted({r.get("error", "no result") for r in rows})
-        raise NeuralForgeError(f"a sweep needs one trial that reports {s.metric}; all {len(rows)} failed: "
-                               + "; ".join(errors[:3]), hint="see the trials' child runs in MLflow")
+        raise NeuralForgeError(
+            f"a sweep needs one trial that reports {s.metric}; all {len(rows)} failed: "
+            + "; ".join(errors[:3]),
+            hint="see the trials' child runs in MLflow",
+        )
     best = results.get_best_result(metric=s.metric, mode=s.goal, scope="all", filter_nan_and_inf=True)
     trial_id = best.metrics["trial_id"]
     graph = tracker.graph_of(trial_id)
@@ -219,9 +262,17 @@ def finish_sweep(parent: Parent, tracker: SweepTracker, results, s, *, seconds: 
     checkpoint = best.checkpoint
     if checkpoint is None and best.metrics.get("checkpoint_path"):
         from ray.train import Checkpoint
+
         checkpoint = Checkpoint(best.metrics["checkpoint_path"])
-    best_p = Prepared(config, graph, hyper, dataset, child, p.tracking_uri,
-                      loop_config(config, graph, hyper, dataset, child))
+    best_p = Prepared(
+        config,
+        graph,
+        hyper,
+        dataset,
+        child,
+        p.tracking_uri,
+        loop_config(config, graph, hyper, dataset, child),
+    )
     finish(best_p, SimpleNamespace(checkpoint=checkpoint), seconds=seconds, usage=False)
 
     text = print_dsl(graph)
@@ -235,18 +286,30 @@ def finish_sweep(parent: Parent, tracker: SweepTracker, results, s, *, seconds: 
     values = tracker.rows[trial_id]["values"]
     now = int(time.time() * 1000)
     child_metrics = client.get_run(child).data.metrics
-    counts = {status: sum(r["status"] == status for r in rows)
-              for status in ("completed", "early_stopped", "error")}
-    metrics = {f"best_{s.metric}": tracker.rows[trial_id][f"best_{s.metric}"], "trials": len(rows),
-               **{f"trials_{k}": v for k, v in counts.items()},
-               **{k: v for k, v in child_metrics.items() if k.startswith("test_")}}
-    client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
-                     params=[Param(f"best.{k}", str(v)[:6000]) for k, v in values.items()], synchronous=True)
+    counts = {
+        status: sum(r["status"] == status for r in rows) for status in ("completed", "early_stopped", "error")
+    }
+    metrics = {
+        f"best_{s.metric}": tracker.rows[trial_id][f"best_{s.metric}"],
+        "trials": len(rows),
+        **{f"trials_{k}": v for k, v in counts.items()},
+        **{k: v for k, v in child_metrics.items() if k.startswith("test_")},
+    }
+    client.log_batch(
+        run_id,
+        metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+        params=[Param(f"best.{k}", str(v)[:6000]) for k, v in values.items()],
+        synchronous=True,
+    )
     client.set_tag(run_id, "neuralforge.best_run", child)
     client.set_tag(run_id, "neuralforge.best_trial", trial_id)
     folder, name = BEST_NETWORK.split("/")
-    log_files(client, run_id, {name: text, "trials.json": json.dumps(rows, indent=1, default=str),
-                               "trials.csv": _csv(rows)}, folder)
+    log_files(
+        client,
+        run_id,
+        {name: text, "trials.json": json.dumps(rows, indent=1, default=str), "trials.csv": _csv(rows)},
+        folder,
+    )
     device = "gpu" if config.gpu else "cpu"
     record_usage(run_id, Usage(user(), device, concurrency * config.workers, 1, seconds), client=client)
     client.set_terminated(run_id, "FINISHED")
@@ -256,6 +319,7 @@ def finish_sweep(parent: Parent, tracker: SweepTracker, results, s, *, seconds: 
 def _csv(rows: list[dict]) -> str:
     import csv
     import io
+
     columns = list(dict.fromkeys(k for r in rows for k in r))
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns)

@@ -26,9 +26,11 @@ def client(tracking_uri: str):
     and the API or dashboard watching it, on a fresh home); the first use here holds a file lock
     beside the database, so one process creates it and the others find it made."""
     from mlflow.tracking import MlflowClient
+
     if not tracking_uri.startswith("sqlite:///") or tracking_uri in _READY:
         return MlflowClient(tracking_uri)
     from filelock import FileLock
+
     db = Path(tracking_uri.removeprefix("sqlite:///"))
     db.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(f"{db}.lock", timeout=300):  # the client's store is made (and migrated) here
@@ -46,6 +48,7 @@ def experiment_id(tracking_uri: str, name: str, artifact_root: str) -> str:
     if found is not None:
         return found.experiment_id
     from mlflow.exceptions import MlflowException
+
     location = artifact_root if "://" in artifact_root else Path(artifact_root).absolute().as_uri()
     try:
         return tracking.create_experiment(name, artifact_location=f"{location.rstrip('/')}/{name}")
@@ -64,6 +67,7 @@ class MetricLogger:
 
     def __init__(self, tracking_uri: str, run_id: str, *, skip_logged: tuple[str, ...] = ()):
         from mlflow.tracking import MlflowClient
+
         self.client, self.run_id = MlflowClient(tracking_uri), run_id
         self.queue: queue.Queue = queue.Queue()
         self.logged = {m: {h.step for h in self.client.get_metric_history(run_id, m)} for m in skip_logged}
@@ -88,6 +92,7 @@ class MetricLogger:
 
     def _send_loop(self) -> None:
         from mlflow.entities import Metric
+
         done = False
         while not done:
             item = self.queue.get()
@@ -106,5 +111,5 @@ class MetricLogger:
             if batch and self.error is None:
                 try:
                     self.client.log_batch(self.run_id, metrics=batch, synchronous=True)
-                except Exception as err:  # reported by close(); training goes on meanwhile
+                except Exception as err:  # noqa: BLE001 - reported by close(); training goes on meanwhile
                     self.error = err

@@ -43,6 +43,7 @@ LOOPBACK = "127.0.0.1"
 
 # -- state --------------------------------------------------------------------------------------
 
+
 @dataclass
 class Child:
     """A process ``up()`` started in its own session (the fields ``cluster.own_processes`` reads)."""
@@ -56,12 +57,12 @@ class Child:
 class TrackingState:
     """What ``up()`` started; JSON in ``<home>/tracking.json``."""
 
-    url: str                       # MLFLOW_TRACKING_URI of the server
-    database: str                  # the backend store, password masked
-    artifacts: str                 # --artifacts-destination
+    url: str  # MLFLOW_TRACKING_URI of the server
+    database: str  # the backend store, password masked
+    artifacts: str  # --artifacts-destination
     log: str
     started_at: float
-    server: Child | None = None    # `mlflow server`
+    server: Child | None = None  # `mlflow server`
     postgres: Child | None = None  # our postmaster (None with --database-url)
     pgdata: str | None = None
     socket_dir: str | None = None
@@ -69,9 +70,14 @@ class TrackingState:
     @classmethod
     def load(cls, path: Path) -> TrackingState | None:
         def parse(data: dict) -> TrackingState:
-            children = {k: Child(**cluster.with_processes(data[k])) for k in ("server", "postgres") if data.get(k)}
+            children = {
+                k: Child(**cluster.with_processes(data[k])) for k in ("server", "postgres") if data.get(k)
+            }
             return cls(**{**data, **children})
-        return cluster.read_state(path, parse, TrackingServerError, "neuralforge tracking up", "no server runs")
+
+        return cluster.read_state(
+            path, parse, TrackingServerError, "neuralforge tracking up", "no server runs"
+        )
 
     def save(self, path: Path) -> None:
         cluster.write_state(path, self)
@@ -89,9 +95,22 @@ class TrackingStatus:
 
     def to_json(self) -> dict:
         s = self.state
-        return {"running": self.running, "message": self.message, "alive_pids": list(self.alive),
-                **({"url": s.url, "database": s.database, "artifacts": s.artifacts, "log": s.log,
-                    "pgdata": s.pgdata} if s else {})}
+        return {
+            "running": self.running,
+            "message": self.message,
+            "alive_pids": list(self.alive),
+            **(
+                {
+                    "url": s.url,
+                    "database": s.database,
+                    "artifacts": s.artifacts,
+                    "log": s.log,
+                    "pgdata": s.pgdata,
+                }
+                if s
+                else {}
+            ),
+        }
 
 
 def state_path(home: Path | None = None) -> Path:
@@ -100,12 +119,23 @@ def state_path(home: Path | None = None) -> Path:
 
 # -- the local PostgreSQL -----------------------------------------------------------------------
 
-def _start(command: list[str], log: Path, env: dict | None = None, **kwargs) -> tuple[subprocess.Popen, Child]:
+
+def _start(
+    command: list[str], log: Path, env: dict | None = None, **kwargs
+) -> tuple[subprocess.Popen, Child]:
     """``command`` in a session of its own, its output appended to ``log``."""
     import psutil
+
     with open(log, "ab") as out:
-        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                env=env, start_new_session=True, **kwargs)
+        proc = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+            **kwargs,
+        )
     try:
         return proc, Child(proc.pid, psutil.Process(proc.pid).create_time())
     except psutil.Error:  # exited at once; the log says why
@@ -120,6 +150,7 @@ def _exited(what: str, proc: subprocess.Popen, log: Path) -> str:
 
 def _wait_postgres(proc: subprocess.Popen, socket_dir: str, log: Path, timeout: float) -> None:
     import psycopg2
+
     deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:
@@ -129,23 +160,39 @@ def _wait_postgres(proc: subprocess.Popen, socket_dir: str, log: Path, timeout: 
             return
         except psycopg2.OperationalError:
             if time.monotonic() > deadline:
-                raise TrackingServerError(f"PostgreSQL must accept connections within {timeout:g} s; it did "
-                                          f"not (log: {log})", hint="try a longer --timeout") from None
+                raise TrackingServerError(
+                    f"PostgreSQL must accept connections within {timeout:g} s; it did not (log: {log})",
+                    hint="try a longer --timeout",
+                ) from None
             time.sleep(0.2)
 
 
-
-def _start_postgres(state: TrackingState, pgdata: Path, run_as: dict, log: Path,
-                    path: Path, timeout: float) -> str:
+def _start_postgres(
+    state: TrackingState, pgdata: Path, run_as: dict, log: Path, path: Path, timeout: float
+) -> str:
     bindir = pg.postgres_bin()
     pg.init_cluster(bindir, pgdata, run_as)
     # Short and private: a socket path must stay under 107 characters.
     state.socket_dir = tempfile.mkdtemp(prefix="nf-pg-", dir="/tmp")
     pg.own_folder(Path(state.socket_dir), run_as)
     proc, state.postgres = _start(
-        [str(bindir / "postgres"), "-D", str(pgdata), "-p", str(pg.PG_SOCKET_PORT), "-c", "listen_addresses=",
-         "-c", f"unix_socket_directories={state.socket_dir}", "-c", "unix_socket_permissions=0700"],
-        log, cwd=pgdata, **run_as)
+        [
+            str(bindir / "postgres"),
+            "-D",
+            str(pgdata),
+            "-p",
+            str(pg.PG_SOCKET_PORT),
+            "-c",
+            "listen_addresses=",
+            "-c",
+            f"unix_socket_directories={state.socket_dir}",
+            "-c",
+            "unix_socket_permissions=0700",
+        ],
+        log,
+        cwd=pgdata,
+        **run_as,
+    )
     state.save(path)  # before waiting: a failed start is still cleaned up by down()
     _wait_postgres(proc, state.socket_dir, log, timeout)
     pg.create_database(state.socket_dir)
@@ -154,15 +201,31 @@ def _start_postgres(state: TrackingState, pgdata: Path, run_as: dict, log: Path,
 
 # -- the MLflow server --------------------------------------------------------------------------
 
-def _server_command(host: str, port: int, workers: int, artifacts: str, allowed_hosts: str | None) -> list[str]:
-    return [sys.executable, "-m", "mlflow", "server", "--host", host, "--port", str(port),
-            "--workers", str(workers), "--artifacts-destination", artifacts,
-            *(["--allowed-hosts", allowed_hosts] if allowed_hosts else [])]
+
+def _server_command(
+    host: str, port: int, workers: int, artifacts: str, allowed_hosts: str | None
+) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--artifacts-destination",
+        artifacts,
+        *(["--allowed-hosts", allowed_hosts] if allowed_hosts else []),
+    ]
 
 
 def _wait_http(proc: subprocess.Popen, url: str, log: Path, timeout: float) -> None:
     import urllib.error
     import urllib.request
+
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never a proxy
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -175,18 +238,29 @@ def _wait_http(proc: subprocess.Popen, url: str, log: Path, timeout: float) -> N
         except (OSError, urllib.error.URLError):
             pass
         time.sleep(0.3)
-    raise TrackingServerError(f"the MLflow server must answer at {url}/health within {timeout:g} s; it did "
-                              f"not (log: {log})", hint="the machine may be overloaded; try a longer --timeout")
+    raise TrackingServerError(
+        f"the MLflow server must answer at {url}/health within {timeout:g} s; it did not (log: {log})",
+        hint="the machine may be overloaded; try a longer --timeout",
+    )
 
 
-def up(database_url: str | None = None, *, port: int | None = None, host: str = LOOPBACK, workers: int = 2,
-       pgdata: str | Path | None = None, allowed_hosts: str | None = None, timeout: float = 90) -> TrackingState:
+def up(
+    database_url: str | None = None,
+    *,
+    port: int | None = None,
+    host: str = LOOPBACK,
+    workers: int = 2,
+    pgdata: str | Path | None = None,
+    allowed_hosts: str | None = None,
+    timeout: float = 90,
+) -> TrackingState:
     """Start the tracking server (and, without ``database_url``, its PostgreSQL), or return the one
     already running for this home. Clients set ``MLFLOW_TRACKING_URI`` to ``state.url``.
 
     >>> # state = up(); os.environ["MLFLOW_TRACKING_URI"] = state.url; ...; down()
     """
     from ray_jobs.run_setup import _artifact_root  # where training puts its experiments' artifacts
+
     database_url = database_url or os.environ.get("MLFLOW_BACKEND_STORE_URI") or None
     uri = pg.backend_uri(database_url) if database_url else "postgresql+psycopg2://"
     pg.require_driver(uri)  # refuse before starting anything
@@ -208,8 +282,14 @@ def up(database_url: str | None = None, *, port: int | None = None, host: str = 
     port = port or cluster.free_ports(1)[0]
     url = f"http://{LOOPBACK if host in ('0.0.0.0', '::', '') else host}:{port}"
     log = path.parent / "tracking.log"
-    state = TrackingState(url=url, database=pg.masked(uri), artifacts=artifacts, log=str(log),
-                          started_at=time.time(), pgdata=None if database_url else str(pgdata))
+    state = TrackingState(
+        url=url,
+        database=pg.masked(uri),
+        artifacts=artifacts,
+        log=str(log),
+        started_at=time.time(),
+        pgdata=None if database_url else str(pgdata),
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         if database_url:
@@ -236,6 +316,7 @@ def up(database_url: str | None = None, *, port: int | None = None, host: str = 
 
 # -- status / down ------------------------------------------------------------------------------
 
+
 def status() -> TrackingStatus:
     """Whether the server recorded for this home (and its database) runs."""
     path = state_path()
@@ -243,17 +324,28 @@ def status() -> TrackingStatus:
     if state is None:
         return TrackingStatus(False, None, message=f"no tracking server started from {path.parent}")
     alive = tuple(sorted(p.pid for c in state.children() for p in cluster.own_processes(c)))
-    gone = [name for name, c in (("the MLflow server", state.server), ("PostgreSQL", state.postgres))
-            if c is not None and cluster.same_process(c.pid, c.create_time) is None]
+    gone = [
+        name
+        for name, c in (("the MLflow server", state.server), ("PostgreSQL", state.postgres))
+        if c is not None and cluster.same_process(c.pid, c.create_time) is None
+    ]
     if state.server is None or gone:
-        return TrackingStatus(False, state, alive, message=f"stale: {' and '.join(gone) or 'the server'} "
-                              "gone; `neuralforge tracking down` clears it")
-    return TrackingStatus(True, state, alive, message=f"running at {state.url} on {pg.masked(state.database)}")
+        return TrackingStatus(
+            False,
+            state,
+            alive,
+            message=f"stale: {' and '.join(gone) or 'the server'} "
+            "gone; `neuralforge tracking down` clears it",
+        )
+    return TrackingStatus(
+        True, state, alive, message=f"running at {state.url} on {pg.masked(state.database)}"
+    )
 
 
 def _stop_child(child: Child, grace: float, first: signal.Signals) -> list[int]:
     """Stop ``child``'s processes: ``first`` to the leader, then SIGTERM, then SIGKILL to the rest."""
     import psutil
+
     stopped = []
     for _ in range(3):  # a worker may be forked while we stop its parent: sweep again
         procs = cluster.own_processes(child)
@@ -285,8 +377,10 @@ def down(grace: float = 10) -> list[int]:
     if state.postgres is not None:  # SIGINT: PostgreSQL's fast shutdown (rolls back, checkpoints)
         stopped += _stop_child(state.postgres, grace, signal.SIGINT)
     if left := [p.pid for c in state.children() for p in cluster.own_processes(c)]:
-        raise TrackingServerError(f"the tracking server's processes must stop; {left} are still running",
-                                  hint=f"state kept in {path}; run down again")
+        raise TrackingServerError(
+            f"the tracking server's processes must stop; {left} are still running",
+            hint=f"state kept in {path}; run down again",
+        )
     path.unlink(missing_ok=True)
     if state.socket_dir and Path(state.socket_dir).name.startswith("nf-pg-"):
         shutil.rmtree(state.socket_dir, ignore_errors=True)
@@ -295,16 +389,27 @@ def down(grace: float = 10) -> list[int]:
 
 # -- the command line ---------------------------------------------------------------------------
 
+
 def add_args(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     u = sub.add_parser("up", help="start an MLflow server on PostgreSQL (a local one unless --database-url)")
-    u.add_argument("--database-url", help="postgresql://USER[:PASSWORD]@HOST[:PORT]/DB to use (default: "
-                                          "MLFLOW_BACKEND_STORE_URI, else a PostgreSQL in <home>/postgres)")
-    u.add_argument("--pgdata", help="the local database's folder (default: <home>/postgres; given once, "
-                                    "<home>/postgres links to it)")
+    u.add_argument(
+        "--database-url",
+        help="postgresql://USER[:PASSWORD]@HOST[:PORT]/DB to use (default: "
+        "MLFLOW_BACKEND_STORE_URI, else a PostgreSQL in <home>/postgres)",
+    )
+    u.add_argument(
+        "--pgdata",
+        help="the local database's folder (default: <home>/postgres; given once, "
+        "<home>/postgres links to it)",
+    )
     u.add_argument("--port", type=int, help="the server's port (default: a free port)")
-    u.add_argument("--host", default=LOOPBACK, help="address to listen on (default: 127.0.0.1; 0.0.0.0 "
-                                                    "for other machines: MLflow has no login by default)")
+    u.add_argument(
+        "--host",
+        default=LOOPBACK,
+        help="address to listen on (default: 127.0.0.1; 0.0.0.0 "
+        "for other machines: MLflow has no login by default)",
+    )
     u.add_argument("--allowed-hosts", help="Host headers the server accepts (MLflow's --allowed-hosts)")
     u.add_argument("--workers", type=int, default=2, help="server worker processes (default: 2)")
     u.add_argument("--timeout", type=float, default=90, help="seconds to wait for it (default: 90)")
@@ -315,13 +420,24 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     if args.action == "up":
-        s = up(args.database_url, port=args.port, host=args.host, workers=args.workers, pgdata=args.pgdata,
-               allowed_hosts=args.allowed_hosts, timeout=args.timeout)
-        print(f"MLflow tracking server running (pid {s.server.pid}), runs in {pg.masked(s.database)}\n"
-              f"  export MLFLOW_TRACKING_URI={s.url}\n"
-              f"  artifacts: {s.artifacts}   log: {s.log}")
+        s = up(
+            args.database_url,
+            port=args.port,
+            host=args.host,
+            workers=args.workers,
+            pgdata=args.pgdata,
+            allowed_hosts=args.allowed_hosts,
+            timeout=args.timeout,
+        )
+        print(
+            f"MLflow tracking server running (pid {s.server.pid}), runs in {pg.masked(s.database)}\n"
+            f"  export MLFLOW_TRACKING_URI={s.url}\n"
+            f"  artifacts: {s.artifacts}   log: {s.log}"
+        )
         if s.socket_dir:
-            print(f"  psql \"host={s.socket_dir} port={pg.PG_SOCKET_PORT} user={pg.DB_USER} dbname={pg.DB_NAME}\"")
+            print(
+                f'  psql "host={s.socket_dir} port={pg.PG_SOCKET_PORT} user={pg.DB_USER} dbname={pg.DB_NAME}"'
+            )
         return 0
     if args.action == "down":
         stopped = down()
@@ -333,6 +449,8 @@ def run(args) -> int:
     else:
         print(st.message)
         if st.state:
-            print(f"  export MLFLOW_TRACKING_URI={st.state.url}\n  artifacts {st.state.artifacts}  "
-                  f"{len(st.alive)} processes  log {st.state.log}")
+            print(
+                f"  export MLFLOW_TRACKING_URI={st.state.url}\n  artifacts {st.state.artifacts}  "
+                f"{len(st.alive)} processes  log {st.state.log}"
+            )
     return 0 if st.running else 1

@@ -43,6 +43,7 @@ def apply_train_env() -> None:
 def connect_ray(num_cpus: int | None = None) -> None:
     """Attach to ``RAY_ADDRESS`` (or the job's cluster), else start an embedded local Ray."""
     import ray
+
     if ray.is_initialized():
         return
     address = settings().ray_address
@@ -53,8 +54,14 @@ def connect_ray(num_cpus: int | None = None) -> None:
         # of its own, starting just as training starts, on these 2 cores) has nothing to watch.
         os.environ.setdefault("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "0")
         # the dashboard serves the state API that Train's placement-group cleaner polls
-        ray.init(address="local", num_cpus=num_cpus, object_store_memory=OBJECT_STORE_BYTES,
-                 include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=True)
+        ray.init(
+            address="local",
+            num_cpus=num_cpus,
+            object_store_memory=OBJECT_STORE_BYTES,
+            include_dashboard=True,
+            dashboard_host="127.0.0.1",
+            log_to_driver=True,
+        )
 
 
 def fit(p: Prepared):
@@ -63,6 +70,7 @@ def fit(p: Prepared):
     from ray.train.torch import TorchTrainer
 
     from ray_jobs.loop import train_loop
+
     apply_train_env()  # read when the trainer starts its controller
     c = p.config
     trainer = TorchTrainer(
@@ -70,9 +78,12 @@ def fit(p: Prepared):
         train_loop_config=p.loop_config,
         scaling_config=ray.train.ScalingConfig(num_workers=c.workers, use_gpu=c.gpu),
         run_config=ray.train.RunConfig(
-            name=p.run_id, **ray_storage("checkpoints"),
+            name=p.run_id,
+            **ray_storage("checkpoints"),
             failure_config=ray.train.FailureConfig(max_failures=c.max_failures),
-            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=c.keep_checkpoints)))
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=c.keep_checkpoints),
+        ),
+    )
     return trainer.fit()
 
 
@@ -82,6 +93,7 @@ def train(config: TrainConfig, *, tags: dict[str, str] | None = None) -> str:
     from mlflow.tracking import MlflowClient
 
     from ray_jobs.finish import finish
+
     p = prepare(config, tags=tags)
     client = MlflowClient(p.tracking_uri)
     started = time.time()
@@ -96,8 +108,10 @@ def train(config: TrainConfig, *, tags: dict[str, str] | None = None) -> str:
         client.set_terminated(p.run_id, "KILLED" if stopped(err) else "FAILED")
         if isinstance(err, NeuralForgeError) or stopped(err):
             raise
-        raise NeuralForgeError(f"training failed: {type(err).__name__}: {err}",
-                               hint="see the Ray logs above; the MLflow run is marked FAILED") from err
+        raise NeuralForgeError(
+            f"training failed: {type(err).__name__}: {err}",
+            hint="see the Ray logs above; the MLflow run is marked FAILED",
+        ) from err
     return p.run_id
 
 

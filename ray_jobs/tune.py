@@ -38,8 +38,15 @@ from ray_jobs.entry import module_main, stop_on_sigterm, stopped
 from ray_jobs.run_setup import ray_storage
 
 METHODS = ("bayesian", "random", "grid")
-TRAIN_FLAGS = ("epochs", "batch_size", "gradient_clip", "accumulation_steps", "warmup_epochs",
-               "early_stopping", "seed")
+TRAIN_FLAGS = (
+    "epochs",
+    "batch_size",
+    "gradient_clip",
+    "accumulation_steps",
+    "warmup_epochs",
+    "early_stopping",
+    "seed",
+)
 
 
 def _f(default, help: str):
@@ -48,29 +55,42 @@ def _f(default, help: str):
 
 @dataclass(frozen=True)
 class SweepConfig:
-    num_samples: int | None = _f(None, "trials to run; with grid, repeats of the grid (DSL train.num_trials, "
-                                       "else 10; grid: 1)")
-    search_method: str | None = _f(None, "bayesian (Optuna), random or grid (DSL train.search_method, "
-                                         "else bayesian)")
-    search: tuple[str, ...] = _f((), "PATH=VALUE: add, replace or fix a search value, e.g. "
-                                     "dense_1.units='choice(64, 128)' (repeatable)")
+    num_samples: int | None = _f(
+        None, "trials to run; with grid, repeats of the grid (DSL train.num_trials, else 10; grid: 1)"
+    )
+    search_method: str | None = _f(
+        None, "bayesian (Optuna), random or grid (DSL train.search_method, else bayesian)"
+    )
+    search: tuple[str, ...] = _f(
+        (),
+        "PATH=VALUE: add, replace or fix a search value, e.g. dense_1.units='choice(64, 128)' (repeatable)",
+    )
     metric: str = _f("val_loss", "the metric the search optimises")
     mode: str | None = _f(None, "min or max (default: max for accuracies, else min)")
     max_concurrent: int | None = _f(None, "trials at once (default: as many as the CPUs/GPUs hold)")
     workers_per_trial: int = _f(1, "Ray Train workers per trial; above 1 each trial runs a TorchTrainer")
     grace_period: int = _f(1, "ASHA: epochs every trial runs before it may be stopped")
     reduction_factor: int = _f(2, "ASHA: keep the best 1/N at each rung")
-    output: str | None = _f(None, "also write the winning network as DSL to this file (it is always "
-                                        "recorded on the sweep's MLflow run as sweep/best.neural)")
+    output: str | None = _f(
+        None,
+        "also write the winning network as DSL to this file (it is always "
+        "recorded on the sweep's MLflow run as sweep/best.neural)",
+    )
 
     def __post_init__(self):
         if self.search_method is not None and self.search_method not in METHODS:
-            raise ValidationError(f"--search-method must be one of {', '.join(METHODS)}; received "
-                                  f"{self.search_method!r}")
+            raise ValidationError(
+                f"--search-method must be one of {', '.join(METHODS)}; received {self.search_method!r}"
+            )
         if self.mode is not None and self.mode not in ("min", "max"):
             raise ValidationError(f"--mode must be min or max; received {self.mode!r}")
-        for name in ("num_samples", "max_concurrent", "workers_per_trial", "grace_period",
-                     "reduction_factor"):
+        for name in (
+            "num_samples",
+            "max_concurrent",
+            "workers_per_trial",
+            "grace_period",
+            "reduction_factor",
+        ):
             v, least = getattr(self, name), 2 if name == "reduction_factor" else 1
             if v is not None and (not isinstance(v, int) or v < least):
                 flag = "--" + name.replace("_", "-")
@@ -86,24 +106,30 @@ class SweepConfig:
         for item in self.search:
             path, sep, text = item.partition("=")
             if not sep or not path.strip():
-                raise ValidationError(f"--search must be PATH=VALUE, e.g. dense_1.units='choice(64, 128)'; "
-                                      f"received {item!r}")
+                raise ValidationError(
+                    f"--search must be PATH=VALUE, e.g. dense_1.units='choice(64, 128)'; received {item!r}"
+                )
             out[path.strip()] = parse_search_value(text)
         return out
 
 
 # ---- the search space ---------------------------------------------------------------------
 
+
 def pin_flags(graph: Graph, config: TrainConfig) -> Graph:
     """``graph`` with the training flags written into its training section, so a flag fixes the
     value it names (``--epochs 3`` replaces ``epochs: HPO(...)``) and ``best.neural`` says what ran."""
     from neural_engine.objectives import named
+
     t = dict(graph.training)
     t.update({k: getattr(config, k) for k in TRAIN_FLAGS if getattr(config, k) is not None})
     if config.loss:
         t["loss"] = config.loss
-    opt = {k: v for k, v in (("learning_rate", config.learning_rate), ("weight_decay", config.weight_decay))
-           if v is not None}
+    opt = {
+        k: v
+        for k, v in (("learning_rate", config.learning_rate), ("weight_decay", config.weight_decay))
+        if v is not None
+    }
     if config.optimizer:
         t["optimizer"] = Call(config.optimizer, kwargs=opt)
     elif opt:
@@ -126,6 +152,7 @@ def split_space(graph: Graph, overrides: dict[str, Any]) -> tuple[dict[str, HPO]
 def tune_domain(h: HPO, method: str):
     """The Ray Tune domain of a search value (``../shared/DSL.md`` §6)."""
     from ray import tune
+
     if h.kind == "choice":
         return tune.grid_search(list(h.values)) if method == "grid" else tune.choice(list(h.values))
     if h.kind == "log_range":
@@ -162,15 +189,18 @@ def max_epochs(space: dict[str, HPO], graph: Graph, config: TrainConfig) -> int:
     if h is not None:
         return int(max(h.values) if h.kind == "choice" else h.high)
     from neural_engine.objectives import plain
+
     return int(plain(graph.training.get("epochs", 10), "epochs"))
 
 
 # ---- one trial (runs in a Tune actor) -----------------------------------------------------
 
+
 def run_trial(trial_config: dict, base: dict) -> None:
     """Substitute the sampled values, check shapes and fit to the data, then train."""
     from neural_engine.data import load
     from ray_jobs.run_setup import loop_config, plan
+
     config = TrainConfig(**base["config"])
     space = {p: HPO.from_json(h) for p, h in base["space"].items()}
     graph = substitute(Graph.from_json(base["graph"]), {**base["fixed"], **sampled(space, trial_config)})
@@ -181,6 +211,7 @@ def run_trial(trial_config: dict, base: dict) -> None:
         _train_on_workers(loop, config)
     else:
         from ray_jobs.loop import tune_trial_loop
+
         tune_trial_loop(loop)
 
 
@@ -192,19 +223,25 @@ def _train_on_workers(loop: dict, config: TrainConfig) -> None:
     from ray.tune.integration.ray_train import TuneReportCallback
 
     from ray_jobs.loop import train_loop
+
     trainer = TorchTrainer(
-        train_loop, train_loop_config=loop,
+        train_loop,
+        train_loop_config=loop,
         scaling_config=ray.train.ScalingConfig(num_workers=config.workers, use_gpu=config.gpu),
-        run_config=ray.train.RunConfig(name=f"trial-{ray.tune.get_context().get_trial_id()}",
-                                       **ray_storage("tune-train"),
-                                       callbacks=[TuneReportCallback()],
-                                       checkpoint_config=ray.train.CheckpointConfig(num_to_keep=1)))
+        run_config=ray.train.RunConfig(
+            name=f"trial-{ray.tune.get_context().get_trial_id()}",
+            **ray_storage("tune-train"),
+            callbacks=[TuneReportCallback()],
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=1),
+        ),
+    )
     result = trainer.fit()
     if result.error is not None:
         raise result.error
 
 
 # ---- the sweep (driver) -------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class SweepResult:
@@ -222,33 +259,46 @@ def sweep(config: TrainConfig, s: SweepConfig) -> SweepResult:
     from neural_engine.data import load
     from neural_engine.settings import apply_s3_endpoint
     from ray_jobs.run_setup import load_network
+
     apply_s3_endpoint()  # the sweep's artifacts go to the storage's S3 endpoint, also when used as a library
     config = replace(config, workers=s.workers_per_trial)
     dataset = load(config.dataset)
     graph = pin_flags(load_network(config, dataset)[0], config)
     space, fixed = split_space(graph, s.overrides())
     if not space:
-        raise ValidationError("a sweep needs search values; received a network with none",
-                              hint="mark values with HPO(choice(...)) in the DSL, or add --search "
-                                   "PATH='choice(...)' (e.g. train.batch_size)")
+        raise ValidationError(
+            "a sweep needs search values; received a network with none",
+            hint="mark values with HPO(choice(...)) in the DSL, or add --search "
+            "PATH='choice(...)' (e.g. train.batch_size)",
+        )
     method = s.search_method or graph.training.get("search_method") or "bayesian"
     if method == "bayesian" and any(h.kind == "choice" and len(h.values) == 1 for h in space.values()):
         method = "random"  # Optuna refuses one-value categoricals
     samples = s.num_samples or graph.training.get("num_trials") or (1 if method == "grid" else 10)
     from ray_jobs.sweep_tracking import SweepTracker, finish_sweep, open_sweep
+
     parent = open_sweep(config, s, space, fixed, method, samples)
     started = time.time()
     try:
         tracker = SweepTracker(parent, graph, space, fixed, s.metric, s.goal)
         results, concurrency = _fit(config, s, graph, space, fixed, method, samples, parent, tracker)
-        return finish_sweep(parent, tracker, results, s, seconds=time.time() - started,
-                            concurrency=concurrency, dataset=dataset)
+        return finish_sweep(
+            parent,
+            tracker,
+            results,
+            s,
+            seconds=time.time() - started,
+            concurrency=concurrency,
+            dataset=dataset,
+        )
     except BaseException as err:
         parent.fail(err)
         if isinstance(err, NeuralForgeError) or stopped(err):
             raise
-        raise NeuralForgeError(f"the sweep failed: {type(err).__name__}: {err}",
-                               hint="see the Ray logs above; the MLflow run is marked FAILED") from err
+        raise NeuralForgeError(
+            f"the sweep failed: {type(err).__name__}: {err}",
+            hint="see the Ray logs above; the MLflow run is marked FAILED",
+        ) from err
 
 
 def _fit(config, s, graph, space, fixed, method, samples, parent, tracker):
@@ -258,29 +308,47 @@ def _fit(config, s, graph, space, fixed, method, samples, parent, tracker):
 
     from ray_jobs.sweep_tracking import SweepLogger
     from ray_jobs.train import connect_ray
+
     connect_ray()
     stop_on_sigterm()  # after ray.init, which replaced the handler
     concurrency = _concurrency(s, config, samples, space, method)
     cpus = ray.cluster_resources().get("CPU", 1)
-    base = {"config": {**config.to_dict(), "dataset": parent.dataset_pinned}, "graph": graph.to_json(),
-            "space": {p: h.to_json() for p, h in space.items()}, "fixed": fixed,
-            "threads": max(1, int(cpus // concurrency))}
+    base = {
+        "config": {**config.to_dict(), "dataset": parent.dataset_pinned},
+        "graph": graph.to_json(),
+        "space": {p: h.to_json() for p, h in space.items()},
+        "fixed": fixed,
+        "threads": max(1, int(cpus // concurrency)),
+    }
     # a TorchTrainer's workers hold the CPUs; the trial's own driver needs next to none
-    resources = {"cpu": 1, "gpu": 1 if config.gpu else 0} if config.workers == 1 else \
-        {"cpu": 0, "memory": 2**20}  # Tune refuses an empty bundle; a MiB of memory is next to none
+    resources = (
+        {"cpu": 1, "gpu": 1 if config.gpu else 0} if config.workers == 1 else {"cpu": 0, "memory": 2**20}
+    )  # Tune refuses an empty bundle; a MiB of memory is next to none
     trainable = tune.with_resources(tune.with_parameters(run_trial, base=base), resources)
     tuner = tune.Tuner(
-        trainable, param_space={p: tune_domain(h, method) for p, h in space.items()},
+        trainable,
+        param_space={p: tune_domain(h, method) for p, h in space.items()},
         tune_config=tune.TuneConfig(
-            metric=s.metric, mode=s.goal, num_samples=samples,
+            metric=s.metric,
+            mode=s.goal,
+            num_samples=samples,
             max_concurrent_trials=concurrency if method == "bayesian" else None,
-            search_alg=_search_alg(method, config, concurrency), scheduler=ASHAScheduler(
-                max_t=max_epochs(space, graph, config), grace_period=s.grace_period,
-                reduction_factor=s.reduction_factor)),
+            search_alg=_search_alg(method, config, concurrency),
+            scheduler=ASHAScheduler(
+                max_t=max_epochs(space, graph, config),
+                grace_period=s.grace_period,
+                reduction_factor=s.reduction_factor,
+            ),
+        ),
         run_config=tune.RunConfig(
-            name=parent.run_id, **ray_storage("tune"), callbacks=[SweepLogger(tracker)],
+            name=parent.run_id,
+            **ray_storage("tune"),
+            callbacks=[SweepLogger(tracker)],
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-            failure_config=tune.FailureConfig(max_failures=0), verbose=1))
+            failure_config=tune.FailureConfig(max_failures=0),
+            verbose=1,
+        ),
+    )
     return tuner.fit(), concurrency
 
 
@@ -289,14 +357,17 @@ def _search_alg(method: str, config: TrainConfig, concurrency: int):
     seed = config.seed or 0
     if method == "bayesian":
         from ray.tune.search.optuna import OptunaSearch
+
         return OptunaSearch(seed=seed)
     from ray.tune.search.basic_variant import BasicVariantGenerator
+
     return BasicVariantGenerator(random_state=seed, max_concurrent=concurrency)
 
 
 def _concurrency(s: SweepConfig, config: TrainConfig, samples: int, space: dict, method: str) -> int:
     """Trials at once: what the cluster's CPUs (or GPUs) hold, at most the number of trials."""
     import ray
+
     if s.max_concurrent:
         return s.max_concurrent
     res = ray.cluster_resources()
@@ -311,19 +382,26 @@ def _concurrency(s: SweepConfig, config: TrainConfig, samples: int, space: dict,
 
 # ---- command line -------------------------------------------------------------------------
 
+
 def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     add_arguments(parser, skip=("workers",))
     for f in fields(SweepConfig):
         flag = "--" + f.name.replace("_", "-")
         if f.name == "search":
-            parser.add_argument(flag, action="append", default=[], metavar="PATH=VALUE",
-                                help=f.metadata["help"])
+            parser.add_argument(
+                flag, action="append", default=[], metavar="PATH=VALUE", help=f.metadata["help"]
+            )
             continue
         kind = int if f.type in ("int | None", "int") else str
         extra = {"search_method": {"choices": METHODS}, "mode": {"choices": ("min", "max")}}.get(f.name, {})
         flags = ("-o", flag) if f.name == "output" else (flag,)
-        parser.add_argument(*flags, type=kind, default=None if f.default is MISSING else f.default,
-                            help=f.metadata["help"], **extra)
+        parser.add_argument(
+            *flags,
+            type=kind,
+            default=None if f.default is MISSING else f.default,
+            help=f.metadata["help"],
+            **extra,
+        )
 
 
 def sweep_config(args: argparse.Namespace) -> SweepConfig:
@@ -334,6 +412,7 @@ def sweep_config(args: argparse.Namespace) -> SweepConfig:
 def run(args: argparse.Namespace) -> int:
     """The ``neuralforge tune`` command."""
     from ray_jobs.config import from_args
+
     out = sweep(from_args(args, workers=args.workers_per_trial), sweep_config(args))
     for row in out.trials:
         values = {k[4:]: v for k, v in row.items() if k.startswith("hpo.")}

@@ -37,7 +37,7 @@ class Usage:
     """One run's consumption: ``workers`` × ``per_worker`` devices for ``seconds`` of wall time."""
 
     user: str
-    device: str        # "gpu" or "cpu"
+    device: str  # "gpu" or "cpu"
     workers: int
     per_worker: float  # GPUs per worker on GPU, CPUs per worker on CPU
     seconds: float
@@ -46,9 +46,11 @@ class Usage:
         if self.device not in DEVICES:
             raise ValidationError(f"device must be one of {DEVICES}; received {self.device!r}")
         if self.workers < 1 or self.per_worker <= 0 or self.seconds < 0:
-            raise ValidationError("usage needs workers >= 1, per_worker > 0 and seconds >= 0; received "
-                                  f"workers={self.workers}, per_worker={self.per_worker}, "
-                                  f"seconds={self.seconds}")
+            raise ValidationError(
+                "usage needs workers >= 1, per_worker > 0 and seconds >= 0; received "
+                f"workers={self.workers}, per_worker={self.per_worker}, "
+                f"seconds={self.seconds}"
+            )
         if not self.user:
             raise ValidationError("usage needs a user; received an empty name")
 
@@ -57,12 +59,20 @@ class Usage:
         return self.seconds / 3600 * self.workers * self.per_worker
 
     def tags(self) -> dict[str, str]:
-        return {USER_TAG: self.user, "mlflow.user": self.user, DEVICE_TAG: self.device,
-                "neuralforge.workers": str(self.workers), "neuralforge.per_worker": f"{self.per_worker:g}"}
+        return {
+            USER_TAG: self.user,
+            "mlflow.user": self.user,
+            DEVICE_TAG: self.device,
+            "neuralforge.workers": str(self.workers),
+            "neuralforge.per_worker": f"{self.per_worker:g}",
+        }
 
     def metrics(self) -> dict[str, float]:
-        return {"device_hours": self.device_hours, f"{self.device}_hours": self.device_hours,
-                "wall_hours": self.seconds / 3600}
+        return {
+            "device_hours": self.device_hours,
+            f"{self.device}_hours": self.device_hours,
+            "wall_hours": self.seconds / 3600,
+        }
 
 
 def record_usage(run_id: str, usage: Usage, *, client=None, step: int = 0) -> None:
@@ -73,10 +83,15 @@ def record_usage(run_id: str, usage: Usage, *, client=None, step: int = 0) -> No
     from mlflow.entities import Metric, RunTag
 
     from ray_jobs.tracking import client as tracking_client
+
     client = client or tracking_client(settings().mlflow_uri)
     now = int(time.time() * 1000)
-    client.log_batch(run_id, metrics=[Metric(k, v, now, step) for k, v in usage.metrics().items()],
-                     tags=[RunTag(k, v) for k, v in usage.tags().items()], synchronous=True)
+    client.log_batch(
+        run_id,
+        metrics=[Metric(k, v, now, step) for k, v in usage.metrics().items()],
+        tags=[RunTag(k, v) for k, v in usage.tags().items()],
+        synchronous=True,
+    )
 
 
 @dataclass
@@ -113,20 +128,34 @@ def usage_by_user(month: str | None = None, *, tracking_uri: str | None = None) 
     from mlflow import MlflowClient
     from mlflow.entities import ViewType
     from mlflow.exceptions import MlflowException
+
     _, start, end = month_range(month)
     uri = tracking_uri or settings().mlflow_uri
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
         return {}  # no store yet, so no runs (and no empty database created as a side effect)
     client = MlflowClient(uri)
-    query = (f"attributes.start_time >= {start} AND attributes.start_time < {end} "
-             "AND metrics.device_hours >= 0")
+    query = (
+        f"attributes.start_time >= {start} AND attributes.start_time < {end} AND metrics.device_hours >= 0"
+    )
     try:
         experiments = [e.experiment_id for e in _pages(client.search_experiments, view_type=ViewType.ALL)]
-        runs = list(_pages(client.search_runs, experiment_ids=experiments, filter_string=query,
-                           run_view_type=ViewType.ALL)) if experiments else []
+        runs = (
+            list(
+                _pages(
+                    client.search_runs,
+                    experiment_ids=experiments,
+                    filter_string=query,
+                    run_view_type=ViewType.ALL,
+                )
+            )
+            if experiments
+            else []
+        )
     except MlflowException as e:
-        raise JobError(f"the MLflow tracking store {uri} must answer to sum the usage; it failed: "
-                       f"{e.message}", hint="check MLFLOW_TRACKING_URI") from None
+        raise JobError(
+            f"the MLflow tracking store {uri} must answer to sum the usage; it failed: {e.message}",
+            hint="check MLFLOW_TRACKING_URI",
+        ) from None
     totals: dict[str, UserUsage] = {}
     for run in runs:
         tags = run.data.tags
@@ -152,15 +181,19 @@ def _pages(search, **kwargs):
             return
 
 
-def check_quota(user: str | None = None, s: Settings | None = None,
-                devices: tuple[str, ...] = DEVICES) -> UserUsage | None:
+def check_quota(
+    user: str | None = None, s: Settings | None = None, devices: tuple[str, ...] = DEVICES
+) -> UserUsage | None:
     """Raise QuotaExceededError when ``user`` has used up a monthly quota of the settings
     (``NEURALFORGE_QUOTA_GPU_HOURS``, ``NEURALFORGE_QUOTA_CPU_HOURS``); their usage otherwise
     (None when no quota is set, and MLflow is then not queried)."""
     s = s or settings()
     user = user or s.user
-    quotas = {d: q for d, q in (("gpu", s.quota_gpu_hours), ("cpu", s.quota_cpu_hours))
-              if q is not None and d in devices}
+    quotas = {
+        d: q
+        for d, q in (("gpu", s.quota_gpu_hours), ("cpu", s.quota_cpu_hours))
+        if q is not None and d in devices
+    }
     if not quotas:
         return None
     month, _, _ = month_range()
@@ -171,5 +204,6 @@ def check_quota(user: str | None = None, s: Settings | None = None,
             raise QuotaExceededError(
                 f"{user} must stay under the monthly quota of {quota:g} {device.upper()}-hours "
                 f"({var}); {month} already has {used.hours(device):.2f} from {used.runs} run(s)",
-                hint=f"`neuralforge usage --month {month}` lists the usage; ask for a higher {var}")
+                hint=f"`neuralforge usage --month {month}` lists the usage; ask for a higher {var}",
+            )
     return used

@@ -33,9 +33,12 @@ def free_port() -> int:
 def s3_server():
     """``http://127.0.0.1:PORT`` of a moto S3 server in its own process, stopped after the session."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -63,16 +66,23 @@ class S3Env:
 
     def client(self):
         import boto3
+
         return boto3.client("s3", endpoint_url=self.endpoint)
 
 
 def s3_environment(monkeypatch, endpoint: str, home) -> None:
     """Dummy credentials and the endpoint for boto3 and NeuralForge; no proxy for loopback."""
-    for var, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1", "NEURALFORGE_S3_ENDPOINT_URL": endpoint,
-                       "NEURALFORGE_HOME": str(home), "NO_PROXY": "127.0.0.1,localhost",
-                       "no_proxy": "127.0.0.1,localhost", "AWS_CONFIG_FILE": os.devnull,
-                       "AWS_SHARED_CREDENTIALS_FILE": os.devnull}.items():
+    for var, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "NEURALFORGE_S3_ENDPOINT_URL": endpoint,
+        "NEURALFORGE_HOME": str(home),
+        "NO_PROXY": "127.0.0.1,localhost",
+        "no_proxy": "127.0.0.1,localhost",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }.items():
         monkeypatch.setenv(var, value)
     for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "NEURALFORGE_STORAGE"):
         monkeypatch.delenv(var, raising=False)
@@ -98,15 +108,22 @@ def nf_home(monkeypatch, tmp_path):
 
 # -- a local Ray head (`neuralforge cluster up`), shared by tests/test_cluster.py and test_jobs.py --
 
-RAY_ENV_CLEARED = ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS", "RAY_AUTH_TOKEN", "RAY_AUTH_MODE",
-                   "MLFLOW_TRACKING_URI", "NEURALFORGE_STORAGE", "NEURALFORGE_QUOTA_GPU_HOURS",
-                   "NEURALFORGE_QUOTA_CPU_HOURS")
+RAY_ENV_CLEARED = (
+    "RAY_ADDRESS",
+    "RAY_API_SERVER_ADDRESS",
+    "RAY_AUTH_TOKEN",
+    "RAY_AUTH_MODE",
+    "MLFLOW_TRACKING_URI",
+    "NEURALFORGE_STORAGE",
+    "NEURALFORGE_QUOTA_GPU_HOURS",
+    "NEURALFORGE_QUOTA_CPU_HOURS",
+)
 
 
 @dataclass(frozen=True)
 class RayHead:
-    home: object   # NEURALFORGE_HOME of the head (pathlib.Path)
-    env: dict      # the variables to set; RAY_ENV_CLEARED are unset
+    home: object  # NEURALFORGE_HOME of the head (pathlib.Path)
+    env: dict  # the variables to set; RAY_ENV_CLEARED are unset
     state: object  # ray_jobs.cluster.ClusterState
 
     def apply(self, mp: pytest.MonkeyPatch) -> None:
@@ -123,9 +140,13 @@ def ray_head_session(tmp_path_factory):
     import psutil
 
     from ray_jobs import cluster
+
     home = tmp_path_factory.mktemp("ray-head")
-    env = {"NEURALFORGE_HOME": str(home), "RAY_AUTH_TOKEN_PATH": str(home / "auth_token"),
-           "NEURALFORGE_USER": "tester"}
+    env = {
+        "NEURALFORGE_HOME": str(home),
+        "RAY_AUTH_TOKEN_PATH": str(home / "auth_token"),
+        "NEURALFORGE_USER": "tester",
+    }
     with pytest.MonkeyPatch.context() as mp:
         RayHead(home, env, None).apply(mp)
         state = cluster.up(num_cpus=1, object_store_mb=100)
@@ -135,12 +156,18 @@ def ray_head_session(tmp_path_factory):
     finally:
         with pytest.MonkeyPatch.context() as mp:
             RayHead(home, env, state).apply(mp)
-            ours = [(p.pid, p.create_time()) for p in cluster.own_processes(cluster.ClusterState.load(
-                cluster.state_path()))]
+            ours = [
+                (p.pid, p.create_time())
+                for p in cluster.own_processes(cluster.ClusterState.load(cluster.state_path()))
+            ]
             cluster.down()
-        survivors = [pid for pid, created in ours if psutil.pid_exists(pid)
-                     and psutil.Process(pid).create_time() == created
-                     and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+        survivors = [
+            pid
+            for pid, created in ours
+            if psutil.pid_exists(pid)
+            and psutil.Process(pid).create_time() == created
+            and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        ]
         bystander_alive = bystander.poll() is None
         bystander.kill()
         bystander.wait()

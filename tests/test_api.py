@@ -433,7 +433,11 @@ def test_job_requests_are_checked_before_submitting(api):
 
 def test_webhook_hosts_are_limited_by_the_settings(home):
     limited = Api(NEURALFORGE_WEBHOOK_HOSTS="hooks.example.com, .corp.example")
-    for url in ("http://169.254.169.254/latest/meta-data", "http://127.0.0.1:9/hook", "https://evil.example/x"):
+    for url in (
+        "http://169.254.169.254/latest/meta-data",
+        "http://127.0.0.1:9/hook",
+        "https://evil.example/x",
+    ):
         r = limited.call("POST", "/jobs/train", json={"template": "mnist_cnn", "webhook_url": url})
         assert r.status_code == 422 and "NEURALFORGE_WEBHOOK_HOSTS" in r.json()["message"], (url, r.text)
     for url in ("https://hooks.example.com/nf", "https://ci.corp.example/hook"):  # allowed: Ray is asked next

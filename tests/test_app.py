@@ -69,7 +69,9 @@ def test_dsl_edits_update_the_graph_and_errors_are_messages(app):
     assert not app.exception
     assert any("does not fit the input (8, 8, 1)" in e.value for e in app.error)  # the check, on this tab
     assert app.session_state["canvas_tab"] == "DSL"
-    app.text_area(key="dsl_editor").set_value("network T { input: (8, 8, 1) layers: Conv2D(4, 3) Flaten() }").run()
+    app.text_area(key="dsl_editor").set_value(
+        "network T { input: (8, 8, 1) layers: Conv2D(4, 3) Flaten() }"
+    ).run()
     app.button(key="apply_dsl").click().run()
     assert any('Did you mean "Flatten"' in e.value or "Flatten" in e.value for e in app.error)
     assert "Flaten()" in app.text_area(key="dsl_editor").value  # a text that does not parse is kept
@@ -104,14 +106,18 @@ def test_a_canvas_edit_that_breaks_shapes_turns_the_node_red(tmp_path, monkeypat
     from streamlit_flow.state import StreamlitFlowState
 
     from app import flow_component
+
     real = flow_component.canvas
     calls = []
 
     def fake(key, state, **kwargs):
         calls.append(1)
         if len(calls) == 1:  # the user draws an extra edge into dense_1
-            return StreamlitFlowState(state.nodes, [*state.edges, StreamlitFlowEdge("new", "image", "dense_1")],
-                                      timestamp=state.timestamp + 1)
+            return StreamlitFlowState(
+                state.nodes,
+                [*state.edges, StreamlitFlowEdge("new", "image", "dense_1")],
+                timestamp=state.timestamp + 1,
+            )
         return real(key, state, **kwargs)
 
     monkeypatch.setattr(flow_component, "canvas", fake)
@@ -157,16 +163,32 @@ def test_deleting_a_layer_keeps_the_chain_and_a_merge_keeps_its_input_slots():
     # delete relu_1 (one input): its input now feeds what it fed, in the same slots
     feeds = [(e["target"], e.get("target_handle")) for e in graph["edges"] if e["source"] == "relu_1"]
     into = next(e["source"] for e in graph["edges"] if e["target"] == "relu_1")
-    kept = StreamlitFlowState([n for n in state.nodes if n.id != "relu_1"],
-                              [e for e in state.edges if "relu_1" not in (e.source, e.target)])
+    kept = StreamlitFlowState(
+        [n for n in state.nodes if n.id != "relu_1"],
+        [e for e in state.edges if "relu_1" not in (e.source, e.target)],
+    )
     edited = apply_canvas(graph, kept)
-    assert sorted((e["target"], e.get("target_handle")) for e in edited["edges"] if e["source"] == into) == \
-        sorted([*feeds, *((e["target"], e.get("target_handle")) for e in graph["edges"] if e["source"] == into
-                          and e["target"] != "relu_1")])
+    assert sorted(
+        (e["target"], e.get("target_handle")) for e in edited["edges"] if e["source"] == into
+    ) == sorted(
+        [
+            *feeds,
+            *(
+                (e["target"], e.get("target_handle"))
+                for e in graph["edges"]
+                if e["source"] == into and e["target"] != "relu_1"
+            ),
+        ]
+    )
     # an edge deleted alone is gone, nothing bridged
     first = graph["edges"][1]
-    edited = apply_canvas(graph, StreamlitFlowState(state.nodes, [e for e in state.edges if e.id != first["id"]]))
-    assert first["id"] not in {e["id"] for e in edited["edges"]} and len(edited["edges"]) == len(graph["edges"]) - 1
+    edited = apply_canvas(
+        graph, StreamlitFlowState(state.nodes, [e for e in state.edges if e.id != first["id"]])
+    )
+    assert (
+        first["id"] not in {e["id"] for e in edited["edges"]}
+        and len(edited["edges"]) == len(graph["edges"]) - 1
+    )
 
 
 def test_a_new_layer_goes_into_the_chain_unless_it_is_a_branch():
@@ -177,16 +199,21 @@ def test_a_new_layer_goes_into_the_chain_unless_it_is_a_branch():
     branch = insert_after(graph, "ReLU", {}, "dense_1", branch=True)
     pairs = {(e["source"], e["target"]) for e in branch["edges"]}
     assert {("dense_1", "relu_1"), ("dense_1", "dropout_1")} <= pairs
-    assert [n["id"] for n in chain["nodes"]].index("relu_1") == [n["id"] for n in chain["nodes"]].index("dense_1") + 1
+    assert [n["id"] for n in chain["nodes"]].index("relu_1") == [n["id"] for n in chain["nodes"]].index(
+        "dense_1"
+    ) + 1
 
 
-@pytest.mark.parametrize("name", ["mnist_cnn", "resnet18", "unet", "lstm_classifier", "transformer_classifier"])
+@pytest.mark.parametrize(
+    "name", ["mnist_cnn", "resnet18", "unet", "lstm_classifier", "transformer_classifier"]
+)
 def test_the_layout_separates_every_node(name):
     from app.canvas_view import NODE_H, NODE_W
+
     pos = layout(template(name).to_json())
     boxes = sorted(pos.values())
     for i, (x, y) in enumerate(boxes):
-        for x2, y2 in boxes[i + 1:]:
+        for x2, y2 in boxes[i + 1 :]:
             assert abs(x - x2) >= NODE_W or abs(y - y2) >= NODE_H, (name, (x, y), (x2, y2))
 
 
@@ -206,6 +233,7 @@ def test_selecting_any_layer_of_a_template_edits_nothing(app):
 
 def test_the_palette_offers_every_registry_layer(app):
     from neural_engine import layers
+
     every = sorted(s.name for f in layers.families().values() for s in f)
     assert app.selectbox(key="palette_family").value == "all families"
     assert list(app.selectbox(key="palette_layer").options) == every and len(every) >= 35
@@ -216,6 +244,7 @@ def test_the_palette_offers_every_registry_layer(app):
 
 def test_history_keeps_the_last_50_changes_and_a_new_change_ends_redo():
     from app.history import History
+
     h = History()
     for i in range(60):
         h.record({"v": i}, f"change {i}")

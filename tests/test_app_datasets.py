@@ -53,8 +53,11 @@ def click(at: AppTest, label: str) -> AppTest:
 
 
 def stored_files(home: Path) -> dict[str, bytes]:
-    return {p.relative_to(home).as_posix(): p.read_bytes() for p in home.rglob("*") if p.is_file()
-            and "datasets" in p.parts}
+    return {
+        p.relative_to(home).as_posix(): p.read_bytes()
+        for p in home.rglob("*")
+        if p.is_file() and "datasets" in p.parts
+    }
 
 
 def chart_rows(chart) -> dict:
@@ -93,18 +96,27 @@ def upload(at: AppTest, filename: str, data: bytes, name: str, **texts) -> AppTe
 
 # ---- Overview ----
 
+
 def test_digits_overview_shows_the_engines_statistics_chart_and_labelled_samples(page):
     from neural_engine.data.stats import describe
+
     stats = describe(load_builtin("digits"))
     run(page)
     assert not page.error
     metrics = {m.label: m.value for m in page.metric}
-    assert metrics == {"Samples": "1,797", "Task": "classification", "Input shape": "(8, 8, 1)", "Classes": "10"}
+    assert metrics == {
+        "Samples": "1,797",
+        "Task": "classification",
+        "Input shape": "(8, 8, 1)",
+        "Classes": "10",
+    }
     (chart,) = page.get("vega_lite_chart")
     rows = chart_rows(chart)
     assert dict(zip(rows["class"], rows["samples"])) == stats["class_distribution"]
     channel = page.dataframe[1].value  # [0] is the catalog
-    assert channel["mean"].tolist() == stats["channel_mean"] and channel["std"].tolist() == stats["channel_std"]
+    assert (
+        channel["mean"].tolist() == stats["channel_mean"] and channel["std"].tolist() == stats["channel_std"]
+    )
     (gallery,) = page.image
     y = load_builtin("digits").y
     captions = gallery.captions
@@ -131,11 +143,14 @@ def test_imbalance_warning_from_the_engines_stats_is_shown(page, tmp_path):
     assert any('class imbalance: "0" has 7 samples, "1" only 1' in w.value for w in page.warning)
 
 
-@pytest.mark.parametrize("name, shown", [
-    ("shapes_segmentation", "pixels"),     # pixel distribution; images and their masks
-    ("sequence_classification", "samples"),  # class distribution; token rows
-    ("regression", None),                 # target mean/std; feature rows
-])
+@pytest.mark.parametrize(
+    "name, shown",
+    [
+        ("shapes_segmentation", "pixels"),  # pixel distribution; images and their masks
+        ("sequence_classification", "samples"),  # class distribution; token rows
+        ("regression", None),  # target mean/std; feature rows
+    ],
+)
 def test_other_builtins_render_their_own_statistics_and_samples(page, name, shown):
     run(page)
     by_label(page.selectbox, "Dataset").set_value(name)
@@ -155,6 +170,7 @@ def test_other_builtins_render_their_own_statistics_and_samples(page, name, show
 
 # ---- Upload ----
 
+
 def test_npz_upload_registers_a_version_and_a_second_upload_makes_v2_with_its_parent(page, tmp_path):
     rng = np.random.default_rng(0)
     x, y = rng.integers(0, 256, (12, 6, 6), dtype=np.uint8), np.arange(12) % 3
@@ -169,7 +185,9 @@ def test_npz_upload_registers_a_version_and_a_second_upload_makes_v2_with_its_pa
     upload(page, "toy.npz", npz_of(x=x[:9], y=y[:9]), "toy")
     first, v2 = versions("toy", str(tmp_path))
     assert first == v1 and v2.number == 2 and v2.parent == v1.version and v2.stats["samples"] == 9
-    assert any(f"toy v2 ({v2.version})" in s.value and f"parent {v1.version}" in s.value for s in page.success)
+    assert any(
+        f"toy v2 ({v2.version})" in s.value and f"parent {v1.version}" in s.value for s in page.success
+    )
 
 
 def test_csv_upload_with_another_label_column(page, tmp_path):
@@ -184,8 +202,11 @@ def test_csv_upload_with_another_label_column(page, tmp_path):
 
 
 def test_zip_of_pngs_upload_becomes_an_image_dataset(page, tmp_path):
-    members = {f"pets/{cls}/{i}.png": png(40 * i + (100 if cls == "dog" else 0)) for cls in ("cat", "dog")
-               for i in range(3)}
+    members = {
+        f"pets/{cls}/{i}.png": png(40 * i + (100 if cls == "dog" else 0))
+        for cls in ("cat", "dog")
+        for i in range(3)
+    }
     upload(page, "pets.zip", zip_of(members), "pets")
     assert not page.error, [e.value for e in page.error]
     (v,) = versions("pets", str(tmp_path))
@@ -194,11 +215,18 @@ def test_zip_of_pngs_upload_becomes_an_image_dataset(page, tmp_path):
     assert {c.split(" · ")[1] for c in page.image[0].captions} == {"cat", "dog"}
 
 
-@pytest.mark.parametrize("bad, expected", [
-    (zip_of({"cat/1.png": png(10), "cat/2.png": b"\x89PNG\r\n\x1a\nnot really", "dog/1.png": png(200)}),
-     "every image must decode; pets.zip has 1 corrupt: cat/2.png ("),
-    (zip_of({"cat/1.png": png(10), "dog/1.png": png(200)})[:-30], "pets.zip must be a ZIP archive"),
-])
+@pytest.mark.parametrize(
+    "bad, expected",
+    [
+        (
+            zip_of(
+                {"cat/1.png": png(10), "cat/2.png": b"\x89PNG\r\n\x1a\nnot really", "dog/1.png": png(200)}
+            ),
+            "every image must decode; pets.zip has 1 corrupt: cat/2.png (",
+        ),
+        (zip_of({"cat/1.png": png(10), "dog/1.png": png(200)})[:-30], "pets.zip must be a ZIP archive"),
+    ],
+)
 def test_a_corrupt_zip_is_an_error_and_stores_nothing(page, tmp_path, bad, expected):
     good = zip_of({"cat/1.png": png(10), "dog/1.png": png(200)})
     upload(page, "pets.zip", good, "pets")
@@ -238,8 +266,10 @@ def test_a_bad_name_is_a_message_before_the_file_is_read(page, tmp_path):
 
 # ---- Split ----
 
+
 def test_split_editor_matches_the_engines_stratified_split_and_split_and_pipeline_save_as_versions(
-        page, tmp_path):
+    page, tmp_path
+):
     click(run(page), "Register a copy")  # digits → my-digits v1, now shown
     (v1,) = versions("my-digits", str(tmp_path))
     assert page.session_state["dataset_ref"] == f"my-digits@{v1.version}"
@@ -283,6 +313,7 @@ def test_split_ratios_that_do_not_add_up_are_a_message(page):
 
 # ---- Augment ----
 
+
 def add_step(at: AppTest, op: str, **texts) -> AppTest:
     by_label(at.selectbox, "Operation").set_value(op)
     run(at)
@@ -293,6 +324,7 @@ def add_step(at: AppTest, op: str, **texts) -> AppTest:
 
 def test_augmentation_preview_changes_the_images_and_matches_the_engines_samples(page):
     from neural_engine.data.previews import preview
+
     tab(page, "Augment")
     by_label(page.selectbox, "Operation").set_value("RandomHorizontalFlip")
     run(page)
@@ -326,18 +358,27 @@ def test_builder_reorders_removes_and_round_trips_json(page):
     run(page)
     assert page.session_state["augment_pipeline"] == [{"type": "Resize", "params": {"size": [16, 16]}}]
     assert len(page.image) == 2  # before and after rows of the preview
-    doc = [{"type": "GaussianBlur", "params": {"kernel_size": 3}}, {"type": "RandomErasing", "params": {"p": 1.0}}]
+    doc = [
+        {"type": "GaussianBlur", "params": {"kernel_size": 3}},
+        {"type": "RandomErasing", "params": {"p": 1.0}},
+    ]
     by_label(page.text_area, "Pipeline JSON").set_value(json.dumps(doc))
     click(page, "Apply JSON")
     assert page.session_state["augment_pipeline"] == doc
 
 
-@pytest.mark.parametrize("op, texts, expected", [
-    ("RandomRotation", {"degrees (required)": "400"},
-     "operation #1: RandomRotation.degrees must be a number in [0, 360] or [min, max]; received 400"),
-    ("RandomRotation", {"degrees (required)": "[1,"}, "degrees must be JSON"),
-    ("Resize", {}, 'Resize needs the parameter "size"; received none'),
-])
+@pytest.mark.parametrize(
+    "op, texts, expected",
+    [
+        (
+            "RandomRotation",
+            {"degrees (required)": "400"},
+            "operation #1: RandomRotation.degrees must be a number in [0, 360] or [min, max]; received 400",
+        ),
+        ("RandomRotation", {"degrees (required)": "[1,"}, "degrees must be JSON"),
+        ("Resize", {}, 'Resize needs the parameter "size"; received none'),
+    ],
+)
 def test_a_bad_parameter_is_a_message_and_changes_nothing(page, op, texts, expected):
     tab(page, "Augment")
     add_step(page, op, **texts)
@@ -357,19 +398,32 @@ def test_bad_json_and_a_step_torchvision_refuses_are_messages(page):
 
 # ---- the page's helpers alone (app/datasets_view.py) ----
 
-@pytest.mark.parametrize("filename, name", [
-    ("My Pets (2024).zip", "my-pets-2024"), ("digits.npz", "digits-upload"), ("___.csv", "upload"),
-    ("a.b_c.npz", "a.b_c"),
-])
+
+@pytest.mark.parametrize(
+    "filename, name",
+    [
+        ("My Pets (2024).zip", "my-pets-2024"),
+        ("digits.npz", "digits-upload"),
+        ("___.csv", "upload"),
+        ("a.b_c.npz", "a.b_c"),
+    ],
+)
 def test_suggested_names_are_valid_registry_names(filename, name):
     from neural_engine.data.registry import check_name
+
     assert view.suggest_name(filename) == name and check_name(name) == name
 
 
-@pytest.mark.parametrize("given, written", [
-    ("pets.zip", "pets.zip"), ("../../etc/x.zip", "x.zip"), ("C:\\Users\\me\\d.csv", "d.csv"),
-    ("..", "upload"), (".hidden.npz", "upload.npz"),
-])
+@pytest.mark.parametrize(
+    "given, written",
+    [
+        ("pets.zip", "pets.zip"),
+        ("../../etc/x.zip", "x.zip"),
+        ("C:\\Users\\me\\d.csv", "d.csv"),
+        ("..", "upload"),
+        (".hidden.npz", "upload.npz"),
+    ],
+)
 def test_upload_file_names_lose_their_folders(given, written):
     assert view.upload_filename(given) == written
 
@@ -397,17 +451,35 @@ def test_split_table_counts_each_class_and_totals():
 
 
 def test_catalog_table_adds_the_latest_version_of_each_registered_dataset():
-    builtins = [{"name": "digits", "task": "classification", "input shape": "(8, 8, 1)", "classes": 10,
-                 "samples": 1797, "source": "sklearn"}]
-    v = {"number": 2, "version": "abc", "task": "regression", "input_shape": [3], "classes": [],
-         "stats": {"samples": 9}, "source": "upload r.csv"}
+    builtins = [
+        {
+            "name": "digits",
+            "task": "classification",
+            "input shape": "(8, 8, 1)",
+            "classes": 10,
+            "samples": 1797,
+            "source": "sklearn",
+        }
+    ]
+    v = {
+        "number": 2,
+        "version": "abc",
+        "task": "regression",
+        "input_shape": [3],
+        "classes": [],
+        "stats": {"samples": 9},
+        "source": "upload r.csv",
+    }
     table = view.catalog_table(builtins, {"r": [dict(v, number=1, stats={"samples": 5}), v]})
     assert table["name"].to_list() == ["digits", "r"]
     assert table.row(1) == ("r", "v2 · abc (2 in all)", "regression", "(3,)", 0, 9, "upload r.csv")
 
 
 def test_step_params_keep_required_and_changed_values_only():
-    defaults, values = {"p": 0.5, "size": None, "mode": "constant"}, {"p": 0.5, "size": [8, 8], "mode": "edge"}
+    defaults, values = (
+        {"p": 0.5, "size": None, "mode": "constant"},
+        {"p": 0.5, "size": [8, 8], "mode": "edge"},
+    )
     assert view.step_params(defaults, values, {"size"}) == {"size": [8, 8], "mode": "edge"}
     assert view.step_params(defaults, {"p": 1.0, "size": None}, {"size"}) == {"p": 1.0}
 
@@ -420,6 +492,7 @@ def test_move_clamps_and_remove_drops_one():
 
 def test_register_upload_reports_progress_and_a_refused_file_stores_nothing(tmp_path):
     from neural_engine.errors import DatasetError
+
     steps = []
     data = npz_of(x=np.zeros((4, 3), np.float32), y=np.array([0, 1, 0, 1]))
     v, new = view.register_upload(data, "t.npz", "t", str(tmp_path), progress=lambda f, s: steps.append(f))

@@ -32,12 +32,19 @@ def evaluation(seed: int):
 
     from neural_engine.metrics import classification_report
     from ray_jobs.evaluate import Evaluation
+
     rng = np.random.default_rng(seed)
     y = np.repeat([0, 1, 2], 10)
     scores = np.eye(3)[np.where(rng.random(30) < 0.8, y, (y + 1) % 3)]
     examples = [(torch.rand(1, 8, 8), 0, 1), (torch.rand(1, 8, 8), 2, 0)]
-    return Evaluation("test", "classification", 0.5, classification_report(y, scores, ("zero", "one", "two")),
-                      examples, ("zero", "one", "two"))
+    return Evaluation(
+        "test",
+        "classification",
+        0.5,
+        classification_report(y, scores, ("zero", "one", "two")),
+        examples,
+        ("zero", "one", "two"),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -48,20 +55,29 @@ def store(tmp_path_factory):
 
     from ray_jobs import evaluate
     from ray_jobs.tracking import experiment_id
+
     home = tmp_path_factory.mktemp("runs-app")
     uri = f"sqlite:///{home}/mlflow.db"
     client = MlflowClient(uri)
     exp = experiment_id(uri, "cmp", str(home / "mlartifacts"))
     ids, now = {}, int(time.time() * 1000)
-    for name, lr, net, losses, team in (("A", "0.001", NET_A, (1.0, 0.6, 0.4), "vision"),
-                                        ("B", "0.01", NET_B, (1.2, 0.9, 0.8), "nlp"),
-                                        ("C", "0.1", None, (2.0,), "vision")):
+    for name, lr, net, losses, team in (
+        ("A", "0.001", NET_A, (1.0, 0.6, 0.4), "vision"),
+        ("B", "0.01", NET_B, (1.2, 0.9, 0.8), "nlp"),
+        ("C", "0.1", None, (2.0,), "vision"),
+    ):
         rid = client.create_run(exp, run_name=name, tags={"team": team}).info.run_id
         ids[name] = rid
-        client.log_batch(rid, params=[Param("optimizer.lr", lr), Param("dataset", "digits")],
-                         metrics=[Metric(k, v, now, step) for step, loss in enumerate(losses)
-                                  for k, v in (("train_loss", loss), ("val_accuracy", 1 - loss / 2))],
-                         tags=[RunTag("neuralforge.kind", "train")])
+        client.log_batch(
+            rid,
+            params=[Param("optimizer.lr", lr), Param("dataset", "digits")],
+            metrics=[
+                Metric(k, v, now, step)
+                for step, loss in enumerate(losses)
+                for k, v in (("train_loss", loss), ("val_accuracy", 1 - loss / 2))
+            ],
+            tags=[RunTag("neuralforge.kind", "train")],
+        )
         if net:
             d = home / f"setup-{name}"
             d.mkdir()
@@ -113,11 +129,13 @@ def charts(at) -> list[dict]:
 def chart_data(at, title: str):
     """The table behind the chart titled ``title`` (pandas)."""
     from streamlit import dataframe_util
+
     (chart,) = [c for c in at.get("vega_lite_chart") if json.loads(c.proto.spec)["title"] == title]
     return dataframe_util.convert_arrow_bytes_to_pandas_df(chart.proto.datasets[0].data.data)
 
 
 # ---- Experiments -----------------------------------------------------------------------------------
+
 
 def test_an_empty_store_says_how_to_make_a_run(tmp_path, monkeypatch):
     for var in CLEARED:
@@ -205,8 +223,10 @@ def test_the_selected_runs_evaluation_and_actions(runs, monkeypatch):
     assert any("mlflow ui --backend-store-uri sqlite:///" in i.value for i in at.info)
     at.button(key="runs_reproduce").click().run()  # no Ray head: a banner, not a traceback
     assert not at.exception
-    assert any("Not submitted: a Ray cluster is needed" in w.value and "neuralforge cluster up" in w.value
-               for w in at.warning)
+    assert any(
+        "Not submitted: a Ray cluster is needed" in w.value and "neuralforge cluster up" in w.value
+        for w in at.warning
+    )
     submitted = []
     monkeypatch.setattr("ray_jobs.submit.submit", lambda args, **kw: submitted.append(args) or "raysubmit_1")
     at.button(key="runs_reproduce").click().run()
@@ -216,8 +236,10 @@ def test_the_selected_runs_evaluation_and_actions(runs, monkeypatch):
 
 # ---- pure helpers ----------------------------------------------------------------------------------
 
+
 def test_curve_frame_smooths_each_run_and_metric_apart():
     from ray_jobs.runs import smooth
+
     data = view.curve_frame({"a": {"loss": [(1, 0.0), (0, 1.0)]}, "b": {"loss": [(0, 4.0)]}}, 0.5, smooth)
     assert data.rows() == [("a", "loss", 0, 1.0, 1.0), ("a", "loss", 1, 0.0, 0.5), ("b", "loss", 0, 4.0, 4.0)]
 
@@ -233,6 +255,7 @@ def test_reselect_follows_runs_and_export_progress_counts_new_files(tmp_path):
 
 
 # ---- Export ----------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def home(store, tmp_path, monkeypatch):
@@ -265,8 +288,10 @@ def test_export_of_the_untrained_template_is_validated_with_downloads(home):
     assert any("## Validation against PyTorch" in m.value for m in at.markdown)
     assert [d.label for d in at.download_button] == ["model.onnx", "report.md", "report.json"]
     assert (home / "exports" / "MnistCNN" / "onnx" / "model.onnx").stat().st_size > 0
-    assert any("Ray Serve needs a running Ray cluster" in w.value and "neuralforge cluster up" in w.value
-               for w in at.warning)  # no Ray here: a banner
+    assert any(
+        "Ray Serve needs a running Ray cluster" in w.value and "neuralforge cluster up" in w.value
+        for w in at.warning
+    )  # no Ray here: a banner
 
 
 def test_a_run_without_weights_is_refused_with_a_message(home, store):
@@ -288,14 +313,20 @@ class FakeServe:
 
     def patch(self, monkeypatch) -> None:
         from ray_jobs import serve
+
         monkeypatch.setattr(serve, "Serve", lambda address=None: self)
         monkeypatch.setattr(serve, "status", lambda client, name=None: [self.describe(n) for n in self.apps])
         monkeypatch.setattr(serve, "deploy", self.deploy)
         monkeypatch.setattr(serve, "run", self.run)
 
     def describe(self, name: str) -> dict:
-        return {"name": name, "status": "RUNNING", "url": f"http://127.0.0.1:8000/{name}", "canary": None,
-                "stable": {"version": "abc", "source": self.apps[name][0], "replicas": self.apps[name][1]}}
+        return {
+            "name": name,
+            "status": "RUNNING",
+            "url": f"http://127.0.0.1:8000/{name}",
+            "canary": None,
+            "stable": {"version": "abc", "source": self.apps[name][0], "replicas": self.apps[name][1]},
+        }
 
     def deploy(self, client, args):
         assert client is self
@@ -342,18 +373,42 @@ def test_a_failed_validation_is_a_message(home):
 
 def fake_run(name: str, params: dict, metrics: dict):
     from types import SimpleNamespace
-    return SimpleNamespace(info=SimpleNamespace(run_name=name, run_id=name * 32, status="FINISHED",
-                                                start_time=1_700_000_000_000, experiment_id="1"),
-                           data=SimpleNamespace(params=params, metrics=metrics, tags={"team": "x"}))
+
+    return SimpleNamespace(
+        info=SimpleNamespace(
+            run_name=name,
+            run_id=name * 32,
+            status="FINISHED",
+            start_time=1_700_000_000_000,
+            experiment_id="1",
+        ),
+        data=SimpleNamespace(params=params, metrics=metrics, tags={"team": "x"}),
+    )
 
 
 def test_runs_frame_keeps_key_and_differing_params_and_run_metrics():
-    frame = view.runs_frame([
-        fake_run("a", {"dataset": "digits", "optimizer.lr": "0.1", "seed": "1"},
-                 {"test_accuracy": 0.8, "val_loss": 0.5, "export.onnx.size_bytes": 3.0}),
-        fake_run("b", {"dataset": "digits", "optimizer.lr": "0.2", "seed": "1"}, {"val_loss": 0.4})])
-    assert frame.columns == ["name", "run_id", "status", "start", "kind", "network", "params.dataset",
-                             "params.optimizer.lr", "metrics.val_loss", "metrics.test_accuracy"]
+    frame = view.runs_frame(
+        [
+            fake_run(
+                "a",
+                {"dataset": "digits", "optimizer.lr": "0.1", "seed": "1"},
+                {"test_accuracy": 0.8, "val_loss": 0.5, "export.onnx.size_bytes": 3.0},
+            ),
+            fake_run("b", {"dataset": "digits", "optimizer.lr": "0.2", "seed": "1"}, {"val_loss": 0.4}),
+        ]
+    )
+    assert frame.columns == [
+        "name",
+        "run_id",
+        "status",
+        "start",
+        "kind",
+        "network",
+        "params.dataset",
+        "params.optimizer.lr",
+        "metrics.val_loss",
+        "metrics.test_accuracy",
+    ]
     assert frame["metrics.test_accuracy"].to_list() == [0.8, None]
     assert view.sort_frame(frame, "metrics.test_accuracy", True)["name"].to_list() == ["a", "b"]
     ascending = view.sort_frame(frame, "metrics.test_accuracy", False)
@@ -364,13 +419,26 @@ def test_export_argv_is_what_neuralforge_export_parses():
     import argparse
 
     from ray_jobs.export import add_arguments
+
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    args = parser.parse_args(view.export_argv("mnist_cnn", template=True, input_shape="(8, 8, 1)",
-                                              dataset="digits", quantize=["fp16", "int8-static"],
-                                              max_abs_diff=1e-12, serving=False))
-    assert (args.template, args.input_shape, args.dataset, args.quantize) == ("mnist_cnn", "8,8,1", "digits",
-                                                                             "fp16,int8-static")
+    args = parser.parse_args(
+        view.export_argv(
+            "mnist_cnn",
+            template=True,
+            input_shape="(8, 8, 1)",
+            dataset="digits",
+            quantize=["fp16", "int8-static"],
+            max_abs_diff=1e-12,
+            serving=False,
+        )
+    )
+    assert (args.template, args.input_shape, args.dataset, args.quantize) == (
+        "mnist_cnn",
+        "8,8,1",
+        "digits",
+        "fp16,int8-static",
+    )
     assert args.max_abs_diff == 1e-12 and args.no_serving and args.file is None
     args = parser.parse_args(view.export_argv("ab" * 16, template=False, fmt="torchscript"))
     assert (args.file, args.template, args.format, args.no_serving) == ("ab" * 16, None, "torchscript", False)
@@ -378,4 +446,5 @@ def test_export_argv_is_what_neuralforge_export_parses():
 
 def test_runs_view_examples():
     import doctest
+
     assert doctest.testmod(view).failed == 0

@@ -18,9 +18,11 @@ from ray_jobs.submit import Job
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app" / "streamlit_app.py")
 PAGES = ROOT / "app" / "app_pages"
-DIGITS_CNN = ('network DigitsCNN { input: (8, 8, 1) layers: Conv2D(8, 3, activation="relu") Flatten() '
-              'Dense(HPO(choice(16, 32)), "relu") Output(10, "softmax") '
-              'train { epochs: 4 batch_size: 64 } optimizer: Adam(learning_rate=0.005) }')
+DIGITS_CNN = (
+    'network DigitsCNN { input: (8, 8, 1) layers: Conv2D(8, 3, activation="relu") Flatten() '
+    'Dense(HPO(choice(16, 32)), "relu") Output(10, "softmax") '
+    "train { epochs: 4 batch_size: 64 } optimizer: Adam(learning_rate=0.005) }"
+)
 
 
 def page(name: str) -> AppTest:
@@ -75,12 +77,15 @@ def test_train_form_checks_before_submitting(nf_home):
     at.text_input(key="train_optimizer").set_value("Adam")
     at.selectbox(key="train_architecture").set_value("wrong-input@v1").run()
     assert not at.exception
-    assert any("must match dataset digits's samples (8, 8, 1)" in e.value and "Hint:" in e.value for e in at.error)
+    assert any(
+        "must match dataset digits's samples (8, 8, 1)" in e.value and "Hint:" in e.value for e in at.error
+    )
 
 
 def test_jobs_view_helpers():
     def job(i, kind="", ep="python x.py", t=0):
         return Job(i, "RUNNING", ep, kind=kind, start_time=t)
+
     jobs = [job("a", "train", t=1), job("b", t=3), job("c", ep="python -m ray_jobs.tune --x", t=2)]
     assert [j.id for j in neuralforge_jobs(jobs)] == ["c", "a"] and kind_of(jobs[2]) == "tune"
     assert progress({"epochs": "3"}, {"train_loss": [(0, 1.0)] * 4}) == (4, 4)
@@ -94,11 +99,14 @@ def test_sweeps_page_lists_the_search_space_and_opens_the_best(nf_home):
     from mlflow.tracking import MlflowClient
 
     from neural_engine.settings import settings
+
     save_version("digits-cnn", parse(DIGITS_CNN))
     at = page("sweeps.py")
     assert any("Ray is not reachable" in w.value for w in at.warning)
     at.selectbox(key="sweep_architecture").set_value("digits-cnn@v1").run()
-    assert at.dataframe[0].value.to_dict("records") == [{"path": "dense_1.units", "search": "HPO(choice(16, 32))"}]
+    assert at.dataframe[0].value.to_dict("records") == [
+        {"path": "dense_1.units", "search": "HPO(choice(16, 32))"}
+    ]
     at.text_area(key="sweep_extra").set_value("train.optimizer.learning_rate log_range(1e-4, 1e-2)").run()
     assert any("must be PATH=VALUE" in e.value for e in at.error)
     # a sweep as ray_jobs.tune records it: parent (kind sweep, best run, best.neural), child trials
@@ -106,8 +114,11 @@ def test_sweeps_page_lists_the_search_space_and_opens_the_best(nf_home):
     exp = client.create_experiment("sweeps", artifact_location=str(nf_home / "artifacts"))
     parent = client.create_run(exp, run_name="DigitsCNN-sweep", tags={"neuralforge.kind": "sweep"})
     for i, units in enumerate((16, 32)):
-        child = client.create_run(exp, run_name=f"trial_{i}", tags={
-            "mlflow.parentRunId": parent.info.run_id, "neuralforge.trial_status": "completed"})
+        child = client.create_run(
+            exp,
+            run_name=f"trial_{i}",
+            tags={"mlflow.parentRunId": parent.info.run_id, "neuralforge.trial_status": "completed"},
+        )
         client.log_param(child.info.run_id, "hpo.dense_1.units", units)
         client.log_metric(child.info.run_id, "val_loss", 1.0 - i / 2)
     best = DIGITS_CNN.replace("HPO(choice(16, 32))", "32")
@@ -121,7 +132,9 @@ def test_sweeps_page_lists_the_search_space_and_opens_the_best(nf_home):
     assert not at.exception, [e.value for e in at.exception]
     trials = at.dataframe[-1].value.to_dict("records")
     assert [(t["trial"], t["hpo.dense_1.units"], t["val_loss"]) for t in trials] == [
-        ("trial_0", "16", 1.0), ("trial_1", "32", 0.5)]
+        ("trial_0", "16", 1.0),
+        ("trial_1", "32", 0.5),
+    ]
     at.button(key="sweep_open_best").click().run()
     assert not at.exception, [e.value for e in at.exception]
     graph = at.session_state["graph_json"]
@@ -133,6 +146,7 @@ def test_train_page_submits_to_ray_lists_and_stops_the_job(ray_head):
     """A run on digits submitted through the page: the job is listed (also in a fresh session — jobs
     live in Ray), and Stop ends it. Its live curve is checked in a real browser (test_browser.py)."""
     from ray_jobs import submit
+
     at = page("train.py")
     assert not at.warning, [w.value for w in at.warning]
     at.selectbox(key="train_architecture").set_value("template:mnist_cnn")
@@ -140,7 +154,9 @@ def test_train_page_submits_to_ray_lists_and_stops_the_job(ray_head):
     at.button(key="train_submit").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     job_id = at.session_state["watched_job"]
-    assert submit.status(job_id).entrypoint.startswith("python -m ray_jobs.train --template mnist_cnn --epochs 50")
+    assert submit.status(job_id).entrypoint.startswith(
+        "python -m ray_jobs.train --template mnist_cnn --epochs 50"
+    )
     assert any(f"{job_id} · train ·" in o for o in at.selectbox(key="train_job").options)
     fresh = page("train.py")  # a reload, or a restarted dashboard
     assert fresh.selectbox(key="train_job").value == job_id
@@ -154,10 +170,15 @@ def test_train_page_submits_to_ray_lists_and_stops_the_job(ray_head):
 
 def test_sign_in_gates_the_app_and_tags_jobs_with_the_user(nf_home):
     from app import auth
+
     at = AppTest.from_file(APP, default_timeout=90)
-    at.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "s3cret",
-                          "client_id": "nf", "client_secret": "x",
-                          "server_metadata_url": "https://idp.example/.well-known/openid-configuration"}
+    at.secrets["auth"] = {
+        "redirect_uri": "http://localhost:8501/oauth2callback",
+        "cookie_secret": "s3cret",
+        "client_id": "nf",
+        "client_secret": "x",
+        "server_metadata_url": "https://idp.example/.well-known/openid-configuration",
+    }
     at.run()
     assert not at.exception and [b.label for b in at.button] == ["Sign in"] and not at.metric
     at.user = {"is_logged_in": True, "email": "ada@example.com", "name": "Ada"}

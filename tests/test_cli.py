@@ -33,7 +33,10 @@ def test_summary_of_a_graph_file(tmp_path, capsys):
 
 
 def test_summary_template_options(capsys):
-    assert main(["summary", "--template", "mnist_cnn", "--classes", "3", "--input-shape", "32,32,3", "--json"]) == 0
+    assert (
+        main(["summary", "--template", "mnist_cnn", "--classes", "3", "--input-shape", "32,32,3", "--json"])
+        == 0
+    )
     d = json.loads(capsys.readouterr().out)
     assert d["nodes"][-1]["output_shape"] == [3] and d["inputs"]["image"] == [32, 32, 3]
 
@@ -42,8 +45,15 @@ def test_errors_are_messages_not_tracebacks(tmp_path, capsys):
     assert main(["summary", str(tmp_path / "missing.json")]) == 1
     assert "must exist" in capsys.readouterr().err
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"inputs": {"x": [4]}, "nodes": [{"id": "a", "type": "Dens", "params": {}}],
-                               "edges": [{"source": "x", "target": "a"}]}))
+    bad.write_text(
+        json.dumps(
+            {
+                "inputs": {"x": [4]},
+                "nodes": [{"id": "a", "type": "Dens", "params": {}}],
+                "edges": [{"source": "x", "target": "a"}],
+            }
+        )
+    )
     assert main(["summary", str(bad)]) == 1
     err = capsys.readouterr().err
     assert 'unknown layer type "Dens"' in err and 'Did you mean "Dense"?' in err and "Traceback" not in err
@@ -55,8 +65,10 @@ def test_layers_table_lists_the_registry(capsys):
     out = capsys.readouterr().out
     assert "Conv2D" in out and "MultiHeadAttention" in out
     assert int(re.search(r"(\d+) layer types", out).group(1)) >= 45
-    assert "positional: filters, kernel_size, activation (Neural DSL); when the third is not a string: " \
-           "filters, kernel_size, strides, padding, … (Keras)" in out
+    assert (
+        "positional: filters, kernel_size, activation (Neural DSL); when the third is not a string: "
+        "filters, kernel_size, strides, padding, … (Keras)" in out
+    )
     assert main(["layers", "--json", "--family", "convolution"]) == 0
     rows = {d["name"]: d for d in json.loads(capsys.readouterr().out)}
     assert {"Conv1D", "Conv2D", "Conv3D", "SeparableConv2D"} <= set(rows)
@@ -151,9 +163,15 @@ def test_the_data_home_does_not_follow_the_current_folder(tmp_path):
     said = []
     for folder in ("a", "b"):
         (tmp_path / folder).mkdir()
-        out = subprocess.run([sys.executable, "-m", "ray_jobs.cli", "cluster", "status"],
-                             cwd=tmp_path / folder, env=env, capture_output=True, text=True, timeout=120,
-                             check=False)
+        out = subprocess.run(
+            [sys.executable, "-m", "ray_jobs.cli", "cluster", "status"],
+            cwd=tmp_path / folder,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert out.returncode == 1 and not out.stderr, out.stderr[-2000:]  # 1: no cluster there
         said.append(out.stdout.strip())
     assert said[0] == said[1] == f"no cluster started from {tmp_path / '.neuralforge'}"
@@ -208,8 +226,12 @@ def test_version_and_a_closed_pipe_are_quiet(tmp_path):
     out = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=True).stdout
     assert re.fullmatch(r"neuralforge \d+\.\d+\.\d+\S*\n", out), out
     # the reader is gone before the command writes (as `| head -1` once it has its line)
-    proc = subprocess.Popen([str(script), "summary", "--template", "resnet18"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(script), "summary", "--template", "resnet18"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     proc.stdout.close()
     err = proc.stderr.read()
     assert proc.wait(60) == 0 and "Traceback" not in err and "BrokenPipe" not in err, err

@@ -23,9 +23,10 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_cluster_yaml_passes_rays_validation():
     import yaml
     from ray.autoscaler._private.util import prepare_config, validate_config
+
     raw = yaml.safe_load((ROOT / "cluster.yaml").read_text())
     config = prepare_config(copy.deepcopy(raw))  # merges Ray's AWS defaults; no cloud calls
-    validate_config(config)                       # Ray's JSON schema and cross-field checks
+    validate_config(config)  # Ray's JSON schema and cross-field checks
     nodes = config["available_node_types"]
     assert config["provider"]["type"] == "aws"
     assert nodes[config["head_node_type"]]["resources"] == {"CPU": 0}  # the head trains nothing
@@ -44,6 +45,7 @@ def test_cluster_yaml_validation_is_strict():
     import jsonschema
     import yaml
     from ray.autoscaler._private.util import prepare_config, validate_config
+
     raw = yaml.safe_load((ROOT / "cluster.yaml").read_text())
     raw["available_node_types"]["gpu"]["min_worker"] = 0  # a typo Ray must refuse
     with pytest.raises(jsonschema.ValidationError, match="min_worker"):
@@ -81,15 +83,25 @@ def _dead_pid() -> tuple[int, float]:
 
 
 def _fake_state(pid: int, create_time: float, temp_dir: str = "/nonexistent/nf-ray-x"):
-    return cluster.ClusterState(pid=pid, create_time=create_time, gcs_address="127.0.0.1:1",
-                                dashboard_url="http://127.0.0.1:1", ports={}, temp_dir=temp_dir, log="",
-                                num_cpus=1, object_store_mb=100, started_at=create_time,
-                                processes={pid: create_time})
+    return cluster.ClusterState(
+        pid=pid,
+        create_time=create_time,
+        gcs_address="127.0.0.1:1",
+        dashboard_url="http://127.0.0.1:1",
+        ports={},
+        temp_dir=temp_dir,
+        log="",
+        num_cpus=1,
+        object_store_mb=100,
+        started_at=create_time,
+        processes={pid: create_time},
+    )
 
 
 def test_stale_state_is_cleared_and_touches_nothing_else(nf_home):
     """A recorded PID now used by another process (here: this test) is never signalled."""
     import psutil
+
     me = psutil.Process()
     cluster.ClusterState.save(_fake_state(me.pid, me.create_time() - 1000), cluster.state_path())
     st = cluster.status()
@@ -104,8 +116,10 @@ def test_stale_state_is_cleared_and_touches_nothing_else(nf_home):
 def test_down_stops_a_recorded_process_tree(nf_home):
     """What down() finds: the recorded leader, its session and its descendants, even in other sessions."""
     import psutil
+
     leader = subprocess.Popen(["sh", "-c", "setsid sleep 300 & sleep 300"], start_new_session=True)
     proc = psutil.Process(leader.pid)
+
     def escaped(children) -> bool:  # the forked shell has run setsid: one child left the session
         try:
             return len(children) >= 2 and any(os.getsid(c.pid) != leader.pid for c in children)

@@ -34,7 +34,7 @@ from tests.test_layers_oracle import single_layer_graph
 from tests.test_templates import SMALL
 
 CASES = all_cases()
-KERAS_REFUSED = {c.id for c in CASES if c.params.get("padding_idx") is not None}   # no padding row in Keras
+KERAS_REFUSED = {c.id for c in CASES if c.params.get("padding_idx") is not None}  # no padding row in Keras
 
 
 def load(source: str, directory, name: str):
@@ -49,8 +49,14 @@ def load(source: str, directory, name: str):
 
 def _top(module) -> str:
     """The model class is the last class defined (bodies come first)."""
-    classes = [v for v in vars(module).values() if isinstance(v, type) and v.__module__ == module.__name__
-               and issubclass(v, torch.nn.Module) and v.__name__ != "DiceLoss"]
+    classes = [
+        v
+        for v in vars(module).values()
+        if isinstance(v, type)
+        and v.__module__ == module.__name__
+        and issubclass(v, torch.nn.Module)
+        and v.__name__ != "DiceLoss"
+    ]
     return classes[-1].__name__
 
 
@@ -60,8 +66,9 @@ def assert_same_module(graph: Graph, tmp_path, name: str, logits: bool = False):
     cls = getattr(module, _top(module))
     generated = cls(logits=True) if logits else cls()
     built = build(analysis, logits=logits)
-    assert {k: v.shape for k, v in generated.state_dict().items()} == \
-        {k: v.shape for k, v in built.state_dict().items()}
+    assert {k: v.shape for k, v in generated.state_dict().items()} == {
+        k: v.shape for k, v in built.state_dict().items()
+    }
     generated.load_state_dict(built.state_dict())
     generated.eval(), built.eval()
     inputs = example_inputs(analysis, generator=torch.Generator().manual_seed(0))
@@ -71,12 +78,13 @@ def assert_same_module(graph: Graph, tmp_path, name: str, logits: bool = False):
 
 # PyTorch ----------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", sorted(SMALL))
 def test_generated_pytorch_equals_built_template(name, tmp_path):
     torch.manual_seed(0)
     graph = template(name, **SMALL[name])
     assert_same_module(graph, tmp_path, name)
-    if name == "mnist_cnn":   # the training form: an Output head without its softmax
+    if name == "mnist_cnn":  # the training form: an Output head without its softmax
         assert_same_module(graph, tmp_path, name + "_logits", logits=True)
 
 
@@ -113,13 +121,14 @@ def test_several_outputs_return_a_tuple(tmp_path):
 
 def test_float_infinities_are_valid_python():
     g = GraphBuilder("Pool", {"x": (7, 7, 2)})
-    g.add("MaxPooling2D", "x", pool_size=2, strides=2, padding="same")   # pads with -inf
+    g.add("MaxPooling2D", "x", pool_size=2, strides=2, padding="same")  # pads with -inf
     source = generate_pytorch(g.build())
     assert 'value=float("-inf")' in source
     ast.parse(source)
 
 
 # training section -------------------------------------------------------------------------------
+
 
 def test_training_script_runs_one_step_for_mnist(tmp_path):
     torch.manual_seed(0)
@@ -131,13 +140,20 @@ def test_training_script_runs_one_step_for_mnist(tmp_path):
     assert math.isfinite(loss)
 
 
-@pytest.mark.parametrize("optimizer, expected", [
-    ("sgd", "torch.optim.SGD(model.parameters())"),
-    ({"name": "Adam", "params": {"learning_rate": 0.01, "beta_1": 0.8}},
-     "torch.optim.Adam(model.parameters(), lr=0.01, betas=(0.8, 0.999))"),
-    ({"name": "RMSprop", "params": {"learning_rate": HPO("log_range", low=1e-4, high=1e-2)}},
-     "torch.optim.RMSprop(model.parameters(), lr=0.0001)"),
-])
+@pytest.mark.parametrize(
+    "optimizer, expected",
+    [
+        ("sgd", "torch.optim.SGD(model.parameters())"),
+        (
+            {"name": "Adam", "params": {"learning_rate": 0.01, "beta_1": 0.8}},
+            "torch.optim.Adam(model.parameters(), lr=0.01, betas=(0.8, 0.999))",
+        ),
+        (
+            {"name": "RMSprop", "params": {"learning_rate": HPO("log_range", low=1e-4, high=1e-2)}},
+            "torch.optim.RMSprop(model.parameters(), lr=0.0001)",
+        ),
+    ],
+)
 def test_optimizer_settings_map_to_torch(optimizer, expected):
     g = template("mnist_cnn")
     g = Graph(g.name, g.inputs, g.nodes, g.edges, g.layout, {"optimizer": optimizer, "loss": "mse"})
@@ -147,8 +163,9 @@ def test_optimizer_settings_map_to_torch(optimizer, expected):
 
 def test_bad_training_settings_are_refused_clearly():
     g = template("mnist_cnn")
-    with_training = lambda t: generate_pytorch(Graph(g.name, g.inputs, g.nodes, g.edges, g.layout, t),
-                                               with_training=True)
+    with_training = lambda t: generate_pytorch(
+        Graph(g.name, g.inputs, g.nodes, g.edges, g.layout, t), with_training=True
+    )
     with pytest.raises(ExportError, match="no argument 'warmup'"):
         with_training({"optimizer": {"name": "Adam", "params": {"warmup": 3}}})
     with pytest.raises(ExportError, match="loss must be one of .*; received .hinge2."):
@@ -205,8 +222,15 @@ def keras_results(tmp_path_factory):
     for name, graph in graphs.items():
         (directory / f"{name}.py").write_text(generate_keras(graph))
     env = {**os.environ, "KERAS_BACKEND": "torch"}
-    run = subprocess.run([sys.executable, "-c", KERAS_SCRIPT, *map(str, directory.glob("*.py"))],
-                         check=False, capture_output=True, text=True, env=env, timeout=300, cwd=directory)
+    run = subprocess.run(
+        [sys.executable, "-c", KERAS_SCRIPT, *map(str, directory.glob("*.py"))],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=directory,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     return graphs, json.loads(run.stdout.strip().splitlines()[-1])
 
@@ -214,7 +238,7 @@ def keras_results(tmp_path_factory):
 def _check_keras(graph: Graph, result: dict):
     analysis, r = propagate(graph), report(graph)
     assert result["trainable"] == r.params - keras_param_difference(analysis)
-    assert result["non_trainable"] == r.non_trainable        # BatchNorm's moving statistics
+    assert result["non_trainable"] == r.non_trainable  # BatchNorm's moving statistics
     assert [tuple(s) for s in result["outputs"]] == [analysis.nodes[o].output.user for o in analysis.outputs]
 
 
@@ -232,7 +256,7 @@ def test_keras_single_layers_have_the_reported_parameters_and_shapes(keras_resul
 
 
 def test_keras_param_conventions_come_from_the_table():
-    assert keras_param_difference(template("lstm_classifier", width=16)) == 2 * 4 * 16   # two LSTMs
+    assert keras_param_difference(template("lstm_classifier", width=16)) == 2 * 4 * 16  # two LSTMs
     assert keras_param_difference(template("mnist_cnn")) == 0
 
 
@@ -257,7 +281,9 @@ def test_unmapped_keras_layer_is_refused_by_name(monkeypatch):
 def test_keras_file_reads_like_keras():
     source = generate_keras(template("mnist_cnn"))
     assert "image = keras.Input(shape=(28, 28, 1), name='image')" in source
-    assert "layers.Conv2D(32, 3, data_format=DATA_FORMAT, activation='relu', name='conv2d_1')(image)" in source
+    assert (
+        "layers.Conv2D(32, 3, data_format=DATA_FORMAT, activation='relu', name='conv2d_1')(image)" in source
+    )
     assert "return keras.Model(image, x, name='MnistCNN')" in source
 
 
@@ -284,8 +310,15 @@ def assert_only_builds_a_model(source: str):
             if isinstance(node, ast.Expr):
                 assert isinstance(node.value, ast.Constant)
     for node in ast.walk(tree):
-        name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else \
-            node.name if isinstance(node, ast.FunctionDef | ast.ClassDef) else None
+        name = (
+            node.id
+            if isinstance(node, ast.Name)
+            else node.attr
+            if isinstance(node, ast.Attribute)
+            else node.name
+            if isinstance(node, ast.FunctionDef | ast.ClassDef)
+            else None
+        )
         if name is not None:
             assert name.isascii() and (not name.startswith("__") or name in ("__init__", "__name__")), name
             assert name not in ("system", "os", "eval", "exec", "open", "getattr"), name
@@ -297,7 +330,7 @@ def test_adversarial_names_make_safe_pytorch(tmp_path):
     assert_only_builds_a_model(generate_pytorch(adversarial_graph(two_outputs=False), with_training=True))
     source = generate_pytorch(graph)
     assert "self.layers['n___init__']" not in source and "self.layers.n___init__" in source
-    assert "self.layers['\\u65e5\\u672c']" in source                      # ascii() of a unicode key
+    assert "self.layers['\\u65e5\\u672c']" in source  # ascii() of a unicode key
     assert_same_module(graph, tmp_path, "adversarial")
 
 
@@ -319,11 +352,14 @@ def test_identifiers_are_rebuilt_not_trusted():
 def test_literals_are_valid_python():
     values = [float("inf"), float("-inf"), (1,), ((0, 0), (1, 2)), None, True, "a'\"\n\u2028", 1e-3, -0.0]
     for v in values:
-        assert ast.literal_eval(literal(v).replace('float("inf")', "1e999").replace('float("-inf")', "-1e999")) == v
+        assert (
+            ast.literal_eval(literal(v).replace('float("inf")', "1e999").replace('float("-inf")', "-1e999"))
+            == v
+        )
     assert literal(float("nan")) == 'float("nan")'
     with pytest.raises(ExportError, match="cannot write"):
         literal(object())
 
 
 def test_targets():
-    assert TARGETS == {"pytorch": generate_pytorch, "keras": generate_keras}
+    assert {"pytorch": generate_pytorch, "keras": generate_keras} == TARGETS

@@ -22,7 +22,11 @@ OPS = {
     "RandomRotation": ({"degrees": [-20, 20], "fill": 0}, (3, 10, 12), (3, 10, 12)),
     "RandomResizedCrop": ({"size": [6, 8], "scale": [0.5, 1.0]}, (3, 10, 12), (3, 6, 8)),
     "RandomCrop": ({"size": 8, "padding": 2, "padding_mode": "reflect"}, (3, 10, 12), (3, 8, 8)),
-    "ColorJitter": ({"brightness": 0.4, "contrast": [0.5, 1.5], "saturation": 0.2, "hue": 0.1}, (3, 10, 12), (3, 10, 12)),
+    "ColorJitter": (
+        {"brightness": 0.4, "contrast": [0.5, 1.5], "saturation": 0.2, "hue": 0.1},
+        (3, 10, 12),
+        (3, 10, 12),
+    ),
     "Grayscale": ({"num_output_channels": 1}, (3, 10, 12), (1, 10, 12)),
     "GaussianBlur": ({"kernel_size": [3, 5], "sigma": 1.0}, (3, 10, 12), (3, 10, 12)),
     "RandomErasing": ({"p": 1.0, "scale": [0.1, 0.2]}, (3, 10, 12), (3, 10, 12)),
@@ -54,15 +58,25 @@ def test_float_conversion_then_normalize_values():
 
 
 def test_evaluation_keeps_only_deterministic_ops():
-    pipe = Pipeline.from_json([{"type": "RandomHorizontalFlip", "params": {"p": 1.0}}, {"type": "Resize", "params": {"size": 4}},
-                               {"type": "Normalize", "params": {"mean": [0], "std": [1]}}])
+    pipe = Pipeline.from_json(
+        [
+            {"type": "RandomHorizontalFlip", "params": {"p": 1.0}},
+            {"type": "Resize", "params": {"size": 4}},
+            {"type": "Normalize", "params": {"mean": [0], "std": [1]}},
+        ]
+    )
     names = [type(t).__name__ for t in pipe.compile(train=False).transforms]
     assert names == ["Resize", "ToDtype", "Normalize"]
     assert "Normalize" not in [type(t).__name__ for t in pipe.compile(display=True).transforms]
 
 
 def test_masks_follow_the_geometry():
-    pipe = Pipeline.from_json([{"type": "RandomHorizontalFlip", "params": {"p": 1.0}}, {"type": "ColorJitter", "params": {"brightness": 0.5}}])
+    pipe = Pipeline.from_json(
+        [
+            {"type": "RandomHorizontalFlip", "params": {"p": 1.0}},
+            {"type": "ColorJitter", "params": {"brightness": 0.5}},
+        ]
+    )
     img = tv_tensors.Image(torch.arange(6, dtype=torch.uint8).reshape(1, 2, 3))
     mask = tv_tensors.Mask(torch.tensor([[0, 1, 2], [3, 4, 5]]))
     _, out = pipe.compile()(img, mask)
@@ -72,22 +86,55 @@ def test_masks_follow_the_geometry():
 BAD = [  # (pipeline JSON, expected message)
     ({"type": "RandomHorizontalFlip"}, "must be a JSON list of operations; received dict"),
     (["RandomHorizontalFlip"], r'operation #1 must be an object \{"type"'),
-    ([{"type": "RandomHorizontalFlip"}, {"type": "RandomFlip"}], '#2: the operation type must be one of .*received "RandomFlip"'),
-    ([{"type": "RandomHorizontalFlip", "params": {"prob": 0.5}}], 'RandomHorizontalFlip has no parameter "prob"; its parameters are p'),
-    ([{"type": "RandomHorizontalFlip", "params": {"p": 2}}], r"RandomHorizontalFlip.p must be a number in \[0, 1\]; received 2"),
+    (
+        [{"type": "RandomHorizontalFlip"}, {"type": "RandomFlip"}],
+        '#2: the operation type must be one of .*received "RandomFlip"',
+    ),
+    (
+        [{"type": "RandomHorizontalFlip", "params": {"prob": 0.5}}],
+        'RandomHorizontalFlip has no parameter "prob"; its parameters are p',
+    ),
+    (
+        [{"type": "RandomHorizontalFlip", "params": {"p": 2}}],
+        r"RandomHorizontalFlip.p must be a number in \[0, 1\]; received 2",
+    ),
     ([{"type": "RandomHorizontalFlip", "params": {"p": True}}], "received True"),
     ([{"type": "RandomRotation"}], 'needs the parameter "degrees"'),
-    ([{"type": "RandomRotation", "params": {"degrees": [30, -30]}}], r"RandomRotation.degrees must be .*\[min, max\]"),
-    ([{"type": "GaussianBlur", "params": {"kernel_size": 4}}], "GaussianBlur.kernel_size must be an odd integer"),
-    ([{"type": "RandomResizedCrop", "params": {"size": 0}}], "RandomResizedCrop.size must be a positive integer"),
+    (
+        [{"type": "RandomRotation", "params": {"degrees": [30, -30]}}],
+        r"RandomRotation.degrees must be .*\[min, max\]",
+    ),
+    (
+        [{"type": "GaussianBlur", "params": {"kernel_size": 4}}],
+        "GaussianBlur.kernel_size must be an odd integer",
+    ),
+    (
+        [{"type": "RandomResizedCrop", "params": {"size": 0}}],
+        "RandomResizedCrop.size must be a positive integer",
+    ),
     ([{"type": "RandomResizedCrop", "params": {"size": 8, "scale": [0.9, 0.1]}}], "scale must be a pair"),
-    ([{"type": "RandomCrop", "params": {"size": 8, "padding_mode": "wrap"}}], "padding_mode must be one of 'constant'"),
-    ([{"type": "RandomCrop", "params": {"size": 8, "padding": [1, 2, 3]}}], r"padding must be an integer >= 0, \[x, y\]"),
+    (
+        [{"type": "RandomCrop", "params": {"size": 8, "padding_mode": "wrap"}}],
+        "padding_mode must be one of 'constant'",
+    ),
+    (
+        [{"type": "RandomCrop", "params": {"size": 8, "padding": [1, 2, 3]}}],
+        r"padding must be an integer >= 0, \[x, y\]",
+    ),
     ([{"type": "ColorJitter", "params": {"hue": 0.7}}], r"ColorJitter.hue must be a number in \[0, 0.5\]"),
     ([{"type": "Grayscale", "params": {"num_output_channels": 2}}], "one of 1, 3; received 2"),
-    ([{"type": "Normalize", "params": {"mean": [0.5], "std": [0.0]}}], r"Normalize.std must be a list of numbers > 0 \(one per channel\); received \[0.0\]"),
-    ([{"type": "Normalize", "params": {"mean": [0.5, 0.5], "std": [0.2]}}], "as many std values as mean values"),
-    ([{"type": "Resize", "params": {"size": 8}, "p": 1}], 'may only have the keys "type" and "params"; received p'),
+    (
+        [{"type": "Normalize", "params": {"mean": [0.5], "std": [0.0]}}],
+        r"Normalize.std must be a list of numbers > 0 \(one per channel\); received \[0.0\]",
+    ),
+    (
+        [{"type": "Normalize", "params": {"mean": [0.5, 0.5], "std": [0.2]}}],
+        "as many std values as mean values",
+    ),
+    (
+        [{"type": "Resize", "params": {"size": 8}, "p": 1}],
+        'may only have the keys "type" and "params"; received p',
+    ),
     ([{"type": "Resize", "params": [8]}], "params must be an object"),
 ]
 
@@ -115,8 +162,11 @@ def test_pipeline_files(tmp_path):
         Pipeline.load(path)
 
 
-PIPE = [{"type": "RandomRotation", "params": {"degrees": 40}}, {"type": "RandomErasing", "params": {"p": 0.5}},
-        {"type": "Normalize", "params": {"mean": [0.5], "std": [0.2]}}]
+PIPE = [
+    {"type": "RandomRotation", "params": {"degrees": 40}},
+    {"type": "RandomErasing", "params": {"p": 0.5}},
+    {"type": "Normalize", "params": {"mean": [0.5], "std": [0.2]}},
+]
 
 
 def test_preview_is_deterministic_for_a_seed():
@@ -155,6 +205,7 @@ def test_preview_refuses_what_it_cannot_show():
 @pytest.mark.parametrize("op", sorted(SCHEMA))
 def test_param_docs_describe_every_parameter_as_its_check_does(op):
     from neural_engine.data.augment import param_docs
+
     docs = param_docs(op)
     assert [d.name for d in docs] == list(SCHEMA[op].params)
     for d in docs:
@@ -179,16 +230,25 @@ def test_param_docs_describe_every_parameter_as_its_check_does(op):
 
 def test_param_docs_of_an_unknown_op_suggest_a_name():
     from neural_engine.data.augment import param_docs
-    with pytest.raises(DatasetError, match="received \"RandomFlip\"") as e:
+
+    with pytest.raises(DatasetError, match='received "RandomFlip"') as e:
         param_docs("RandomFlip")
     assert "Did you mean" in e.value.hint
     kinds = {d.name: (d.kind, d.required) for d in param_docs("RandomCrop")}
-    assert kinds == {"size": ("json", True), "padding": ("json", False), "pad_if_needed": ("bool", False),
-                     "fill": ("number", False), "padding_mode": ("choice", False)}
+    assert kinds == {
+        "size": ("json", True),
+        "padding": ("json", False),
+        "pad_if_needed": ("bool", False),
+        "fill": ("number", False),
+        "padding_mode": ("choice", False),
+    }
 
 
 def test_a_pipeline_torchvision_refuses_for_these_images_is_a_dataset_error():
-    with pytest.raises(DatasetError, match=r"digits's images \(8x8x1, H x W x C\); it fails on sample \d+: "
-                                           r"Required crop size \(16, 16\) is larger") as e:
+    with pytest.raises(
+        DatasetError,
+        match=r"digits's images \(8x8x1, H x W x C\); it fails on sample \d+: "
+        r"Required crop size \(16, 16\) is larger",
+    ) as e:
         preview(load_builtin("digits"), [{"type": "RandomCrop", "params": {"size": 16}}], n=2)
     assert "pad_if_needed" in e.value.hint

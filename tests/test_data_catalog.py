@@ -15,7 +15,11 @@ GENERATED = ("shapes_segmentation", "sequence_classification", "regression")
 @pytest.mark.parametrize("name", sorted(ENTRIES))
 def test_every_entry_says_what_it_is_and_how_to_get_it(name):
     e = ENTRIES[name]
-    assert e.task in ("classification", "segmentation", "regression") and e.kind in ("image", "tabular", "sequence")
+    assert e.task in ("classification", "segmentation", "regression") and e.kind in (
+        "image",
+        "tabular",
+        "sequence",
+    )
     assert e.input_shape and e.samples > 0 and e.source and e.get
     assert (e.num_classes > 0) == (e.task != "regression")
     doc = e.to_json()
@@ -25,13 +29,16 @@ def test_every_entry_says_what_it_is_and_how_to_get_it(name):
 @pytest.mark.parametrize("name", ("digits",) + GENERATED)
 def test_offline_entries_match_their_description(name):
     e, ds = entry(name), load_builtin(name)
-    assert ds.input_shape == e.input_shape and len(ds) == e.samples and ds.task == e.task and ds.kind == e.kind
+    assert (
+        ds.input_shape == e.input_shape and len(ds) == e.samples and ds.task == e.task and ds.kind == e.kind
+    )
     if e.task != "regression":
         assert ds.num_classes == e.num_classes and set(np.unique(ds.y)) <= set(range(e.num_classes))
 
 
 def test_digits_is_scikit_learns_real_data():
     from sklearn.datasets import load_digits
+
     ds, ref = load_builtin("digits"), load_digits()
     assert ds.x.dtype == np.uint8 and ds.x.max() == 255
     assert np.array_equal(ds.y, ref.target) and np.allclose(ds.x[..., 0] / 255 * 16, ref.images, atol=0.04)
@@ -56,6 +63,7 @@ def test_sequence_labels_follow_from_the_content():
 
 def test_sequence_task_is_learnable_from_token_counts():
     from sklearn.linear_model import LogisticRegression
+
     train, test = (synthetic.sequence_classification(n=n, seed=s) for n, s in ((1500, 0), (500, 1)))
     bag = lambda ds: np.stack([np.bincount(row, minlength=64) for row in ds.x])
     model = LogisticRegression(max_iter=2000).fit(bag(train), train.y)

@@ -12,8 +12,20 @@ from tests.test_data_uploads import good_members, make_zip
 
 def test_list_shows_builtins_and_registered(tmp_path, nf_home, capsys):
     store = str(tmp_path / "store")
-    assert main(["datasets", "register", make_zip(tmp_path / "pets.zip", good_members()), "--name", "pets",
-                 "--storage", store]) == 0
+    assert (
+        main(
+            [
+                "datasets",
+                "register",
+                make_zip(tmp_path / "pets.zip", good_members()),
+                "--name",
+                "pets",
+                "--storage",
+                store,
+            ]
+        )
+        == 0
+    )
     assert "registered pets v1" in capsys.readouterr().out
     assert main(["datasets", "list", "--storage", store]) == 0
     out = capsys.readouterr().out
@@ -21,14 +33,25 @@ def test_list_shows_builtins_and_registered(tmp_path, nf_home, capsys):
     assert any(line.startswith("pets ") and "v1 " in line for line in out.splitlines())
     assert main(["datasets", "list", "--json"]) == 0  # the default storage (empty home) has no uploads
     assert {d["name"] for d in json.loads(capsys.readouterr().out)} == {
-        "digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "shapes_segmentation",
-        "sequence_classification", "regression"}
+        "digits",
+        "mnist",
+        "fashion_mnist",
+        "cifar10",
+        "cifar100",
+        "shapes_segmentation",
+        "sequence_classification",
+        "regression",
+    }
 
 
 def test_info_builtin_and_registered(tmp_path, nf_home, capsys):
     assert main(["datasets", "info", "digits", "--stats"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["samples"] == 1797 and doc["stats"]["class_distribution"]["0"] == 178 and "scikit-learn" in doc["source"]
+    assert (
+        doc["samples"] == 1797
+        and doc["stats"]["class_distribution"]["0"] == 178
+        and "scikit-learn" in doc["source"]
+    )
     main(["datasets", "register", make_zip(tmp_path / "p.zip", good_members()), "--name", "pets"])
     main(["datasets", "split", "pets", "--ratios", "60,20,20", "--stratify"])
     capsys.readouterr()
@@ -42,7 +65,9 @@ def test_register_options_and_warnings(tmp_path, nf_home, capsys):
     path = make_zip(tmp_path / "p.zip", members)
     assert main(["datasets", "register", path, "--name", "pets"]) == 1
     assert "corrupt: dog/bad.png" in capsys.readouterr().err
-    assert main(["datasets", "register", path, "--name", "pets", "--skip-corrupt", "--image-size", "5,5"]) == 0
+    assert (
+        main(["datasets", "register", path, "--name", "pets", "--skip-corrupt", "--image-size", "5,5"]) == 0
+    )
     out, err = capsys.readouterr()
     assert "input (5, 5, 3)" in out and "warning: class imbalance" in err and "warning: 1 corrupt" in err
     csv = tmp_path / "t.csv"
@@ -66,7 +91,24 @@ def test_augment_and_preview(tmp_path, nf_home, capsys):
     pipe = tmp_path / "p.json"
     pipe.write_text(json.dumps([{"type": "RandomRotation", "params": {"degrees": 25}}]))
     out = tmp_path / "grid.png"
-    assert main(["datasets", "preview", "digits", "--pipeline", str(pipe), "-o", str(out), "-n", "5", "--seed", "3"]) == 0
+    assert (
+        main(
+            [
+                "datasets",
+                "preview",
+                "digits",
+                "--pipeline",
+                str(pipe),
+                "-o",
+                str(out),
+                "-n",
+                "5",
+                "--seed",
+                "3",
+            ]
+        )
+        == 0
+    )
     with Image.open(out) as img:
         assert img.size == (140, 5 * 68 + 4)
     first = out.read_bytes()

@@ -13,12 +13,18 @@ from neural_engine.errors import ValidationError
 from ray_jobs import data_path
 
 CPU = torch.device("cpu")
-CROP_FLIP = Pipeline.from_json([{"type": "RandomCrop", "params": {"size": 8, "padding": 1}},
-                                {"type": "RandomHorizontalFlip", "params": {}}])
+CROP_FLIP = Pipeline.from_json(
+    [
+        {"type": "RandomCrop", "params": {"size": 8, "padding": 1}},
+        {"type": "RandomHorizontalFlip", "params": {}},
+    ]
+)
 
 
-@pytest.mark.parametrize("n,world,epoch,shuffle", [(10, 1, 0, True), (10, 3, 0, True), (10, 3, 2, True),
-                                                   (7, 4, 1, False), (1257, 2, 5, True)])
+@pytest.mark.parametrize(
+    "n,world,epoch,shuffle",
+    [(10, 1, 0, True), (10, 3, 0, True), (10, 3, 2, True), (7, 4, 1, False), (1257, 2, 5, True)],
+)
 def test_shards_are_distributed_samplers(n, world, epoch, shuffle):
     for rank in range(world):
         sampler = DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=shuffle, seed=11)
@@ -37,20 +43,25 @@ def test_auto_falls_back_to_workers_saying_why(monkeypatch):
     monkeypatch.setattr(data_path, "free_memory", lambda device: 100_000)
     chosen = data_path.choose("auto", digits, None, 1257, CPU)
     assert chosen.path == "workers" and "more than 50% of the 0 MiB free on cpu" in chosen.reason
-    with pytest.raises(ValidationError, match="--data-placement device needs the training data on the device"):
+    with pytest.raises(
+        ValidationError, match="--data-placement device needs the training data on the device"
+    ):
         data_path.choose("device", digits, None, 1257, CPU)
     with pytest.raises(ValidationError, match="must be one of auto, device, workers; received 'gpu'"):
         data_path.choose("gpu", digits, None, 1257, CPU)
     monkeypatch.setenv("NEURALFORGE_DEVICE_DATA_SHARE", "1")  # 79 KiB of uint8 digits fit 98 KiB
     assert data_path.choose("auto", digits, None, 1257, CPU).path == "device"
     monkeypatch.setenv("NEURALFORGE_DEVICE_DATA_SHARE", "2")
-    with pytest.raises(ValidationError, match=r"NEURALFORGE_DEVICE_DATA_SHARE must be a share .* in \(0, 1\]; received 2"):
+    with pytest.raises(
+        ValidationError, match=r"NEURALFORGE_DEVICE_DATA_SHARE must be a share .* in \(0, 1\]; received 2"
+    ):
         data_path.choose("auto", digits, None, 1257, CPU)
 
 
 def test_device_loaders_cover_every_sample_once_per_epoch_in_a_new_order_per_epoch():
     digits = load("digits")
     import numpy as np
+
     parts = {"train": np.arange(100), "val": np.arange(100, 130), "test": np.arange(130, 160)}
     seen, orders = [], []
     for rank in range(2):
@@ -69,6 +80,7 @@ def test_device_loaders_cover_every_sample_once_per_epoch_in_a_new_order_per_epo
 def test_device_loader_augments_each_sample_reproducibly():
     digits = load("digits")
     import numpy as np
+
     parts = {"train": np.arange(64), "val": np.arange(64, 80), "test": np.arange(80, 96)}
     a = data_path.device_loaders(digits, parts, CROP_FLIP, 64, CPU, seed=0, rank=0, world=1)["train"]
     b = data_path.device_loaders(digits, parts, CROP_FLIP, 64, CPU, seed=0, rank=0, world=1)["train"]
@@ -83,4 +95,7 @@ def test_device_loader_augments_each_sample_reproducibly():
 
 def test_loader_workers_leave_one_cpu_to_training():
     import os
-    assert data_path.loader_workers() == max(0, min(data_path.MAX_LOADER_WORKERS, len(os.sched_getaffinity(0)) - 1))
+
+    assert data_path.loader_workers() == max(
+        0, min(data_path.MAX_LOADER_WORKERS, len(os.sched_getaffinity(0)) - 1)
+    )

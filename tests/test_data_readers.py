@@ -26,7 +26,9 @@ MNIST_TEST = (RNG.integers(0, 256, (5, 28, 28), dtype=np.uint8), RNG.integers(0,
 
 def idx_bytes(arr: np.ndarray) -> bytes:
     """IDX: zero, zero, type 0x08 (ubyte), rank; then each dimension as big-endian int32; then the data."""
-    return struct.pack(">BBBB", 0, 0, 0x08, arr.ndim) + struct.pack(f">{arr.ndim}i", *arr.shape) + arr.tobytes()
+    return (
+        struct.pack(">BBBB", 0, 0, 0x08, arr.ndim) + struct.pack(f">{arr.ndim}i", *arr.shape) + arr.tobytes()
+    )
 
 
 def write_mnist(root, folder="MNIST", gz=True) -> None:
@@ -43,8 +45,13 @@ def write_mnist(root, folder="MNIST", gz=True) -> None:
 
 def cifar_batches(n_per_batch=4, classes=10, label_key="labels"):
     rng = np.random.default_rng(1)
-    return [{"data": rng.integers(0, 256, (n_per_batch, 3072), dtype=np.uint8),
-             label_key: rng.integers(0, classes, n_per_batch).tolist()} for _ in range(6)]
+    return [
+        {
+            "data": rng.integers(0, 256, (n_per_batch, 3072), dtype=np.uint8),
+            label_key: rng.integers(0, classes, n_per_batch).tolist(),
+        }
+        for _ in range(6)
+    ]
 
 
 def write_cifar10(root, batches) -> None:
@@ -134,7 +141,11 @@ def test_cifar100_fine_labels(tmp_path, nf_home):
     (folder / "test").write_bytes(pickle.dumps(batches[1]))
     (folder / "meta").write_bytes(pickle.dumps({"fine_label_names": [f"c{i}" for i in range(100)]}))
     ds = load_builtin("cifar100", root=tmp_path, verify=False)
-    assert len(ds) == 12 and ds.num_classes == 100 and ds.y.tolist() == batches[0]["fine_labels"] + batches[1]["fine_labels"]
+    assert (
+        len(ds) == 12
+        and ds.num_classes == 100
+        and ds.y.tolist() == batches[0]["fine_labels"] + batches[1]["fine_labels"]
+    )
 
 
 def test_missing_files_say_where_to_put_them(tmp_path, nf_home):
@@ -156,6 +167,7 @@ def test_corrupt_idx_file_is_a_dataset_error(tmp_path, nf_home):
 
 def test_s3_root_with_the_server_down(monkeypatch, tmp_path):
     from tests.conftest import free_port, s3_environment
+
     s3_environment(monkeypatch, f"http://127.0.0.1:{free_port()}", tmp_path)
     with pytest.raises(DatasetError, match="could not connect"):
         load_builtin("mnist", root="s3://bucket/mnist")

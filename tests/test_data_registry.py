@@ -32,13 +32,21 @@ def pets(tmp_path):
 def test_register_records_the_metadata(pets, store):
     v = registry.register(pets, "pets", storage=store, on_corrupt="skip")
     s = v.stats
-    assert (v.number, v.parent, v.task, v.kind, v.classes) == (1, None, "classification", "image", ["cat", "dog"])
+    assert (v.number, v.parent, v.task, v.kind, v.classes) == (
+        1,
+        None,
+        "classification",
+        "image",
+        ["cat", "dog"],
+    )
     assert s["samples"] == 9 and s["class_distribution"] == {"cat": 4, "dog": 5}
     assert s["image_sizes"] == {"4x6": 8, "4x8": 1} and v.input_shape == [4, 6, 3]
     assert len(s["corrupt_files"]) == 1 and s["corrupt_files"][0].startswith("dog/broken.png")
     ds = registry.load("pets", storage=store)
     x = ds.x.reshape(-1, 3) / 255
-    assert np.allclose(s["channel_mean"], x.mean(0), atol=1e-6) and np.allclose(s["channel_std"], x.std(0), atol=1e-6)
+    assert np.allclose(s["channel_mean"], x.mean(0), atol=1e-6) and np.allclose(
+        s["channel_std"], x.std(0), atol=1e-6
+    )
     assert ds.version == v.version and len(v.version) == 12
     manifest = json.loads(store.read("datasets/pets/versions/v1.json"))
     assert manifest["stats"] == s and manifest["data"] == ds.fingerprint()
@@ -64,12 +72,20 @@ def test_a_changed_split_or_pipeline_is_a_new_version_with_lineage(pets, store):
     v1 = registry.register(pets, "pets", storage=store, on_corrupt="skip")
     spec = SplitSpec((0.5, 0.25, 0.25), stratify=True, seed=3)
     v2 = registry.derive("pets", split=spec, storage=store)
-    assert v2.parent == v1.version and v2.data == v1.data and v2.split["counts"] == {"train": 5, "val": 2, "test": 2}
+    assert (
+        v2.parent == v1.version
+        and v2.data == v1.data
+        and v2.split["counts"] == {"train": 5, "val": 2, "test": 2}
+    )
     assert registry.derive("pets", split=spec, storage=store) == v2  # same split: same version
     v3 = registry.derive("pets", pipeline=FLIP, storage=store)
     assert (v3.parent, v3.split, v3.pipeline) == (v2.version, v2.split, FLIP)
     v4 = registry.derive("pets", split=SplitSpec(seed=4), storage=store)
-    assert v4.pipeline == FLIP and v4.split["seed"] == 4 and len({v1.version, v2.version, v3.version, v4.version}) == 4
+    assert (
+        v4.pipeline == FLIP
+        and v4.split["seed"] == 4
+        and len({v1.version, v2.version, v3.version, v4.version}) == 4
+    )
     ds = registry.load(f"pets@{v3.version}", storage=store)
     assert ds.pipeline == FLIP and sum(len(i) for i in ds.extra["split_indices"].values()) == 9
     assert len(store.list("datasets/pets/blobs/")) == 3  # one data blob, two split blobs: data never copied
@@ -77,7 +93,7 @@ def test_a_changed_split_or_pipeline_is_a_new_version_with_lineage(pets, store):
 
 def test_pipeline_is_checked_before_a_version_is_made(pets, store):
     registry.register(pets, "pets", storage=store, on_corrupt="skip")
-    with pytest.raises(DatasetError, match='operation #1: the operation type must be one of'):
+    with pytest.raises(DatasetError, match="operation #1: the operation type must be one of"):
         registry.derive("pets", pipeline=[{"type": "Flip"}], storage=store)
     assert len(registry.versions("pets", store)) == 1
 
@@ -178,7 +194,10 @@ def test_register_on_s3_list_load_delete(s3, pets):
     ds = registry.load("pets", storage=s3.uri)
     assert len(ds) == 9 and ds.version == v.version
     v2 = registry.derive("pets", split=SplitSpec(stratify=True), storage=s3.uri)
-    assert registry.load("pets", storage=s3.uri).extra["split_indices"]["train"].size == v2.split["counts"]["train"]
+    assert (
+        registry.load("pets", storage=s3.uri).extra["split_indices"]["train"].size
+        == v2.split["counts"]["train"]
+    )
     assert registry.delete("pets", s3.uri) == 4 and registry.registered(s3.uri) == []
 
 
@@ -190,6 +209,7 @@ def test_register_with_s3_down_is_a_clear_error(pets, monkeypatch, tmp_path):
 
 def test_s3_failure_mid_registration_leaves_nothing(s3, pets, monkeypatch):
     from neural_engine.data.storage import S3Storage
+
     real = S3Storage.create
 
     def fail_on_manifest(self, key, data):

@@ -28,9 +28,11 @@ def test_default_is_70_15_15_and_deterministic():
 
 
 @settings(max_examples=150, deadline=None)
-@given(sizes=st.lists(st.integers(1, 80), min_size=1, max_size=8),
-       weights=st.tuples(st.integers(1, 100), st.integers(0, 100), st.integers(0, 100)),
-       seed=st.integers(0, 2**31))
+@given(
+    sizes=st.lists(st.integers(1, 80), min_size=1, max_size=8),
+    weights=st.tuples(st.integers(1, 100), st.integers(0, 100), st.integers(0, 100)),
+    seed=st.integers(0, 2**31),
+)
 def test_stratified_shares_within_one_sample_of_ideal(sizes, weights, seed):
     ratios = np.array(weights) / sum(weights)
     labels = np.random.default_rng(seed).permutation(np.repeat(np.arange(len(sizes)), sizes))
@@ -42,8 +44,10 @@ def test_stratified_shares_within_one_sample_of_ideal(sizes, weights, seed):
 
 
 @settings(max_examples=100, deadline=None)
-@given(sizes=st.lists(st.integers(1, 200), min_size=1, max_size=12),
-       weights=st.tuples(st.integers(1, 100), st.integers(0, 100), st.integers(0, 100)))
+@given(
+    sizes=st.lists(st.integers(1, 200), min_size=1, max_size=12),
+    weights=st.tuples(st.integers(1, 100), st.integers(0, 100), st.integers(0, 100)),
+)
 def test_stratified_totals_stay_near_the_global_ideal(sizes, weights):
     ratios = np.array(weights) / sum(weights)
     counts = stratified_counts(sizes, ratios)
@@ -58,7 +62,9 @@ def test_largest_remainder_rounds_to_floor_or_ceiling():
 
 def test_official_test_set_is_kept():
     labels = np.arange(120) % 4
-    parts = split_indices(labels, SplitSpec((0.8, 0.1, 0.1), stratify=True), official_test=np.arange(100, 120))
+    parts = split_indices(
+        labels, SplitSpec((0.8, 0.1, 0.1), stratify=True), official_test=np.arange(100, 120)
+    )
     assert parts["test"].tolist() == list(range(100, 120))
     assert len(parts["train"]) == 89 and len(parts["val"]) == 11  # 100 in the ratio 80 : 10
     check_partition(parts, 120)
@@ -71,13 +77,16 @@ def test_parse_ratios():
     assert SplitSpec.from_json(spec.to_json()) == spec
 
 
-@pytest.mark.parametrize("text,message", [
-    ("70,15", "three percentages adding up to 100"),
-    ("70,20,20", r"\(sum 110\)"),
-    ("a,b,c", "three numbers separated by commas"),
-    ("0,50,50", r"train > 0"),
-    ("-10,60,50", "non-negative"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("70,15", "three percentages adding up to 100"),
+        ("70,20,20", r"\(sum 110\)"),
+        ("a,b,c", "three numbers separated by commas"),
+        ("0,50,50", r"train > 0"),
+        ("-10,60,50", "non-negative"),
+    ],
+)
 def test_bad_ratios(text, message):
     with pytest.raises(DatasetError, match=message):
         SplitSpec.parse(text)

@@ -95,8 +95,13 @@ def test_s3_server_down_is_a_clear_error(monkeypatch, tmp_path):
     dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     s3_environment(monkeypatch, dead, tmp_path)
     store = open_storage("s3://bucket/prefix", Settings.from_env())
-    for call in (lambda: store.write("a", b"1"), lambda: store.read("a"), lambda: store.list(""),
-                 lambda: store.delete("a/"), lambda: store.fetch("a", tmp_path / "a")):
+    for call in (
+        lambda: store.write("a", b"1"),
+        lambda: store.read("a"),
+        lambda: store.list(""),
+        lambda: store.delete("a/"),
+        lambda: store.fetch("a", tmp_path / "a"),
+    ):
         with pytest.raises(DatasetError, match="could not connect") as err:
             call()
         assert err.value.__cause__ is None and err.value.__suppress_context__  # no botocore traceback

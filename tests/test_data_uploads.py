@@ -48,8 +48,13 @@ def read(path, **kw):
 
 # ---- good uploads ----
 
+
 def test_zip_of_class_folders(tmp_path):
-    members = good_members() | {"dog/big.png": png(size=(12, 8)), "__MACOSX/._x": b"junk", "cat/.DS_Store": b"x"}
+    members = good_members() | {
+        "dog/big.png": png(size=(12, 8)),
+        "__MACOSX/._x": b"junk",
+        "cat/.DS_Store": b"x",
+    }
     ds = read(make_zip(tmp_path / "pets.zip", members))
     assert ds.classes == ("cat", "dog") and ds.y.tolist() == [0, 0, 0, 1, 1, 1]
     assert ds.x.shape == (6, 4, 6, 3) and ds.input_shape == (4, 6, 3)  # resized to the most common 4x6
@@ -68,9 +73,14 @@ def test_csv_with_text_labels(tmp_path):
     path.write_text("f1,f2,species\n1,2.5,setosa\n3,4,virginica\n5,6,setosa\n")
     ds = read(path, label_column="species")
     assert ds.kind == "tabular" and ds.task == "classification" and ds.classes == ("setosa", "virginica")
-    assert ds.x.dtype == np.float32 and ds.x.tolist() == [[1, 2.5], [3, 4], [5, 6]] and ds.y.tolist() == [0, 1, 0]
+    assert (
+        ds.x.dtype == np.float32
+        and ds.x.tolist() == [[1, 2.5], [3, 4], [5, 6]]
+        and ds.y.tolist() == [0, 1, 0]
+    )
     assert ds.extra["features"] == ["f1", "f2"]
     from neural_engine.data.stats import describe
+
     assert describe(ds)["features"] == ["f1", "f2"]  # registration records the names with the version
 
 
@@ -83,9 +93,19 @@ def test_csv_with_float_labels_is_regression(tmp_path):
 
 def test_npz_images_channels_first_floats(tmp_path):
     path = tmp_path / "i.npz"
-    np.savez(path, x=np.full((4, 3, 5, 5), 0.5, np.float32), y=np.array([2, 7, 2, 7]), classes=np.array(["two", "seven"]))
+    np.savez(
+        path,
+        x=np.full((4, 3, 5, 5), 0.5, np.float32),
+        y=np.array([2, 7, 2, 7]),
+        classes=np.array(["two", "seven"]),
+    )
     ds = read(path)
-    assert ds.kind == "image" and ds.x.shape == (4, 5, 5, 3) and ds.x.dtype == np.uint8 and ds.x[0, 0, 0, 0] == 128
+    assert (
+        ds.kind == "image"
+        and ds.x.shape == (4, 5, 5, 3)
+        and ds.x.dtype == np.uint8
+        and ds.x[0, 0, 0, 0] == 128
+    )
     assert ds.y.tolist() == [0, 1, 0, 1] and ds.classes == ("two", "seven")
 
 
@@ -97,6 +117,7 @@ def test_npz_segmentation_masks(tmp_path):
 
 
 # ---- bad uploads: ZIP ----
+
 
 def test_zip_slip_is_refused(tmp_path):
     path = make_zip(tmp_path / "z.zip", good_members() | {"cat/../../evil.png": png()})
@@ -112,7 +133,9 @@ def test_absolute_paths_are_refused(tmp_path, name):
 
 
 def test_symlinks_are_refused(tmp_path):
-    path = make_zip(tmp_path / "z.zip", good_members() | {"cat/link.png": b"/etc/passwd"}, symlinks={"cat/link.png"})
+    path = make_zip(
+        tmp_path / "z.zip", good_members() | {"cat/link.png": b"/etc/passwd"}, symlinks={"cat/link.png"}
+    )
     with pytest.raises(DatasetError, match="symlink 'cat/link.png'"):
         read(path)
 
@@ -147,7 +170,11 @@ def test_corrupt_images_are_rejected_by_name(tmp_path):
 def test_corrupt_images_can_be_skipped_and_are_reported(tmp_path):
     members = good_members() | {"cat/broken.png": png()[:40]}
     ds = read(make_zip(tmp_path / "z.zip", members), on_corrupt="skip")
-    assert len(ds) == 5 and len(ds.extra["corrupt_files"]) == 1 and ds.extra["corrupt_files"][0].startswith("cat/broken.png")
+    assert (
+        len(ds) == 5
+        and len(ds.extra["corrupt_files"]) == 1
+        and ds.extra["corrupt_files"][0].startswith("cat/broken.png")
+    )
 
 
 def test_empty_class_folders_are_refused(tmp_path):
@@ -186,6 +213,7 @@ def test_images_over_the_pixel_limit_are_corrupt(tmp_path):
 
 
 # ---- bad uploads: size, format, CSV, NPZ ----
+
 
 def test_files_over_the_configured_size_limit(tmp_path, monkeypatch):
     monkeypatch.setenv("NEURALFORGE_MAX_UPLOAD_MB", "0.001")  # 1,048 bytes
@@ -226,7 +254,10 @@ def test_bad_csv(tmp_path, text, options, message):
 
 
 NPZ_CASES = [  # (arrays, expected message)
-    ({"x": np.zeros((5, 3)), "y": np.zeros(4)}, r"same number of samples; n.npz has x of shape \(5, 3\) and y of shape \(4,\)"),
+    (
+        {"x": np.zeros((5, 3)), "y": np.zeros(4)},
+        r"same number of samples; n.npz has x of shape \(5, 3\) and y of shape \(4,\)",
+    ),
     ({"x": np.zeros((5, 3))}, "arrays named x and y; n.npz holds x"),
     ({"x": np.zeros((0, 3)), "y": np.zeros(0)}, "at least one sample"),
     ({"x": np.array([[1.0, np.nan]]), "y": np.zeros(1)}, "finite numbers"),

@@ -28,8 +28,11 @@ from neural_engine.search import search_values
 from neural_engine.shapes import propagate
 
 CORPUS = sorted((Path(__file__).parent / "dsl_corpus").glob("*.neural"))
-EXPECT = re.compile(r"^#\s*expect:\s*(?:(?P<ok>ok)|error at (?P<line>\d+):(?P<col>\d+):\s*(?P<message>.+?)"
-                    r"(?:\s*\|\s*hint:\s*(?P<hint>.+?))?)\s*$", re.MULTILINE)
+EXPECT = re.compile(
+    r"^#\s*expect:\s*(?:(?P<ok>ok)|error at (?P<line>\d+):(?P<col>\d+):\s*(?P<message>.+?)"
+    r"(?:\s*\|\s*hint:\s*(?P<hint>.+?))?)\s*$",
+    re.MULTILINE,
+)
 WARNING = re.compile(r"^#\s*expect-warning:\s*(.+?)\s*$", re.MULTILINE)
 
 
@@ -92,6 +95,8 @@ def test_corpus_file(path: Path, capsys):
         assert want.hint in (err.hint or ""), err.hint
     assert main(["check", str(path)]) == 1
     printed = capsys.readouterr().err
-    assert printed.startswith(f"error: {path}:{want.line}:{want.column}: ") or \
-        f"\nerror: {path}:{want.line}:{want.column}: " in printed
+    assert (
+        printed.startswith(f"error: {path}:{want.line}:{want.column}: ")
+        or f"\nerror: {path}:{want.line}:{want.column}: " in printed
+    )
     assert "Traceback" not in printed

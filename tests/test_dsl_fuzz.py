@@ -18,8 +18,12 @@ from neural_engine.errors import NeuralForgeError
 from neural_engine.shapes import propagate
 
 EXAMPLES = int(os.environ.get("NF_FUZZ_EXAMPLES", "2500"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 SEED = """define ConvBN(f, k=3) { Conv2D(filters=$f, kernel_size=$k, padding="same") BatchNormalization() }
 network Net {
@@ -37,11 +41,65 @@ network Net {
   execution { device: "auto" }
 }
 """
-TOKENS = ["network", "N", "define", "macro", "{", "}", "(", ")", "[", "]", ",", ":", "=", "<-", "*", "@",
-          "input", "layers", "loss", "optimizer", "train", "layout", "channels_first", "(28, 28, 1)",
-          "Dense", "Conv2D", "Add", "ResidualConnection", "TimeDistributed", "LSTM", "HPO", "choice", "range",
-          "log_range", "$x", "1e3", "-3", ".5", "0", "1e309", '"relu"', "'same'", "true", "None", "# c\n",
-          "/*", "*/", "//", "\n", "Output", "Flatten", "Reshape", "skip", "x", "+", "-", "/"]
+TOKENS = [
+    "network",
+    "N",
+    "define",
+    "macro",
+    "{",
+    "}",
+    "(",
+    ")",
+    "[",
+    "]",
+    ",",
+    ":",
+    "=",
+    "<-",
+    "*",
+    "@",
+    "input",
+    "layers",
+    "loss",
+    "optimizer",
+    "train",
+    "layout",
+    "channels_first",
+    "(28, 28, 1)",
+    "Dense",
+    "Conv2D",
+    "Add",
+    "ResidualConnection",
+    "TimeDistributed",
+    "LSTM",
+    "HPO",
+    "choice",
+    "range",
+    "log_range",
+    "$x",
+    "1e3",
+    "-3",
+    ".5",
+    "0",
+    "1e309",
+    '"relu"',
+    "'same'",
+    "true",
+    "None",
+    "# c\n",
+    "/*",
+    "*/",
+    "//",
+    "\n",
+    "Output",
+    "Flatten",
+    "Reshape",
+    "skip",
+    "x",
+    "+",
+    "-",
+    "/",
+]
 
 
 parse_file(SEED)  # build the parser once, outside any timed call
@@ -76,7 +134,7 @@ def test_grammar_shaped_token_soup(text):
 def test_byte_mutations_of_a_valid_file(edits):
     data = bytearray(SEED.encode())
     for pos, cut, insert in edits:
-        data[pos:pos + cut] = insert
+        data[pos : pos + cut] = insert
     check(data.decode("utf-8", errors="replace"))
 
 
@@ -85,11 +143,17 @@ def test_seed_is_valid():
 
 
 def test_pathological_inputs():
-    for text in ["(" * 5000, "network N { input: (8,) layers: Dense(2) * 99999999 }",
-                 "define A { A A } network N { input: (8,) layers: A }",
-                 "define A { Dense(2) Dense(2) } define B { A A A A A A A A A A } define C { B B B B B B B B B B }"
-                 " define D { C C C C C C C C C C } define E { D D D D D D D D D D }"
-                 " network N { input: (8,) layers: E E E E E E }",
-                 "network N { input: (8,) layers: Dense(" + "1" * 5000 + ") }",
-                 "\x00\xff" * 100, "network N { input: (8,) layers: Dense(2) " + "} " * 1000]:
+    for text in [
+        "(" * 5000,
+        "network N { input: (8,) layers: Dense(2) * 99999999 }",
+        "define A { A A } network N { input: (8,) layers: A }",
+        (
+            "define A { Dense(2) Dense(2) } define B { A A A A A A A A A A } define C { B B B B B B B B B B }"
+            " define D { C C C C C C C C C C } define E { D D D D D D D D D D }"
+            " network N { input: (8,) layers: E E E E E E }"
+        ),
+        "network N { input: (8,) layers: Dense(" + "1" * 5000 + ") }",
+        "\x00\xff" * 100,
+        "network N { input: (8,) layers: Dense(2) " + "} " * 1000,
+    ]:
         check(text)

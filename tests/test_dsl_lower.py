@@ -23,21 +23,39 @@ ROWS = [
     # Neural DSL: a string in a convolution's third slot is the activation (filters, kernel_size, activation)
     ('Conv2D(32, (3, 3), "relu")', IMAGE, {"filters": 32, "kernel_size": (3, 3), "activation": "relu"}),
     ("Conv2D(32, 3, relu)", IMAGE, {"filters": 32, "kernel_size": 3, "activation": "relu"}),
-    ('Conv2D(32, 3, "relu", padding="same")', IMAGE,
-     {"filters": 32, "kernel_size": 3, "activation": "relu", "padding": "same"}),
+    (
+        'Conv2D(32, 3, "relu", padding="same")',
+        IMAGE,
+        {"filters": 32, "kernel_size": 3, "activation": "relu", "padding": "same"},
+    ),
     ('Conv1D(8, 3, "tanh")', STEPS, {"filters": 8, "kernel_size": 3, "activation": "tanh"}),
     ('Conv3D(4, 3, "relu")', VOLUME, {"filters": 4, "kernel_size": 3, "activation": "relu"}),
     ('Conv1DTranspose(8, 2, "relu")', STEPS, {"filters": 8, "kernel_size": 2, "activation": "relu"}),
-    ('Conv2DTranspose(8, (2, 2), "relu")', IMAGE, {"filters": 8, "kernel_size": (2, 2), "activation": "relu"}),
+    (
+        'Conv2DTranspose(8, (2, 2), "relu")',
+        IMAGE,
+        {"filters": 8, "kernel_size": (2, 2), "activation": "relu"},
+    ),
     ('Conv3DTranspose(4, 2, "relu")', VOLUME, {"filters": 4, "kernel_size": 2, "activation": "relu"}),
     ('SeparableConv2D(16, 3, "relu")', IMAGE, {"filters": 16, "kernel_size": 3, "activation": "relu"}),
     ('DepthwiseConv2D(3, "relu")', IMAGE, {"kernel_size": 3, "activation": "relu"}),
-    ('Conv2D(32, 3, HPO(choice("relu", "tanh")))', IMAGE,
-     {"filters": 32, "kernel_size": 3, "activation": HPO("choice", ("relu", "tanh"))}),
+    (
+        'Conv2D(32, 3, HPO(choice("relu", "tanh")))',
+        IMAGE,
+        {"filters": 32, "kernel_size": 3, "activation": HPO("choice", ("relu", "tanh"))},
+    ),
     # a third value that is not a string keeps Keras' meaning: strides, then padding, …
     ("Conv2D(32, 3, 2)", IMAGE, {"filters": 32, "kernel_size": 3, "strides": 2}),
-    ('Conv2D(32, 3, (2, 2), "same")', IMAGE, {"filters": 32, "kernel_size": 3, "strides": (2, 2), "padding": "same"}),
-    ("Conv2D(32, 3, HPO(choice(1, 2)))", IMAGE, {"filters": 32, "kernel_size": 3, "strides": HPO("choice", (1, 2))}),
+    (
+        'Conv2D(32, 3, (2, 2), "same")',
+        IMAGE,
+        {"filters": 32, "kernel_size": 3, "strides": (2, 2), "padding": "same"},
+    ),
+    (
+        "Conv2D(32, 3, HPO(choice(1, 2)))",
+        IMAGE,
+        {"filters": 32, "kernel_size": 3, "strides": HPO("choice", (1, 2))},
+    ),
     ("DepthwiseConv2D(3, 2)", IMAGE, {"kernel_size": 3, "strides": 2}),
     # Dense / Output: units, activation (Neural DSL and Keras agree; use_bias follows in Keras' order)
     ('Dense(128, "relu")', "(64,)", {"units": 128, "activation": "relu"}),
@@ -61,34 +79,63 @@ def test_layer_call_lowers_to(text, input_, expected):
 
 # (layer as written, input, the whole error: location and message); every one at the layer's call
 REFUSED = [
-    ('Conv2D(32, 3, "relu", "same")', IMAGE,
-     "Conv2D takes at most 3 positional arguments (filters, kernel_size, activation); received 4"),
+    (
+        'Conv2D(32, 3, "relu", "same")',
+        IMAGE,
+        "Conv2D takes at most 3 positional arguments (filters, kernel_size, activation); received 4",
+    ),
     ('Conv2D(32, 3, "same")', IMAGE, 'Conv2D activation must be a known activation; received "same"'),
-    ("LSTM(64, recurrent_dropout=0.2)", SEQ,
-     "LSTM recurrent_dropout must be 0: PyTorch's nn.LSTM (fused, cuDNN) has no dropout on the recurrent "
-     "state; received 0.2"),
-    ("GRU(64, recurrent_dropout=0.2)", SEQ,
-     "GRU recurrent_dropout must be 0: PyTorch's nn.GRU (fused, cuDNN) has no dropout on the recurrent "
-     "state; received 0.2"),
-    ("SimpleRNN(64, recurrent_dropout=0.2)", SEQ,
-     "SimpleRNN recurrent_dropout must be 0: PyTorch's nn.RNN (fused, cuDNN) has no dropout on the "
-     "recurrent state; received 0.2"),
-    ("TransformerEncoder(4, use_attention_mask=true)", SEQ,
-     "TransformerEncoder use_attention_mask must be false: NeuralForge passes no padding mask between "
-     "layers, so torch's key padding mask has nothing to take; received true"),
-    ('MultiHeadAttention(4, mode="cross")', SEQ,
-     'MultiHeadAttention: mode="cross" takes a query and a value (and a key); received 1 input'),
-    ("Embedding(1000, 64, 3, mask_zero=true)", IDS,
-     "Embedding: mask_zero=true makes id 0 the padding; received padding_idx=3 too"),
+    (
+        "LSTM(64, recurrent_dropout=0.2)",
+        SEQ,
+        (
+            "LSTM recurrent_dropout must be 0: PyTorch's nn.LSTM (fused, cuDNN) has no dropout on the recurrent "
+            "state; received 0.2"
+        ),
+    ),
+    (
+        "GRU(64, recurrent_dropout=0.2)",
+        SEQ,
+        (
+            "GRU recurrent_dropout must be 0: PyTorch's nn.GRU (fused, cuDNN) has no dropout on the recurrent "
+            "state; received 0.2"
+        ),
+    ),
+    (
+        "SimpleRNN(64, recurrent_dropout=0.2)",
+        SEQ,
+        (
+            "SimpleRNN recurrent_dropout must be 0: PyTorch's nn.RNN (fused, cuDNN) has no dropout on the "
+            "recurrent state; received 0.2"
+        ),
+    ),
+    (
+        "TransformerEncoder(4, use_attention_mask=true)",
+        SEQ,
+        (
+            "TransformerEncoder use_attention_mask must be false: NeuralForge passes no padding mask between "
+            "layers, so torch's key padding mask has nothing to take; received true"
+        ),
+    ),
+    (
+        'MultiHeadAttention(4, mode="cross")',
+        SEQ,
+        'MultiHeadAttention: mode="cross" takes a query and a value (and a key); received 1 input',
+    ),
+    (
+        "Embedding(1000, 64, 3, mask_zero=true)",
+        IDS,
+        "Embedding: mask_zero=true makes id 0 the padding; received padding_idx=3 too",
+    ),
 ]
 
 HINTS = {
     'Conv2D(32, 3, "relu", "same")': "write the rest as name=value; positional order: filters, kernel_size, "
-                                     "activation (Neural DSL); when the third is not a string: filters, "
-                                     "kernel_size, strides, padding, … (Keras)",
+    "activation (Neural DSL); when the third is not a string: filters, "
+    "kernel_size, strides, padding, … (Keras)",
     'Conv2D(32, 3, "same")': 'padding is named: padding="same" (a string after the kernel size is the activation)',
     "LSTM(64, recurrent_dropout=0.2)": "for dropout between stacked layers use dropout=… with num_layers > 1; "
-                                       "for dropout on the outputs add Dropout(…) after this layer",
+    "for dropout on the outputs add Dropout(…) after this layer",
 }
 
 

@@ -27,10 +27,14 @@ def test_templates_round_trip(name):
 
 
 def test_canonical_text_of_a_small_network():
-    g = parse('network T { input: (28, 28, 1) layers: conv2d(32, (3,3), activation=relu) '
-              'maxpooling2d((2, 2)) Flatten() Dropout(.5) Output(10, "softmax") '
-              'loss: sparse_categorical_crossentropy optimizer: adam metrics: ["accuracy"] }')
-    assert print_dsl(g) == """network T {
+    g = parse(
+        "network T { input: (28, 28, 1) layers: conv2d(32, (3,3), activation=relu) "
+        'maxpooling2d((2, 2)) Flatten() Dropout(.5) Output(10, "softmax") '
+        'loss: sparse_categorical_crossentropy optimizer: adam metrics: ["accuracy"] }'
+    )
+    assert (
+        print_dsl(g)
+        == """network T {
   input: (28, 28, 1)
   layers:
     Conv2D(32, (3, 3), "relu")
@@ -43,6 +47,7 @@ def test_canonical_text_of_a_small_network():
   metrics: ["accuracy"]
 }
 """
+    )
 
 
 # (layer as written, as printed): each layer keeps its positional convention — Neural DSL's slots
@@ -50,8 +55,10 @@ def test_canonical_text_of_a_small_network():
 # else the required parameters; whatever a slot's value would not keep is named
 PRINTED = [
     ('Conv2D(32, (3, 3), "relu")', 'Conv2D(32, (3, 3), "relu")'),
-    ('Conv2D(filters=32, kernel_size=3, activation="relu", padding="same")',
-     'Conv2D(32, 3, "relu", padding="same")'),
+    (
+        'Conv2D(filters=32, kernel_size=3, activation="relu", padding="same")',
+        'Conv2D(32, 3, "relu", padding="same")',
+    ),
     ("Conv2D(32, 3, 2)", "Conv2D(32, 3, strides=2)"),
     ('Conv2D(32, 3, 2, "same")', 'Conv2D(32, 3, strides=2, padding="same")'),
     ('Conv2D(32, 3, HPO(choice("relu", "tanh")))', 'Conv2D(32, 3, HPO(choice("relu", "tanh")))'),
@@ -74,16 +81,40 @@ def test_printing_keeps_each_layers_positional_convention(written, printed):
 
 
 def test_strings_are_escaped():
-    g = GraphBuilder('Odd', {"x": (8,)})
+    g = GraphBuilder("Odd", {"x": (8,)})
     g.add("Dense", "x", units=2)
     g.training = {"metrics": ('quote " back \\ slash\nnew line',)}
     assert_round_trip(g.build())
 
 
 IDS = st.from_regex(r"[a-z][a-z0-9_]{0,6}", fullmatch=True).filter(
-    lambda s: s not in {"network", "define", "macro", "input", "layout", "layers", "loss", "optimizer",
-                        "metrics", "lr_schedule", "train", "training", "execution", "execute",
-                        "true", "false", "null", "choice", "range", "log_range", "hpo"})
+    lambda s: (
+        s
+        not in {
+            "network",
+            "define",
+            "macro",
+            "input",
+            "layout",
+            "layers",
+            "loss",
+            "optimizer",
+            "metrics",
+            "lr_schedule",
+            "train",
+            "training",
+            "execution",
+            "execute",
+            "true",
+            "false",
+            "null",
+            "choice",
+            "range",
+            "log_range",
+            "hpo",
+        }
+    )
+)
 WIDTH = 8
 ACTIVATIONS = st.sampled_from([None, "relu", "tanh", "gelu", "sigmoid"])
 
@@ -104,8 +135,12 @@ def feature_layer(draw, ids):
             params["use_bias"] = draw(st.booleans())
         return Node(node_id, "Dense", params, device=device)
     if kind == "Dropout":
-        rate = draw(st.one_of(st.floats(0, 0.9, allow_nan=False).map(lambda r: round(r, 3)),
-                              st.just(HPO("range", low=0.1, high=0.5, step=0.1))))
+        rate = draw(
+            st.one_of(
+                st.floats(0, 0.9, allow_nan=False).map(lambda r: round(r, 3)),
+                st.just(HPO("range", low=0.1, high=0.5, step=0.1)),
+            )
+        )
         return Node(node_id, "Dropout", {"rate": rate}, device=device)
     if kind in ("ReLU", "LayerNormalization"):
         return Node(node_id, kind, {}, device=device)
@@ -129,7 +164,7 @@ def graphs(draw):
         inputs["aux"] = (WIDTH,)
         used.add("aux")
     nodes, edges, outs = [], [], ["x"]
-    for i in range(draw(st.integers(1, 8))):
+    for _i in range(draw(st.integers(1, 8))):
         if len(outs) > 1 and draw(st.integers(0, 3)) == 0:
             a, b = draw(st.sampled_from(outs)), outs[-1]
             node = Node(fresh(), "Add", {})
@@ -143,8 +178,11 @@ def graphs(draw):
         outs.append(node.id)
     training = {}
     if draw(st.booleans()):
-        training["optimizer"] = Call(draw(st.sampled_from(["Adam", "SGD"])), (),
-                                     {"learning_rate": draw(st.sampled_from([0.1, 1e-3, 2.5e-4]))})
+        training["optimizer"] = Call(
+            draw(st.sampled_from(["Adam", "SGD"])),
+            (),
+            {"learning_rate": draw(st.sampled_from([0.1, 1e-3, 2.5e-4]))},
+        )
         training["loss"] = draw(st.sampled_from(["mse", "categorical_crossentropy"]))
         training["epochs"] = draw(st.integers(1, 50))
         training["metrics"] = ("accuracy",)

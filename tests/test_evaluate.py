@@ -32,29 +32,41 @@ def test_classification_metrics_equal_scikit_learn(n, c, ties):
     r = classification_report(y, probs, [str(i) for i in labels])
     m = r.metrics
     assert m["accuracy"] == pytest.approx(skm.accuracy_score(y, pred), abs=1e-12)
-    for name, fn in (("precision_macro", skm.precision_score), ("recall_macro", skm.recall_score),
-                     ("f1_macro", skm.f1_score)):
+    for name, fn in (
+        ("precision_macro", skm.precision_score),
+        ("recall_macro", skm.recall_score),
+        ("f1_macro", skm.f1_score),
+    ):
         expected = fn(y, pred, labels=labels, average="macro", zero_division=0)
         assert m[name] == pytest.approx(expected, abs=1e-12)
-    expected_auc = skm.roc_auc_score(y, probs[:, 1]) if c == 2 else \
-        skm.roc_auc_score(y, probs, multi_class="ovr", average="macro", labels=labels)
+    expected_auc = (
+        skm.roc_auc_score(y, probs[:, 1])
+        if c == 2
+        else skm.roc_auc_score(y, probs, multi_class="ovr", average="macro", labels=labels)
+    )
     assert m["auc_ovr"] == pytest.approx(expected_auc, abs=1e-12)
     np.testing.assert_array_equal(r.confusion, skm.confusion_matrix(y, pred, labels=labels))
     p, rec, f1, support = skm.precision_recall_fscore_support(y, pred, labels=labels, zero_division=0)
     for i, row in enumerate(r.per_class):
-        assert (row["precision"], row["recall"], row["f1"], row["support"]) == \
-            (pytest.approx(p[i]), pytest.approx(rec[i]), pytest.approx(f1[i]), support[i])
+        assert (row["precision"], row["recall"], row["f1"], row["support"]) == (
+            pytest.approx(p[i]),
+            pytest.approx(rec[i]),
+            pytest.approx(f1[i]),
+            support[i],
+        )
         assert row["auc"] == pytest.approx(skm.roc_auc_score(y == i, probs[:, i]), abs=1e-12)
 
 
 def test_a_class_never_predicted_counts_as_zero_precision_and_auc_skips_absent_classes():
     y = np.array([0, 0, 1, 1])
-    probs = np.array([[.9, .1, 0], [.8, .2, 0], [.3, .7, 0], [.6, .4, 0]])  # class 2 never occurs
+    probs = np.array([[0.9, 0.1, 0], [0.8, 0.2, 0], [0.3, 0.7, 0], [0.6, 0.4, 0]])  # class 2 never occurs
     r = classification_report(y, probs, ("a", "b", "c"))
     assert r.metrics["precision_macro"] == pytest.approx(
-        skm.precision_score(y, probs.argmax(1), labels=[0, 1, 2], average="macro", zero_division=0))
+        skm.precision_score(y, probs.argmax(1), labels=[0, 1, 2], average="macro", zero_division=0)
+    )
     assert np.isnan(r.per_class[2]["auc"]) and r.metrics["auc_ovr"] == pytest.approx(
-        np.mean([skm.roc_auc_score(y == 0, probs[:, 0]), skm.roc_auc_score(y == 1, probs[:, 1])]))
+        np.mean([skm.roc_auc_score(y == 0, probs[:, 0]), skm.roc_auc_score(y == 1, probs[:, 1])])
+    )
     assert np.isnan(roc_auc([True, True], [0.1, 0.2]))
 
 
@@ -88,8 +100,13 @@ def test_evaluating_a_model_scores_its_own_predictions():
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 4))
     x, y = torch.rand(60, 1, 4, 4), torch.randint(0, 4, (60,))
-    e = ev.evaluate_model(model, _loader(x, y), task="classification", classes=("a", "b", "c", "d"),
-                          loss_fn=torch.nn.CrossEntropyLoss())
+    e = ev.evaluate_model(
+        model,
+        _loader(x, y),
+        task="classification",
+        classes=("a", "b", "c", "d"),
+        loss_fn=torch.nn.CrossEntropyLoss(),
+    )
     with torch.no_grad():
         logits = model(x)
     probs = torch.softmax(logits, 1).numpy()
@@ -101,8 +118,14 @@ def test_evaluating_a_model_scores_its_own_predictions():
     assert len(e.examples) == min(wrong, ev.GRID)
     assert all(true != pred for _, true, pred in e.examples)
     out = ev.files(e)
-    assert {"metrics.json", "per_class.json", "per_class.csv", "confusion_matrix.json",
-            "confusion_matrix.png", "misclassified.png"} <= set(out)
+    assert {
+        "metrics.json",
+        "per_class.json",
+        "per_class.csv",
+        "confusion_matrix.json",
+        "confusion_matrix.png",
+        "misclassified.png",
+    } <= set(out)
     assert out["confusion_matrix.png"][:8] == b"\x89PNG\r\n\x1a\n"
     assert out["misclassified.png"][:4] == b"\x89PNG"
     cm = json.loads(out["confusion_matrix.json"])

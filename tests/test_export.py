@@ -136,7 +136,7 @@ def test_pruning_reaches_the_sparsity_and_reports_the_accuracy_change(method, tm
 def test_structured_pruning_zeroes_whole_channels_but_keeps_the_head():
     from neural_engine.export.prune import prune_state
 
-    state, report = prune_state(digits_graph(), trained_state(), 0.5, "structured")
+    state, _report = prune_state(digits_graph(), trained_state(), 0.5, "structured")
     conv = state["layers.conv2d_1.0.weight"]  # (out, in, kh, kw)
     zero_rows = (conv.flatten(1).abs().sum(1) == 0).sum().item()
     assert zero_rows == conv.shape[0] // 2
@@ -195,21 +195,30 @@ def test_a_dataset_that_does_not_fit_the_network_is_refused(tmp_path):
 
 def test_a_variant_that_crashes_onnxruntime_is_measured_at_a_lower_level(tmp_path, monkeypatch):
     from neural_engine.export import quantize
+
     model = tmp_path / "m.onnx"
     model.write_bytes(b"")
-    crash_at_all = ("import os, signal, sys\nif sys.argv[2] == 'ORT_ENABLE_ALL': os.kill(os.getpid(), signal.SIGSEGV)")
+    crash_at_all = (
+        "import os, signal, sys\nif sys.argv[2] == 'ORT_ENABLE_ALL': os.kill(os.getpid(), signal.SIGSEGV)"
+    )
     monkeypatch.setattr(quantize, "_LOAD", crash_at_all)
     level, note = quantize.loadable_level(model)
     assert level == "extended" and "crashed loading m.onnx at optimisation level 'all' (signal 11)" in note
     monkeypatch.setattr(quantize, "_LOAD", "raise SystemExit('refused: not a model')")
-    with pytest.raises(ExportError, match="onnxruntime must load m.onnx; it refused it: refused: not a model"):
+    with pytest.raises(
+        ExportError, match="onnxruntime must load m.onnx; it refused it: refused: not a model"
+    ):
         quantize.loadable_level(model)
 
 
 def test_fp16_of_a_transformer_is_kept_although_full_optimisation_crashes_onnxruntime(tmp_path):
     graph = template("transformer_classifier", **SMALL["transformer_classifier"])
-    r = run_export(graph, None, ExportSpec(quantize=("fp16",), serving=False, samples=16, latency_budget_s=0.002),
-                   tmp_path)
+    r = run_export(
+        graph,
+        None,
+        ExportSpec(quantize=("fp16",), serving=False, samples=16, latency_budget_s=0.002),
+        tmp_path,
+    )
     fp16 = r.variants[1]
     assert r.passed and fp16.agreement_with_fp32 == 1.0 and fp16.max_abs_diff_vs_fp32 < 1e-2
     assert fp16.ort_level in ("all", "extended")  # 'extended' where onnxruntime 1.32 crashes at 'all'

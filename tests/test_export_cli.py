@@ -90,7 +90,7 @@ def test_export_of_a_run_records_files_report_variants_and_the_onnx_model(home, 
     mlflow.set_tracking_uri(f"sqlite:///{home}/mlflow.db")
     onnx_model = mlflow.pyfunc.load_model(f"runs:/{run_id}/onnx_model")
     x = np.zeros((2, 1, 8, 8), np.float32)
-    assert np.asarray(list(onnx_model.predict({"image": x}).values())[0]).shape == (2, 10)
+    assert np.asarray(next(iter(onnx_model.predict({"image": x}).values()))).shape == (2, 10)
     report = json.loads(
         Path(mlflow.artifacts.download_artifacts(f"runs:/{run_id}/export/onnx/report.json")).read_text()
     )

@@ -21,24 +21,44 @@ def core_only(tmp_path_factory):
     """A fresh virtual environment with the project installed from this checkout, no extras."""
     venv = tmp_path_factory.mktemp("core-venv")
     source = tmp_path_factory.mktemp("source") / "neuralforge"  # the build writes build/ beside the sources
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
-        ".venv*", ".git", "build", "test-artifacts", "*.egg-info", "__pycache__", "node_modules"))
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".venv*", ".git", "build", "test-artifacts", "*.egg-info", "__pycache__", "node_modules"
+        ),
+    )
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    pip = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", str(source)],
-                         capture_output=True, text=True, timeout=600, check=False)
+    pip = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", str(source)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert pip.returncode == 0, pip.stderr[-3000:]
     return venv
 
 
 def _run(venv: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([str(venv / "bin" / "neuralforge"), *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=120, check=False)
+    return subprocess.run(
+        [str(venv / "bin" / "neuralforge"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 @pytest.mark.slow
 def test_the_core_install_checks_networks_without_torch(core_only, tmp_path):
-    installed = subprocess.run([str(core_only / "bin" / "python"), "-m", "pip", "list", "--format", "json"],
-                               capture_output=True, text=True, check=True).stdout
+    installed = subprocess.run(
+        [str(core_only / "bin" / "python"), "-m", "pip", "list", "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     names = {p["name"].lower() for p in json.loads(installed)}
     assert not names & {"torch", "numpy", "ray", "mlflow", "streamlit", "httpx"}, names
     (tmp_path / "n.neural").write_text(NET)
@@ -54,8 +74,11 @@ def test_the_core_install_checks_networks_without_torch(core_only, tmp_path):
 @pytest.mark.slow
 def test_a_command_needing_an_extra_names_it(core_only, tmp_path):
     (tmp_path / "n.neural").write_text(NET)
-    for args, extra in ((("codegen", "n.neural"), "torch"), (("train", "--template", "mnist_cnn"), "ray"),
-                        (("datasets", "list"), "data")):
+    for args, extra in (
+        (("codegen", "n.neural"), "torch"),
+        (("train", "--template", "mnist_cnn"), "ray"),
+        (("datasets", "list"), "data"),
+    ):
         r = _run(core_only, *args, cwd=tmp_path)
         assert r.returncode == 1 and "Traceback" not in r.stderr, (args, r.stderr)
         assert f"install the {extra} extra: pip install 'neuralforge[{extra}]'" in r.stderr, (args, r.stderr)
@@ -63,6 +86,7 @@ def test_a_command_needing_an_extra_names_it(core_only, tmp_path):
 
 def test_every_extra_the_cli_names_exists():
     from neural_engine.cli import EXTRAS
+
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     assert set(EXTRAS.values()) <= set(extras), set(EXTRAS.values()) - set(extras)
 
@@ -70,14 +94,31 @@ def test_every_extra_the_cli_names_exists():
 @pytest.mark.slow
 def test_the_client_extra_adds_httpx_and_websockets_only(core_only, tmp_path):
     source = next(core_only.parent.glob("source*/neuralforge"))  # the fixture's copy
-    pip = subprocess.run([str(core_only / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                          f"{source}[client]"], capture_output=True, text=True, timeout=600, check=False)
+    pip = subprocess.run(
+        [str(core_only / "bin" / "python"), "-m", "pip", "install", "--quiet", f"{source}[client]"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert pip.returncode == 0, pip.stderr[-3000:]
-    installed = subprocess.run([str(core_only / "bin" / "python"), "-m", "pip", "list", "--format", "json"],
-                               capture_output=True, text=True, check=True).stdout
+    installed = subprocess.run(
+        [str(core_only / "bin" / "python"), "-m", "pip", "list", "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     names = {p["name"].lower() for p in json.loads(installed)}
     assert {"httpx", "websockets"} <= names and not names & {"torch", "numpy", "ray", "fastapi"}, names
-    r = subprocess.run([str(core_only / "bin" / "python"), "-c",
-                        "from neuralforge import Client; print(Client('http://127.0.0.1:9').__class__.__name__)"],
-                       capture_output=True, text=True, timeout=60, check=False)
+    r = subprocess.run(
+        [
+            str(core_only / "bin" / "python"),
+            "-c",
+            "from neuralforge import Client; print(Client('http://127.0.0.1:9').__class__.__name__)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert r.returncode == 0 and r.stdout.strip() == "Client", r.stderr

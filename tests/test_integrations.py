@@ -45,6 +45,7 @@ def _free_port() -> int:
 
 # ---- credentials ---------------------------------------------------------------------------------
 
+
 def test_credentials_are_written_private_and_atomically(tmp_path):
     path = tmp_path / "creds" / "acme.json"
     old = os.umask(0)  # a permissive umask must not leak into the file
@@ -61,13 +62,16 @@ def test_credentials_are_written_private_and_atomically(tmp_path):
         save_credentials(path, {"port": 8265})
 
 
-@pytest.mark.parametrize("mode, who", [(0o644, "everyone"), (0o604, "everyone"), (0o640, "its group"),
-                                       (0o620, "its group")])
+@pytest.mark.parametrize(
+    "mode, who", [(0o644, "everyone"), (0o604, "everyone"), (0o640, "its group"), (0o620, "its group")]
+)
 def test_credentials_others_may_read_or_change_are_refused(tmp_path, mode, who):
     path = save_credentials(tmp_path / "acme.json", {"token": "s3cret"})
     path.chmod(mode)
-    with pytest.raises(CredentialsError, match=f"must be private to its owner \\(mode 0600\\); it is "
-                                               f"{mode:04o}, so {who} may") as err:
+    with pytest.raises(
+        CredentialsError,
+        match=f"must be private to its owner \\(mode 0600\\); it is {mode:04o}, so {who} may",
+    ) as err:
         load_credentials(path)
     assert f"chmod 600 {path}" in err.value.hint and "s3cret" not in str(err.value)
     path.chmod(0o400)
@@ -82,8 +86,10 @@ def test_credentials_of_another_user_missing_or_malformed_are_refused(tmp_path, 
             load_credentials(path)
     with pytest.raises(CredentialsError, match="must exist at .*missing.json; there is none"):
         load_credentials(tmp_path / "missing.json")
-    for text, message in (("{not json", "must hold a JSON object; it does not"),
-                          (json.dumps(["t"]), "JSON object of strings; received list")):
+    for text, message in (
+        ("{not json", "must hold a JSON object; it does not"),
+        (json.dumps(["t"]), "JSON object of strings; received list"),
+    ):
         path.write_text(text)
         with pytest.raises(CredentialsError, match=message):
             load_credentials(path)
@@ -91,6 +97,7 @@ def test_credentials_of_another_user_missing_or_malformed_are_refused(tmp_path, 
 
 def test_ray_connector_takes_address_and_token_from_its_credentials_file(nf_home):
     from neuralforge.integrations.credentials import credentials_path
+
     path = save_credentials(credentials_path("ray"), {"address": "http://10.0.0.5:8265", "token": "tok-123"})
     assert path == nf_home / "credentials" / "ray.json"
     ray = RayConnector()
@@ -104,18 +111,24 @@ def test_ray_connector_takes_address_and_token_from_its_credentials_file(nf_home
 
 # ---- JobStatus -----------------------------------------------------------------------------------
 
+
 def test_job_status_table_covers_every_ray_state_and_agrees_on_terminal(nf_home):
     from ray.job_submission import JobStatus as RayJobStatus
+
     assert set(RayConnector.states) == {s.value for s in RayJobStatus}
     for s in RayJobStatus:
         assert RayConnector.states[s.value].terminal == s.is_terminal(), s
     assert RayConnector().status_of(RayJobStatus.STOPPED) is JobStatus.STOPPED  # Ray's enum is a str
-    with pytest.raises(ConnectorError, match="the ray job state must be one of PENDING, RUNNING, SUCCEEDED, "
-                                             "FAILED, STOPPED; received 'DONE'"):
+    with pytest.raises(
+        ConnectorError,
+        match="the ray job state must be one of PENDING, RUNNING, SUCCEEDED, "
+        "FAILED, STOPPED; received 'DONE'",
+    ):
         RayConnector().status_of("DONE")
 
 
 # ---- backoff -------------------------------------------------------------------------------------
+
 
 def _failing(errors: list[BaseException], result="ok"):
     calls = []
@@ -125,15 +138,19 @@ def _failing(errors: list[BaseException], result="ok"):
         if len(calls) <= len(errors):
             raise errors[len(calls) - 1]
         return result
+
     return fn, calls
 
 
-@pytest.mark.parametrize("policy, rand, delays", [
-    (RetryPolicy(attempts=5, base_delay=0.5, factor=2, max_delay=3, jitter=0), 0.7, [0.5, 1.0, 2.0, 3.0]),
-    (RetryPolicy(attempts=4, base_delay=1, factor=3, max_delay=100, jitter=0.5), 0.0, [1, 3, 9]),
-    (RetryPolicy(attempts=4, base_delay=1, factor=3, max_delay=100, jitter=0.5), 1.0, [0.5, 1.5, 4.5]),
-    (RetryPolicy(attempts=3, base_delay=2, factor=2, max_delay=10, jitter=1), 1.0, [0.0, 0.0]),
-])
+@pytest.mark.parametrize(
+    "policy, rand, delays",
+    [
+        (RetryPolicy(attempts=5, base_delay=0.5, factor=2, max_delay=3, jitter=0), 0.7, [0.5, 1.0, 2.0, 3.0]),
+        (RetryPolicy(attempts=4, base_delay=1, factor=3, max_delay=100, jitter=0.5), 0.0, [1, 3, 9]),
+        (RetryPolicy(attempts=4, base_delay=1, factor=3, max_delay=100, jitter=0.5), 1.0, [0.5, 1.5, 4.5]),
+        (RetryPolicy(attempts=3, base_delay=2, factor=2, max_delay=10, jitter=1), 1.0, [0.0, 0.0]),
+    ],
+)
 def test_backoff_grows_exponentially_up_to_the_cap_with_jitter(policy, rand, delays):
     fn, calls = _failing([TransientError("busy")] * (policy.attempts - 1))
     slept = []
@@ -171,8 +188,12 @@ def test_an_unreachable_cluster_is_transient_and_retried(nf_home):
 
 
 TRANSLATED = [  # (what Ray or requests raised, the connector error it becomes)
-    (RuntimeError("Request failed with status code 500: No available agent to submit job, please try again "
-                  "later."), TransientError),
+    (
+        RuntimeError(
+            "Request failed with status code 500: No available agent to submit job, please try again later."
+        ),
+        TransientError,
+    ),
     (RuntimeError("Request failed with status code 503: Service Unavailable."), TransientError),
     (RuntimeError("Request failed with status code 500: Internal Server Error."), ConnectorError),
     (RuntimeError("Request failed with status code 404: Job raysubmit_x does not exist."), JobNotFoundError),
@@ -200,11 +221,14 @@ class _LostAnswerClient:
 
     def submit_job(self, **kw):
         import requests
+
         self.submitted.append(kw)
         if len(self.submitted) == 1:
             raise requests.ConnectionError("connection reset")
-        raise RuntimeError(f"Request failed with status code 500: Job with submission_id "
-                           f"{kw['submission_id']} already exists.")
+        raise RuntimeError(
+            f"Request failed with status code 500: Job with submission_id "
+            f"{kw['submission_id']} already exists."
+        )
 
 
 def test_a_submission_retried_after_a_lost_answer_is_one_job(nf_home, monkeypatch):
@@ -223,19 +247,41 @@ def test_a_submission_retried_after_a_lost_answer_is_one_job(nf_home, monkeypatc
 # ---- what a job spec becomes on Ray --------------------------------------------------------------
 
 PLANS = [  # (spec, resources, entrypoint, Ray options)
-    (JobSpec.command(["python", "-c", "print('a b')"]), ResourceConfig(),
-     "python -c 'print('\"'\"'a b'\"'\"')'", {}),
-    (JobSpec.command("nvidia-smi && python x.py"), ResourceConfig(cpus=2, gpus=0.5, memory_mb=512),
-     "nvidia-smi && python x.py",
-     {"entrypoint_num_cpus": 2, "entrypoint_num_gpus": 0.5, "entrypoint_memory": 512 * 2**20}),
-    (JobSpec.train(template="mnist_cnn", dataset="digits", smoke_test=True, seed=None), ResourceConfig(),
-     "python -m ray_jobs.train --template mnist_cnn --dataset digits --smoke-test --workers 1", {}),
-    (JobSpec.train(dsl="net.neural", epochs=3), ResourceConfig(workers=4, gpus=1, cpus=1),
-     "python -m ray_jobs.train --dsl net.neural --epochs 3 --workers 4 --gpu", {}),
-    (JobSpec.tune(template="mnist_cnn", search=["dense_1.units=choice(64, 128)", "train.epochs=2"],
-                  num_samples=4), ResourceConfig(workers=2),
-     ("python -m ray_jobs.tune --template mnist_cnn --search 'dense_1.units=choice(64, 128)' --search "
-      "train.epochs=2 --num-samples 4 --workers-per-trial 2"), {}),
+    (
+        JobSpec.command(["python", "-c", "print('a b')"]),
+        ResourceConfig(),
+        "python -c 'print('\"'\"'a b'\"'\"')'",
+        {},
+    ),
+    (
+        JobSpec.command("nvidia-smi && python x.py"),
+        ResourceConfig(cpus=2, gpus=0.5, memory_mb=512),
+        "nvidia-smi && python x.py",
+        {"entrypoint_num_cpus": 2, "entrypoint_num_gpus": 0.5, "entrypoint_memory": 512 * 2**20},
+    ),
+    (
+        JobSpec.train(template="mnist_cnn", dataset="digits", smoke_test=True, seed=None),
+        ResourceConfig(),
+        "python -m ray_jobs.train --template mnist_cnn --dataset digits --smoke-test --workers 1",
+        {},
+    ),
+    (
+        JobSpec.train(dsl="net.neural", epochs=3),
+        ResourceConfig(workers=4, gpus=1, cpus=1),
+        "python -m ray_jobs.train --dsl net.neural --epochs 3 --workers 4 --gpu",
+        {},
+    ),
+    (
+        JobSpec.tune(
+            template="mnist_cnn", search=["dense_1.units=choice(64, 128)", "train.epochs=2"], num_samples=4
+        ),
+        ResourceConfig(workers=2),
+        (
+            "python -m ray_jobs.tune --template mnist_cnn --search 'dense_1.units=choice(64, 128)' --search "
+            "train.epochs=2 --num-samples 4 --workers-per-trial 2"
+        ),
+        {},
+    ),
 ]
 
 
@@ -250,14 +296,27 @@ REFUSED = [  # (spec, resources, message)
     (JobSpec.train(template="mnist_cnn"), ResourceConfig(cpus=4), "cpus must be 1 \\(or unset\\)"),
     (JobSpec.train(template="mnist_cnn"), ResourceConfig(gpus=2), "gpus must be 0 or 1"),
     (JobSpec.tune(template="mnist_cnn"), ResourceConfig(memory_mb=100), "memory_mb must be unset"),
-    (JobSpec.train(template="mnist_cnn", workers=2), ResourceConfig(), "must leave workers to ResourceConfig"),
-    (JobSpec.train(template="mnist_cnn", epoch=3), ResourceConfig(),
-     "train job's args must be flags of ray_jobs.train; unrecognized arguments: --epoch 3"),
-    (JobSpec.train(template="mnist_cnn", epochs="three"), ResourceConfig(),
-     "argument --epochs: invalid int value: 'three'"),
+    (
+        JobSpec.train(template="mnist_cnn", workers=2),
+        ResourceConfig(),
+        "must leave workers to ResourceConfig",
+    ),
+    (
+        JobSpec.train(template="mnist_cnn", epoch=3),
+        ResourceConfig(),
+        "train job's args must be flags of ray_jobs.train; unrecognized arguments: --epoch 3",
+    ),
+    (
+        JobSpec.train(template="mnist_cnn", epochs="three"),
+        ResourceConfig(),
+        "argument --epochs: invalid int value: 'three'",
+    ),
     (JobSpec.train(epochs=3), ResourceConfig(), "exactly one of --dsl, --graph, --template"),
-    (JobSpec.tune(template="mnist_cnn", search_method="grids"), ResourceConfig(),
-     "argument --search-method: invalid choice: 'grids'"),
+    (
+        JobSpec.tune(template="mnist_cnn", search_method="grids"),
+        ResourceConfig(),
+        "argument --search-method: invalid choice: 'grids'",
+    ),
 ]
 
 
@@ -267,15 +326,24 @@ def test_what_the_entry_point_or_ray_cannot_honour_is_refused_before_submission(
         plan(spec, resources)
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: JobSpec("evaluate"), "JobSpec.kind must be one of train, tune, command; received 'evaluate'"),
-    (lambda: JobSpec("command", {"a": 1}, entrypoint="x"), "a command job needs an `entrypoint` and no `args`"),
-    (lambda: JobSpec("train", entrypoint="x"), "a train or tune job needs `args` and no `entrypoint`"),
-    (lambda: ResourceConfig(workers=0), "ResourceConfig.workers must be an integer >= 1; received 0"),
-    (lambda: ResourceConfig(gpus=True), "ResourceConfig.gpus must be a number >= 0; received True"),
-    (lambda: ResourceConfig(memory_mb=1.5), "ResourceConfig.memory_mb must be a positive integer"),
-    (lambda: ResourceConfig(env_vars={"A": 1}), "ResourceConfig.env_vars must be a mapping of strings"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (
+            lambda: JobSpec("evaluate"),
+            "JobSpec.kind must be one of train, tune, command; received 'evaluate'",
+        ),
+        (
+            lambda: JobSpec("command", {"a": 1}, entrypoint="x"),
+            "a command job needs an `entrypoint` and no `args`",
+        ),
+        (lambda: JobSpec("train", entrypoint="x"), "a train or tune job needs `args` and no `entrypoint`"),
+        (lambda: ResourceConfig(workers=0), "ResourceConfig.workers must be an integer >= 1; received 0"),
+        (lambda: ResourceConfig(gpus=True), "ResourceConfig.gpus must be a number >= 0; received True"),
+        (lambda: ResourceConfig(memory_mb=1.5), "ResourceConfig.memory_mb must be a positive integer"),
+        (lambda: ResourceConfig(env_vars={"A": 1}), "ResourceConfig.env_vars must be a mapping of strings"),
+    ],
+)
 def test_specs_and_resources_check_themselves(make, message):
     with pytest.raises(ConnectorError, match=re.escape(message)):
         make()
@@ -283,14 +351,19 @@ def test_specs_and_resources_check_themselves(make, message):
 
 # ---- the contract suite fails a broken connector --------------------------------------------------
 
+
 class _MemoryConnector(BaseConnector):
     """Jobs in a dict: each poll moves a job one state along its course. ``defects`` break one
     promise each; with none it keeps the contract (the control showing that each failure below
     comes from its defect, not from the harness)."""
 
     name = "memory"
-    states: ClassVar = {"queued": JobStatus.PENDING, "running": JobStatus.RUNNING, "done": JobStatus.SUCCEEDED,
-              "cancelled": JobStatus.STOPPED}
+    states: ClassVar = {
+        "queued": JobStatus.PENDING,
+        "running": JobStatus.RUNNING,
+        "done": JobStatus.SUCCEEDED,
+        "cancelled": JobStatus.STOPPED,
+    }
 
     def __init__(self, defects=()):
         self.defects, self.jobs, self.sleep = set(defects), {}, (lambda s: None)
@@ -307,8 +380,13 @@ class _MemoryConnector(BaseConnector):
 
     def submit_job(self, spec, resources=None):
         long = "sleep" in str(spec.entrypoint)
-        course = ["running"] if long else ["running", "queued", "done"] if "goes_back" in self.defects \
+        course = (
+            ["running"]
+            if long
+            else ["running", "queued", "done"]
+            if "goes_back" in self.defects
             else ["running", "done"]
+        )
         self.jobs[job_id := f"mem-{len(self.jobs)}"] = {"state": "queued", "course": course, "spec": spec}
         return job_id
 
@@ -335,7 +413,9 @@ class _MemoryConnector(BaseConnector):
 
     def get_logs(self, job_id, tail=None):
         spec = self._job(job_id)["spec"]
-        return "" if "no_logs" in self.defects else re.sub(r"print\('(.*)'\)", r"\1", " ".join(spec.entrypoint))
+        return (
+            "" if "no_logs" in self.defects else re.sub(r"print\('(.*)'\)", r"\1", " ".join(spec.entrypoint))
+        )
 
     def is_transient(self, err):
         return "retries_everything" in self.defects or super().is_transient(err)
@@ -360,11 +440,18 @@ _BROKEN = [  # (a connector breaking one promise, the contract test that must ca
 def _run_contract_test(name, connector, monkeypatch, tmp_path):
     """One contract test called directly, its fixtures made as the suite makes them."""
     import inspect
+
     suite = ConnectorContract()
     suite.timeout = 0.5
     quick = (JobSpec.command(["print('contract output')"]), "contract output")
-    made = {"connector": connector, "quick_job": quick, "monkeypatch": monkeypatch, "tmp_path": tmp_path,
-            "long_job": JobSpec.command(["sleep 900"]), "model_source": None}
+    made = {
+        "connector": connector,
+        "quick_job": quick,
+        "monkeypatch": monkeypatch,
+        "tmp_path": tmp_path,
+        "long_job": JobSpec.command(["sleep 900"]),
+        "model_source": None,
+    }
     test = getattr(suite, name)
     wanted = list(inspect.signature(test).parameters)
     if "finished_job" in wanted:
@@ -392,6 +479,7 @@ def test_the_contract_suite_fails_a_connector_that_breaks_a_promise(broken, name
 
 # ---- the contract against Ray (slow: the session's local head) -----------------------------------
 
+
 @pytest.fixture(scope="module")
 def train_job(ray_head_session) -> str:
     """A smoke-test training job, submitted before the contract suite (whose connector asks for it)
@@ -410,6 +498,7 @@ class TestRayConnector(ConnectorContract):
     @classmethod
     def connector(cls, ray_head_session, train_job):
         from ray_jobs import serve
+
         with pytest.MonkeyPatch.context() as mp:  # the head's environment, for the whole class
             ray_head_session.apply(mp)
             url = ray_head_session.state.dashboard_url
@@ -424,6 +513,7 @@ class TestRayConnector(ConnectorContract):
         """The digits CNN (trained in-process for an epoch) exported to ONNX."""
         from neural_engine.export.pipeline import ExportSpec, run_export
         from tests.digits_model import digits_graph, trained_state
+
         spec = ExportSpec(serving=False, samples=16)
         out = tmp_path_factory.mktemp("digits-onnx")
         return str(run_export(digits_graph(), trained_state(epochs=1), spec, out, dataset="digits").files[0])
@@ -435,6 +525,7 @@ class TestRayConnector(ConnectorContract):
 
         from neural_engine.export.weights import export_module
         from tests.digits_model import digits_graph, digits_test_samples, trained_state
+
         x, _ = digits_test_samples(16)
         model, _ = export_module(digits_graph(), trained_state(epochs=1))
         with torch.inference_mode():
@@ -462,9 +553,10 @@ def test_a_train_job_result_is_its_mlflow_run_and_metrics(ray_head, train_job):
 @pytest.mark.slow
 def test_resource_usage_is_the_heads_and_counts_a_running_job(ray_head):
     import time
+
     ray = RayConnector(ray_head.state.dashboard_url)
     ray.retry_policy = RetryPolicy(attempts=30, base_delay=1, factor=1, jitter=0)  # a fresh head: nodes come
-    usage = ray.get_resource_usage()                                                # seconds after its start
+    usage = ray.get_resource_usage()  # seconds after its start
     assert usage.nodes == 1 and usage.total["CPU"] == ray_head.state.num_cpus
     assert usage.total["object_store_memory"] == ray_head.state.object_store_mb * 2**20
     assert usage.total["memory"] > 0 and not any(k.startswith("node:") for k in usage.total)
@@ -474,7 +566,9 @@ def test_resource_usage_is_the_heads_and_counts_a_running_job(ray_head):
         while (usage := ray.get_resource_usage()).used.get("CPU") != 1:  # the monitor reports every few s
             assert time.monotonic() < deadline, (usage, ray.get_job_status(job_id))
             time.sleep(1)
-        assert usage.available["CPU"] == 0 and not ray.get_job_status(job_id).terminal  # reserved from the start
+        assert (
+            usage.available["CPU"] == 0 and not ray.get_job_status(job_id).terminal
+        )  # reserved from the start
     finally:
         ray.cancel_job(job_id)
         ray.wait(job_id, timeout=60)

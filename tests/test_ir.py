@@ -110,8 +110,14 @@ def test_duplicate_ids_and_dangling_edges_are_refused():
     with pytest.raises(ValidationError, match="unique"):
         propagate(Graph("D", {"x": (4,)}, (Node("a", "Dense", {"units": 1}),) * 2, (Edge("1", "x", "a"),)))
     with pytest.raises(ValidationError, match="unknown node 'ghost'"):
-        propagate(Graph("D", {"x": (4,)}, (Node("a", "Dense", {"units": 1}),),
-                        (Edge("1", "x", "a"), Edge("2", "ghost", "a"))))
+        propagate(
+            Graph(
+                "D",
+                {"x": (4,)},
+                (Node("a", "Dense", {"units": 1}),),
+                (Edge("1", "x", "a"), Edge("2", "ghost", "a")),
+            )
+        )
 
 
 def test_bad_layout_and_input_dims_are_refused():
@@ -128,7 +134,9 @@ def test_bad_device_hint_lists_the_valid_ones():
 
 
 def test_device_hints_are_kept_and_ignored_by_the_builder():
-    g = Graph("Dev", {"x": (4,)}, (Node("a", "Dense", {"units": 1}, device="cuda:1"),), (Edge("1", "x", "a"),))
+    g = Graph(
+        "Dev", {"x": (4,)}, (Node("a", "Dense", {"units": 1}, device="cuda:1"),), (Edge("1", "x", "a"),)
+    )
     assert Graph.from_json(g.to_json()).nodes[0].device == "cuda:1"
     assert build(g)(torch.randn(2, 4)).shape == (2, 1)
 

@@ -96,9 +96,18 @@ def test_a_stopped_head_is_a_clear_error(nf_home, monkeypatch):
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     gone = subprocess.Popen(["true"])
     gone.wait()
-    cluster.ClusterState(pid=gone.pid, create_time=time.time() - 60, gcs_address="127.0.0.1:1",
-                         dashboard_url="http://127.0.0.1:1", ports={}, temp_dir="/nonexistent", log="",
-                         num_cpus=1, object_store_mb=100, started_at=0).save(cluster.state_path())
+    cluster.ClusterState(
+        pid=gone.pid,
+        create_time=time.time() - 60,
+        gcs_address="127.0.0.1:1",
+        dashboard_url="http://127.0.0.1:1",
+        ports={},
+        temp_dir="/nonexistent",
+        log="",
+        num_cpus=1,
+        object_store_mb=100,
+        started_at=0,
+    ).save(cluster.state_path())
     with pytest.raises(JobError, match="must be running") as err:
         submit.submit(["python", "-c", "1"])
     assert err.value.hint == "run `neuralforge cluster up`"
@@ -112,8 +121,24 @@ def test_submit_needs_an_entrypoint(capsys):
 @pytest.mark.slow
 def test_neuralforge_jobs_cli(ray_head, tmp_path, capsys):
     wd = working_dir(tmp_path)
-    assert main(["jobs", "submit", "--working-dir", str(wd), "--env", "GREETING=hi", "--wait", "--",
-                 "python", "-c", "import os; print(os.environ['GREETING'], 'from cli')"]) == 0
+    assert (
+        main(
+            [
+                "jobs",
+                "submit",
+                "--working-dir",
+                str(wd),
+                "--env",
+                "GREETING=hi",
+                "--wait",
+                "--",
+                "python",
+                "-c",
+                "import os; print(os.environ['GREETING'], 'from cli')",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     job_id = out.splitlines()[0]
     assert job_id.startswith("raysubmit_") and "hi from cli" in out
@@ -129,9 +154,24 @@ def test_ray_job_submit_cli_with_the_token(ray_head, tmp_path):
     wd = working_dir(tmp_path)
     env = {**os.environ, "RAY_ADDRESS": ray_head.state.dashboard_url, "RAY_AUTH_MODE": "token"}
     ray = Path(sys.executable).parent / "ray"
-    r = subprocess.run([str(ray), "job", "submit", "--working-dir", str(wd), "--",
-                        "python", "-c", "print('via ray job submit')"],
-                       check=False, env=env, capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [
+            str(ray),
+            "job",
+            "submit",
+            "--working-dir",
+            str(wd),
+            "--",
+            "python",
+            "-c",
+            "print('via ray job submit')",
+        ],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     assert "via ray job submit" in r.stdout and "succeeded" in r.stdout
 
@@ -142,16 +182,27 @@ def test_ray_job_submit_training_records_into_the_clusters_store(ray_head, tmp_p
     submitting shell: the run lands in the head's store (``cluster up`` gave the head its absolute
     settings), tagged with the job, found by ``runs list`` and by the Train page."""
     from streamlit.testing.v1 import AppTest
+
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / "notes.txt").write_text("not a project")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEURALFORGE_", "MLFLOW_"))}
-    env.update(RAY_ADDRESS=ray_head.state.dashboard_url, RAY_AUTH_MODE="token",
-               RAY_AUTH_TOKEN_PATH=ray_head.env["RAY_AUTH_TOKEN_PATH"])
+    env.update(
+        RAY_ADDRESS=ray_head.state.dashboard_url,
+        RAY_AUTH_MODE="token",
+        RAY_AUTH_TOKEN_PATH=ray_head.env["RAY_AUTH_TOKEN_PATH"],
+    )
     command = cluster.submit_line(ray_head.state).split(" ray job submit ", 1)[1]  # what `cluster up` prints
     ray = Path(sys.executable).parent / "ray"
-    r = subprocess.run([str(ray), "job", "submit", *command.split()], cwd=elsewhere, env=env,
-                       capture_output=True, text=True, timeout=400, check=False)
+    r = subprocess.run(
+        [str(ray), "job", "submit", *command.split()],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     job_id = re.search(r"Job '(raysubmit_\w+)' submitted successfully", r.stdout).group(1)
 
@@ -159,7 +210,9 @@ def test_ray_job_submit_training_records_into_the_clusters_store(ray_head, tmp_p
     (run,) = json.loads(capsys.readouterr().out)
     assert run["status"] == "FINISHED"
 
-    at = AppTest.from_file(str(Path(__file__).parents[1] / "app" / "app_pages" / "train.py"), default_timeout=120)
+    at = AppTest.from_file(
+        str(Path(__file__).parents[1] / "app" / "app_pages" / "train.py"), default_timeout=120
+    )
     at.run()
     at.selectbox(key="train_job").set_value(job_id).run()
     assert not at.exception and not at.error, [e.value for e in at.error]

@@ -39,6 +39,7 @@ def create_keys(path: str, who: str, n: int, barrier) -> None:
             store.create(f"{who}-{i}", "read")
     except BaseException:  # the parent's assertion shows why
         import traceback
+
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).with_name(f"{who}.error").write_text(traceback.format_exc())
         raise
@@ -191,8 +192,11 @@ def two_servers(tmp_path):
 
     home = tmp_path / "home"
     env = {k: v for k, v in os.environ.items() if k not in RAY_ENV_CLEARED}
-    env.update(NEURALFORGE_HOME=str(home), RAY_AUTH_TOKEN_PATH=str(home / "no-token"),
-               NEURALFORGE_WEBHOOK_SECRET="w" * 32)
+    env.update(
+        NEURALFORGE_HOME=str(home),
+        RAY_AUTH_TOKEN_PATH=str(home / "no-token"),
+        NEURALFORGE_WEBHOOK_SECRET="w" * 32,
+    )
     (home / "fake-jobs").mkdir(parents=True)
     with ThreadPoolExecutor(2) as pool:
         procs = list(pool.map(lambda _: start_server(env, free_port(), FAKE_API), range(2)))
@@ -213,8 +217,11 @@ def receiver():
 def first_epoch_delivered(home: Path, receiver, procs, job_id: str = "nf-train-1") -> None:
     set_job(home, job_id, receiver.url, "RUNNING", [EPOCH])
     wait_for(lambda: receiver.events() == ["started", "progress"], 30, receiver.events)
-    wait_for(lambda: watching(home, job_id) == {p.pid for p in procs}, 30,
-             lambda: f"both servers must watch {job_id}; {watching(home, job_id)} do")
+    wait_for(
+        lambda: watching(home, job_id) == {p.pid for p in procs},
+        30,
+        lambda: f"both servers must watch {job_id}; {watching(home, job_id)} do",
+    )
 
 
 @pytest.mark.slow

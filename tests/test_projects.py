@@ -12,7 +12,7 @@ from neural_engine.errors import ValidationError
 from neural_engine.projects import diff_versions, load_version, projects, save_version, versions
 from neural_engine.templates import template
 
-SMALL = 'network N { input: (4,) layers: Dense(8) Output(2) }'
+SMALL = "network N { input: (4,) layers: Dense(8) Output(2) }"
 
 
 def exercise(store) -> None:
@@ -68,6 +68,7 @@ def test_training_takes_a_saved_version(nf_home):
     from neural_engine.data import load
     from ray_jobs.config import TrainConfig
     from ray_jobs.run_setup import _tags, load_network
+
     g = template("mnist_cnn", input_shape=(8, 8, 1), classes=10)
     save_version("digits-cnn", g, "first")
     config = TrainConfig(project="digits-cnn@v1", dataset="digits")

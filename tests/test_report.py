@@ -53,8 +53,12 @@ def test_huge_tensor_lint():
 
 def test_mask_zero_before_a_recurrent_layer_says_no_mask_is_passed():
     g = GraphBuilder("Masked", {"ids": (20,)})
-    g.chain("ids", ("Embedding", {"input_dim": 100, "output_dim": 16, "mask_zero": True}),
-            ("Dropout", {"rate": 0.1}), ("LSTM", {"units": 8}))
+    g.chain(
+        "ids",
+        ("Embedding", {"input_dim": 100, "output_dim": 16, "mask_zero": True}),
+        ("Dropout", {"rate": 0.1}),
+        ("LSTM", {"units": 8}),
+    )
     (lint,) = report(g.build()).lints
     assert lint.code == "mask-not-passed" and lint.node == "embedding_1"
     assert "no mask reaches LSTM (lstm_1)" in lint.message and "padded steps" in lint.message
@@ -86,8 +90,11 @@ def test_softmax_before_cross_entropy():
 
 def test_search_values_use_their_defaults_and_the_table_says_so():
     from neural_engine.dsl import parse
-    g = parse('network N { input: (8,) layers: Dense(HPO(choice(4, 8))) Output(2) '
-              'train { batch_size: HPO(choice(16, 32)) } }')
+
+    g = parse(
+        "network N { input: (8,) layers: Dense(HPO(choice(4, 8))) Output(2) "
+        "train { batch_size: HPO(choice(16, 32)) } }"
+    )
     r = report(g)
     assert r.memory.batch_size == 16 and r.nodes[0].output_shape == (4,)
     assert set(r.search_values) == {"dense_1.units", "train.batch_size"}

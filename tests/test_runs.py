@@ -17,8 +17,10 @@ from neural_engine.dsl import parse
 from ray_jobs.cli import main
 
 NET_A = 'network N { input: (8, 8, 1) layers: Flatten() Dense(8, activation="relu") Dropout(0.5) Output(10) }'
-NET_B = ('network N { input: (8, 8, 1) layers: Flatten() Dense(16, activation="relu") Dense(12) Output(10) '
-         'train { epochs: 4 } }')
+NET_B = (
+    'network N { input: (8, 8, 1) layers: Flatten() Dense(16, activation="relu") Dense(12) Output(10) '
+    "train { epochs: 4 } }"
+)
 
 
 def test_graph_diff_names_nodes_added_removed_and_changed():
@@ -39,6 +41,7 @@ def store(tmp_path_factory):
     from mlflow.tracking import MlflowClient
 
     from ray_jobs.tracking import experiment_id
+
     home = tmp_path_factory.mktemp("runs-home")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("NEURALFORGE_HOME", str(home))
@@ -49,16 +52,27 @@ def store(tmp_path_factory):
         exp = experiment_id(uri, "cmp", str(home / "mlartifacts"))
         ids = {}
         now = int(time.time() * 1000)
-        for name, lr, batch, net, accs, team in (("A", "0.001", "32", NET_A, (.5, .7, .8), "vision"),
-                                                 ("B", "0.01", "64", NET_B, (.4, .6, .7), "nlp"),
-                                                 ("C", "0.1", "32", None, (), "vision")):
+        for name, lr, batch, net, accs, team in (
+            ("A", "0.001", "32", NET_A, (0.5, 0.7, 0.8), "vision"),
+            ("B", "0.01", "64", NET_B, (0.4, 0.6, 0.7), "nlp"),
+            ("C", "0.1", "32", None, (), "vision"),
+        ):
             run = client.create_run(exp, run_name=name, tags={"team": team})
             ids[name] = rid = run.info.run_id
-            client.log_batch(rid, params=[Param("optimizer.lr", lr), Param("train.batch_size", batch),
-                                          Param("dataset", "digits")],
-                             metrics=[Metric(k, v, now, step) for step, acc in enumerate(accs)
-                                      for k, v in (("val_accuracy", acc), ("val_loss", 1 - acc))],
-                             tags=[RunTag("neuralforge.kind", "train")])
+            client.log_batch(
+                rid,
+                params=[
+                    Param("optimizer.lr", lr),
+                    Param("train.batch_size", batch),
+                    Param("dataset", "digits"),
+                ],
+                metrics=[
+                    Metric(k, v, now, step)
+                    for step, acc in enumerate(accs)
+                    for k, v in (("val_accuracy", acc), ("val_loss", 1 - acc))
+                ],
+                tags=[RunTag("neuralforge.kind", "train")],
+            )
             if net:
                 d = home / f"setup-{name}"
                 d.mkdir()
@@ -81,8 +95,10 @@ def test_compare_diffs_hyperparameters_and_architectures_and_exports(runs, tmp_p
     import polars as pl
 
     from ray_jobs.runs import compare
-    out = compare([runs["A"], runs["B"]], plot=str(tmp_path / "curves.png"), csv=str(tmp_path / "t.csv"),
-                  smoothing=0.5)
+
+    out = compare(
+        [runs["A"], runs["B"]], plot=str(tmp_path / "curves.png"), csv=str(tmp_path / "t.csv"), smoothing=0.5
+    )
     assert out["params_differ"] == {"optimizer.lr": ["0.001", "0.01"], "train.batch_size": ["32", "64"]}
     assert out["metrics"]["val_accuracy"] == [0.8, 0.7]  # the final values, side by side
     arch = out["architecture"][runs["B"]]
@@ -109,19 +125,23 @@ def test_compare_command_prints_the_diff(runs, tmp_path, capsys):
 
 def test_smoothing_is_an_exponential_moving_average():
     from ray_jobs.runs import smooth
+
     assert smooth([1.0, 0.0, 0.0], 0.0) == [1.0, 0.0, 0.0]
     assert smooth([1.0, 0.0, 0.0], 0.5) == [1.0, 0.5, 0.25]
 
 
-@pytest.mark.parametrize("flags,expected", [
-    (["--tag", "team=vision"], ["A", "C"]),
-    (["--filter", "metrics.val_accuracy > 0.75"], ["A"]),
-    (["--status", "FAILED"], ["C"]),
-    (["--param", "optimizer.lr=0.005:0.05"], ["B"]),
-    (["--param", "optimizer.lr=:0.005", "--tag", "team=vision"], ["A"]),
-    (["--experiment", "cmp", "--since", "2000-01-01", "--until", "2999-01-01"], ["A", "B", "C"]),
-    (["--since", "2999-01-01"], []),
-])
+@pytest.mark.parametrize(
+    "flags,expected",
+    [
+        (["--tag", "team=vision"], ["A", "C"]),
+        (["--filter", "metrics.val_accuracy > 0.75"], ["A"]),
+        (["--status", "FAILED"], ["C"]),
+        (["--param", "optimizer.lr=0.005:0.05"], ["B"]),
+        (["--param", "optimizer.lr=:0.005", "--tag", "team=vision"], ["A"]),
+        (["--experiment", "cmp", "--since", "2000-01-01", "--until", "2999-01-01"], ["A", "B", "C"]),
+        (["--since", "2999-01-01"], []),
+    ],
+)
 def test_list_filters(runs, capsys, flags, expected):
     assert main(["runs", "list", "--json", *flags]) == 0
     found = {r["name"] for r in json.loads(capsys.readouterr().out)}
@@ -141,6 +161,7 @@ def test_tag_and_untag(runs, capsys):
     from mlflow.tracking import MlflowClient
 
     from neural_engine.settings import settings
+
     client = MlflowClient(settings().mlflow_uri)
     assert main(["runs", "tag", runs["B"], "stage=candidate", "owner=ada"]) == 0
     assert {"stage": "candidate", "owner": "ada"}.items() <= client.get_run(runs["B"]).data.tags.items()
@@ -173,8 +194,14 @@ def trained(tmp_path_factory):
     cleared = ("RAY_ADDRESS", "MLFLOW_TRACKING_URI", "NEURALFORGE_STORAGE")
     env = {k: v for k, v in os.environ.items() if k not in cleared}
     env["NEURALFORGE_HOME"] = str(home)
-    out = subprocess.run([sys.executable, "-c", TRAIN_THEN_REPRODUCE], env=env, capture_output=True,
-                         text=True, timeout=400, check=False)
+    out = subprocess.run(
+        [sys.executable, "-c", TRAIN_THEN_REPRODUCE],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return home, re.search(r"MLflow run (\w+) finished\n", out.stdout).group(1), out.stdout
 
@@ -182,6 +209,7 @@ def trained(tmp_path_factory):
 @pytest.mark.slow
 def test_reproduce_trains_the_same_run_again(trained):
     from mlflow.tracking import MlflowClient
+
     home, run_id, out = trained
     new_id = re.search(r"MLflow run (\w+) finished: a reproduction of " + run_id, out).group(1)
     client = MlflowClient(f"sqlite:///{home}/mlflow.db")
@@ -189,11 +217,19 @@ def test_reproduce_trains_the_same_run_again(trained):
     assert new.data.tags["neuralforge.reproduced_from"] == run_id
     assert new.info.run_name == "original-reproduced"
     assert new.info.status == "FINISHED"
-    first = [[m.value for m in client.get_metric_history(r, "train_loss") if m.step == 0]
-             for r in (run_id, new_id)]
+    first = [
+        [m.value for m in client.get_metric_history(r, "train_loss") if m.step == 0] for r in (run_id, new_id)
+    ]
     assert first[0] == first[1] and len(first[0]) == 1  # the same first-epoch loss, to the last bit
-    same = ("train.epochs", "train.batch_size", "train.seed", "optimizer.lr", "split", "dataset",
-            "dataset_version")
+    same = (
+        "train.epochs",
+        "train.batch_size",
+        "train.seed",
+        "optimizer.lr",
+        "split",
+        "dataset",
+        "dataset_version",
+    )
     assert {k: new.data.params[k] for k in same} == {k: old.data.params[k] for k in same}
     assert new.data.params["split"] == "70,15,15" and new.data.params["train.seed"] == "7"
     assert "(equal)" in out
@@ -202,6 +238,7 @@ def test_reproduce_trains_the_same_run_again(trained):
 @pytest.mark.slow
 def test_evaluate_command_scores_the_best_checkpoint(trained, monkeypatch, capsys):
     from mlflow.tracking import MlflowClient
+
     home, run_id, _ = trained
     monkeypatch.setenv("NEURALFORGE_HOME", str(home))
     for var in ("MLFLOW_TRACKING_URI", "NEURALFORGE_STORAGE"):
@@ -216,5 +253,9 @@ def test_evaluate_command_scores_the_best_checkpoint(trained, monkeypatch, capsy
     assert main(["evaluate", run_id, "--split", "val"]) == 0
     assert "eval_val_accuracy" in client.get_run(run_id).data.metrics
     files = {a.path for a in client.list_artifacts(run_id, "evaluation/test")}
-    assert {"evaluation/test/confusion_matrix.png", "evaluation/test/misclassified.png",
-            "evaluation/test/per_class.json", "evaluation/test/confusion_matrix.json"} <= files
+    assert {
+        "evaluation/test/confusion_matrix.png",
+        "evaluation/test/misclassified.png",
+        "evaluation/test/per_class.json",
+        "evaluation/test/confusion_matrix.json",
+    } <= files

@@ -53,11 +53,13 @@ def plant(path: Path, marker: Path, fmt: str) -> Path:
 
 def ray_checkpoint(directory: Path):
     from ray.train import Checkpoint
+
     return Checkpoint.from_directory(str(directory))
 
 
 def training_objects(graph):
     from neural_engine.objectives import make_scheduler
+
     model = build(graph, logits=True)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     scheduler, _ = make_scheduler(None, optimizer, epochs=4, steps_per_epoch=1, warmup_epochs=1)
@@ -78,6 +80,7 @@ def logged_run(home: Path, best: Path) -> str:
     from mlflow.tracking import MlflowClient
 
     from ray_jobs.tracking import experiment_id
+
     uri = f"sqlite:///{home}/mlflow.db"
     client = MlflowClient(uri)
     run_id = client.create_run(experiment_id(uri, "neuralforge", str(home / "mlartifacts"))).info.run_id
@@ -86,8 +89,12 @@ def logged_run(home: Path, best: Path) -> str:
         Path(d, "best.pt").write_bytes(best.read_bytes())
         client.log_artifact(run_id, str(Path(d, "graph.json")), "setup")
         client.log_artifact(run_id, str(Path(d, "best.pt")), "checkpoints")
-    for key, value in {"dataset": "digits", "train.epochs": "1", "train.batch_size": "32",
-                       "train.seed": "0"}.items():
+    for key, value in {
+        "dataset": "digits",
+        "train.epochs": "1",
+        "train.batch_size": "32",
+        "train.seed": "0",
+    }.items():
         client.log_param(run_id, key, value)
     client.set_terminated(run_id, "FINISHED")
     return run_id
@@ -121,6 +128,7 @@ def test_resuming_refuses_a_planted_ray_train_checkpoint(tmp_path, fmt):
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_the_best_weights_after_training_refuse_a_planted_checkpoint(tmp_path, fmt):
     from ray_jobs.finish import best_model
+
     marker = tmp_path / "marker"
     plant(tmp_path / "checkpoint_000005" / CHECKPOINT, marker, fmt)
     with pytest.raises(CheckpointError, match=f"the last Ray Train checkpoint \\(best weights\\) {REFUSED}"):
@@ -142,7 +150,9 @@ def test_evaluate_and_export_of_a_run_refuse_its_planted_best_weights(home, tmp_
 def test_export_refuses_a_planted_checkpoint_file(tmp_path, capsys):
     marker = tmp_path / "marker"
     path = plant(tmp_path / "state.pt", marker, "torch.save")
-    assert main(["export", "--template", "mnist_cnn", "--input-shape", "8,8,1", "--checkpoint", str(path)]) == 1
+    assert (
+        main(["export", "--template", "mnist_cnn", "--input-shape", "8,8,1", "--checkpoint", str(path)]) == 1
+    )
     err = capsys.readouterr().err
     assert f"error: --checkpoint {REFUSED}" in err and "Traceback" not in err
     assert not marker.exists()
@@ -150,7 +160,9 @@ def test_export_refuses_a_planted_checkpoint_file(tmp_path, capsys):
 
 def test_an_unreadable_file_says_so(tmp_path):
     (tmp_path / "empty.pt").write_bytes(b"")
-    with pytest.raises(CheckpointError, match="must be a readable file written by torch.save; received .*empty.pt"):
+    with pytest.raises(
+        CheckpointError, match="must be a readable file written by torch.save; received .*empty.pt"
+    ):
         load_checkpoint(tmp_path / "empty.pt")
     with pytest.raises(CheckpointError, match="received .*missing.pt \\(FileNotFoundError"):
         load_checkpoint(tmp_path / "missing.pt")
@@ -165,17 +177,29 @@ def test_the_loops_checkpoint_resumes_model_optimizer_scheduler_and_counters(tmp
     torch.nn.functional.cross_entropy(model(torch.randn(4, 1, 8, 8)), torch.tensor([0, 1, 2, 3])).backward()
     optimizer.step()  # Adam's state: step counts and moments
     scheduler.step()
-    state = {"epoch": 1, "best": 0.5, "best_epoch": 0, "stale": 0,
-             "history": [{"train_loss": 1.0, "val_loss": 0.5, "lr": 0.01}],
-             "best_weights": {k: v.clone() for k, v in model.state_dict().items()}}
+    state = {
+        "epoch": 1,
+        "best": 0.5,
+        "best_epoch": 0,
+        "stale": 0,
+        "history": [{"train_loss": 1.0, "val_loss": 0.5, "lr": 0.01}],
+        "best_weights": {k: v.clone() for k, v in model.state_dict().items()},
+    }
     kept = tmp_path / "kept"
 
     def report(metrics, checkpoint=None):
         checkpoint.to_directory(str(kept))
 
     from ray.train import Checkpoint
-    _report(Session(0, 1, torch.device("cpu"), None, None, report, None, Checkpoint.from_directory),
-            state["history"][0], state, model, optimizer, scheduler)
+
+    _report(
+        Session(0, 1, torch.device("cpu"), None, None, report, None, Checkpoint.from_directory),
+        state["history"][0],
+        state,
+        model,
+        optimizer,
+        scheduler,
+    )
     again = training_objects(graph)
     restored = _restore(ray_checkpoint(kept), *again)
     assert restored["history"] == state["history"] and restored["epoch"] == 1 and restored["best"] == 0.5
@@ -185,6 +209,7 @@ def test_the_loops_checkpoint_resumes_model_optimizer_scheduler_and_counters(tmp
     assert again[2].state_dict() == scheduler.state_dict()
 
     from ray_jobs.finish import best_model
+
     best, _ = best_model(SimpleNamespace(graph=graph), ray_checkpoint(kept))
     assert all(torch.equal(best.state_dict()[k], v) for k, v in state["best_weights"].items())
 
@@ -192,11 +217,21 @@ def test_the_loops_checkpoint_resumes_model_optimizer_scheduler_and_counters(tmp
 def test_a_runs_best_weights_load_for_evaluate_and_export(home, tmp_path):
     from ray_jobs.export import run_source
     from ray_jobs.reproduce import RunSource
+
     weights = build(digits_graph(), logits=True).state_dict()
     torch.save(weights, tmp_path / "best.pt")
     run_id = logged_run(home, tmp_path / "best.pt")
-    source = RunSource(run_id, None, None, digits_graph(), None, None, None, f"sqlite:///{home}/mlflow.db",
-                       tmp_path / "download")
+    source = RunSource(
+        run_id,
+        None,
+        None,
+        digits_graph(),
+        None,
+        None,
+        None,
+        f"sqlite:///{home}/mlflow.db",
+        tmp_path / "download",
+    )
     model = source.model()
     _, state, _, _ = run_source(run_id, tmp_path / "export")
     for name, value in weights.items():

@@ -34,21 +34,34 @@ def test_training_on_s3_storage_keeps_everything_in_the_bucket(s3, tmp_path):
     # the endpoint reaches every client through NeuralForge's one setting, not their own variables
     for var in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "MLFLOW_S3_ENDPOINT_URL"):
         env.pop(var, None)
-    out = subprocess.run([sys.executable, "-c", TRAIN_EXPORT_REPRODUCE], env=env, capture_output=True,
-                         text=True, timeout=500, cwd=tmp_path, check=False)
+    out = subprocess.run(
+        [sys.executable, "-c", TRAIN_EXPORT_REPRODUCE],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=500,
+        cwd=tmp_path,
+        check=False,
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     run_id = re.search(r"MLflow run (\w+) finished\n", out.stdout).group(1)
     assert re.search(r"MLflow run \w+ finished: a reproduction of " + run_id, out.stdout)
 
-    keys = [o["Key"] for page in s3.client().get_paginator("list_objects_v2").paginate(Bucket=s3.bucket)
-            for o in page.get("Contents", [])]
+    keys = [
+        o["Key"]
+        for page in s3.client().get_paginator("list_objects_v2").paginate(Bucket=s3.bucket)
+        for o in page.get("Contents", [])
+    ]
     prefix = "store/"
     assert all(k.startswith(prefix) for k in keys), keys[:5]
     landed = {
         "dataset version": [k for k in keys if k.startswith(f"{prefix}datasets/digits-s3/")],
         "checkpoints": [k for k in keys if k.startswith(f"{prefix}checkpoints/{run_id}/")],
-        "setup artifacts": [k for k in keys if k.startswith(f"{prefix}mlartifacts/")
-                            and f"/{run_id}/artifacts/setup/graph.json" in k],
+        "setup artifacts": [
+            k
+            for k in keys
+            if k.startswith(f"{prefix}mlartifacts/") and f"/{run_id}/artifacts/setup/graph.json" in k
+        ],
         "model": [k for k in keys if f"/{run_id}/artifacts/checkpoints/best.pt" in k],
         "export": [k for k in keys if f"/{run_id}/artifacts/export/onnx/" in k and k.endswith(".onnx")],
     }

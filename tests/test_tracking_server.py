@@ -21,11 +21,17 @@ from ray_jobs import postgres as pg
 from ray_jobs import tracking_server as ts
 
 
-@pytest.mark.parametrize("url,expected", [
-    ("postgresql://me@db/mlflow", "postgresql+psycopg2://me@db/mlflow"),
-    ("postgres://me:pw@db:5433/mlflow", "postgresql+psycopg2://me:pw@db:5433/mlflow"),
-    ("postgresql+psycopg://me@db/mlflow", "postgresql+psycopg://me@db/mlflow"),  # an explicit driver stays
-])
+@pytest.mark.parametrize(
+    "url,expected",
+    [
+        ("postgresql://me@db/mlflow", "postgresql+psycopg2://me@db/mlflow"),
+        ("postgres://me:pw@db:5433/mlflow", "postgresql+psycopg2://me:pw@db:5433/mlflow"),
+        (
+            "postgresql+psycopg://me@db/mlflow",
+            "postgresql+psycopg://me@db/mlflow",
+        ),  # an explicit driver stays
+    ],
+)
 def test_postgresql_urls_use_the_installed_driver(url, expected):
     assert pg.backend_uri(url) == expected
 
@@ -68,8 +74,15 @@ def test_a_private_folder_on_the_way_is_named():
 
 # ---- the real thing --------------------------------------------------------------------------
 
-CLEARED = ("MLFLOW_TRACKING_URI", "MLFLOW_BACKEND_STORE_URI", "NEURALFORGE_STORAGE", "RAY_ADDRESS",
-           "RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
+CLEARED = (
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_BACKEND_STORE_URI",
+    "NEURALFORGE_STORAGE",
+    "RAY_ADDRESS",
+    "RAY_AUTH_MODE",
+    "RAY_AUTH_TOKEN",
+    "RAY_AUTH_TOKEN_PATH",
+)
 
 
 @pytest.fixture
@@ -96,6 +109,7 @@ def tracking_home(tmp_path, monkeypatch):
 
 def _query(state, sql: str, *params) -> list[tuple]:
     import psycopg2
+
     con = psycopg2.connect(host=state.socket_dir, port=pg.PG_SOCKET_PORT, user=pg.DB_USER, dbname=pg.DB_NAME)
     try:
         with con.cursor() as cur:
@@ -108,9 +122,23 @@ def _query(state, sql: str, *params) -> list[tuple]:
 def _start(module: str, *flags) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k not in CLEARED}  # MLFLOW_TRACKING_URI: set by the test
     env.update(MLFLOW_TRACKING_URI=os.environ["MLFLOW_TRACKING_URI"], OMP_NUM_THREADS="1")
-    return subprocess.Popen([sys.executable, "-m", module, "--template", "mnist_cnn", "--dataset", "digits",
-                             "--smoke-test", *flags], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            module,
+            "--template",
+            "mnist_cnn",
+            "--dataset",
+            "digits",
+            "--smoke-test",
+            *flags,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _output(process: subprocess.Popen, timeout: float = 300) -> str:
@@ -125,6 +153,7 @@ def test_a_training_and_a_sweep_are_tracked_in_postgresql(tracking_home, monkeyp
     from mlflow.tracking import MlflowClient
 
     from ray_jobs.cli import main
+
     home, pgdata = tracking_home
     state = ts.up(pgdata=pgdata, workers=1)
     assert ts.up().server.pid == state.server.pid  # the running one is handed back
@@ -137,13 +166,22 @@ def test_a_training_and_a_sweep_are_tracked_in_postgresql(tracking_home, monkeyp
 
     # in PostgreSQL itself
     runs = dict(_query(state, "SELECT run_uuid, status FROM runs"))
-    children = {r for (r,) in _query(state, "SELECT run_uuid FROM tags WHERE key = 'mlflow.parentRunId' "
-                                            "AND value = %s", parent_id)}
+    children = {
+        r
+        for (r,) in _query(
+            state, "SELECT run_uuid FROM tags WHERE key = 'mlflow.parentRunId' AND value = %s", parent_id
+        )
+    }
     assert len(children) == 2 and set(runs) == {train_id, parent_id, *children}
     assert set(runs.values()) == {"FINISHED"}, runs
-    assert _query(state, "SELECT count(*) FROM metrics WHERE run_uuid = %s AND key = 'val_loss'", train_id)[0][0] == 1
-    (location,) = {loc for (loc,) in _query(state, "SELECT artifact_location FROM experiments WHERE name = "
-                                                   "'neuralforge'")}
+    assert (
+        _query(state, "SELECT count(*) FROM metrics WHERE run_uuid = %s AND key = 'val_loss'", train_id)[0][0]
+        == 1
+    )
+    (location,) = {
+        loc
+        for (loc,) in _query(state, "SELECT artifact_location FROM experiments WHERE name = 'neuralforge'")
+    }
     assert location == (home / "mlartifacts" / "neuralforge").as_uri()
 
     # through the server: the MLflow client and `neuralforge runs list`
@@ -172,9 +210,13 @@ def test_a_training_and_a_sweep_are_tracked_in_postgresql(tracking_home, monkeyp
     finally:
         bystander.kill()
         bystander.wait()
-    survivors = [pid for pid, created in ours if psutil.pid_exists(pid)
-                 and psutil.Process(pid).create_time() == created
-                 and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+    survivors = [
+        pid
+        for pid, created in ours
+        if psutil.pid_exists(pid)
+        and psutil.Process(pid).create_time() == created
+        and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    ]
     assert len(ours) >= 5 and set(stopped) >= {state.server.pid, state.postgres.pid}
     assert not survivors and bystander_alive, (ours, survivors)
     assert not ts.state_path().exists() and not Path(state.socket_dir).exists()
@@ -182,11 +224,14 @@ def test_a_training_and_a_sweep_are_tracked_in_postgresql(tracking_home, monkeyp
 
 
 @pytest.mark.slow
-def test_a_second_server_on_the_same_database_and_the_runs_outlive_down(tracking_home, s3, tmp_path, monkeypatch):
+def test_a_second_server_on_the_same_database_and_the_runs_outlive_down(
+    tracking_home, s3, tmp_path, monkeypatch
+):
     """`--database-url` (a second server on the first one's PostgreSQL, as replicas would be); each
     `down` stops only its own processes; the database keeps its runs for the next `up`, whose
     artifacts go to S3 (moto's server) through the server's proxy."""
     from mlflow.tracking import MlflowClient
+
     first_home, pgdata = tracking_home
     first = ts.up(pgdata=pgdata, workers=1)
     monkeypatch.setenv("NEURALFORGE_HOME", str(tmp_path / "second"))

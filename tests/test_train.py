@@ -17,17 +17,20 @@ from neural_engine.templates import template
 from ray_jobs.config import TrainConfig, resolve
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"learning_rate": -1}, "--learning-rate must be a positive number; received -1"),
-    ({"learning_rate": 0}, "--learning-rate must be a positive number; received 0"),
-    ({"batch_size": 0}, "--batch-size must be a positive integer; received 0"),
-    ({"epochs": 0}, "--epochs must be a positive integer; received 0"),
-    ({"workers": 0}, "--workers must be a positive integer"),
-    ({"loss": "hinge"}, "--loss: loss must be one of"),
-    ({"optimizer": "Adamm"}, "--optimizer: optimizer must be one of"),
-    ({"split": "80,30,10"}, "--split must be three percentages adding to 100"),
-    ({"gradient_clip": -2.0}, "--gradient-clip must be a positive number"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"learning_rate": -1}, "--learning-rate must be a positive number; received -1"),
+        ({"learning_rate": 0}, "--learning-rate must be a positive number; received 0"),
+        ({"batch_size": 0}, "--batch-size must be a positive integer; received 0"),
+        ({"epochs": 0}, "--epochs must be a positive integer; received 0"),
+        ({"workers": 0}, "--workers must be a positive integer"),
+        ({"loss": "hinge"}, "--loss: loss must be one of"),
+        ({"optimizer": "Adamm"}, "--optimizer: optimizer must be one of"),
+        ({"split": "80,30,10"}, "--split must be three percentages adding to 100"),
+        ({"gradient_clip": -2.0}, "--gradient-clip must be a positive number"),
+    ],
+)
 def test_bad_flags_are_refused_naming_the_flag(kwargs, message):
     with pytest.raises(ValidationError) as info:
         TrainConfig(template="mnist_cnn", **kwargs)
@@ -35,7 +38,9 @@ def test_bad_flags_are_refused_naming_the_flag(kwargs, message):
 
 
 def test_exactly_one_network_source():
-    with pytest.raises(ValidationError, match="exactly one of --dsl, --graph, --template or --project; received none"):
+    with pytest.raises(
+        ValidationError, match="exactly one of --dsl, --graph, --template or --project; received none"
+    ):
         TrainConfig()
     with pytest.raises(ValidationError, match="received --dsl, --template"):
         TrainConfig(dsl="a.neural", template="mnist_cnn")
@@ -43,6 +48,7 @@ def test_exactly_one_network_source():
 
 def test_flags_override_the_dsl_and_search_values_give_their_default():
     from neural_engine.dsl import parse
+
     g = parse("""network N { input: (8, 8, 1) layers: Flatten() Output(10, "softmax")
       optimizer: SGD(learning_rate=HPO(log_range(0.001, 0.1)), momentum=0.9)
       train { epochs: 7, batch_size: HPO(choice(16, 32)), gradient_clip: 1.0 } }""")
@@ -62,6 +68,7 @@ def test_gpu_where_none_exists_and_oversized_batches_are_refused():
 
     from neural_engine.shapes import propagate
     from ray_jobs.run_setup import check_resources
+
     analysis = propagate(template("resnet18"))
     hyper = resolve(TrainConfig(template="resnet18"), template("resnet18"), "mse")
     if not torch.cuda.is_available():
@@ -76,6 +83,7 @@ def test_network_must_fit_the_dataset():
     from neural_engine.data import load
     from neural_engine.shapes import propagate
     from ray_jobs.run_setup import check_fit
+
     g = template("mnist_cnn")  # 28x28 input, digits are 8x8
     with pytest.raises(ValidationError, match=r"input image \(28, 28, 1\) must match dataset digits"):
         check_fit(g, propagate(g), load("digits"))
@@ -85,6 +93,7 @@ def test_metric_logger_batches_and_skips_what_is_stored(tmp_path):
     from mlflow.tracking import MlflowClient
 
     from ray_jobs.tracking import MetricLogger, experiment_id
+
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     client = MlflowClient(uri)
     run = client.create_run(experiment_id(uri, "t", str(tmp_path / "art")))
@@ -109,9 +118,13 @@ RAY_VARS = ("RAY_ADDRESS", "MLFLOW_TRACKING_URI", "RAY_AUTH_MODE", "RAY_AUTH_TOK
 def start_training(home, *flags):
     env = {k: v for k, v in os.environ.items() if k not in RAY_VARS}
     env["NEURALFORGE_HOME"] = str(home)
-    return subprocess.Popen([sys.executable, "-m", "ray_jobs.train", "--template", "mnist_cnn",
-                             "--dataset", "digits", *flags], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "ray_jobs.train", "--template", "mnist_cnn", "--dataset", "digits", *flags],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def finished_run(home, process, timeout=300) -> str:
@@ -122,6 +135,7 @@ def finished_run(home, process, timeout=300) -> str:
 
 def _client(home):
     from mlflow.tracking import MlflowClient
+
     return MlflowClient(f"sqlite:///{home}/mlflow.db")
 
 
@@ -129,6 +143,7 @@ def _client(home):
 def test_training_run_records_everything_needed_to_reproduce_it(tmp_path):
     import mlflow
     import torch
+
     run_id = finished_run(tmp_path, start_training(tmp_path, "--epochs", "6", "--run-name", "e2e"))
     client = _client(tmp_path)
     run = client.get_run(run_id)
@@ -137,15 +152,24 @@ def test_training_run_records_everything_needed_to_reproduce_it(tmp_path):
     assert m["test_accuracy"] >= 0.9 and m["cpu_hours"] > 0
     steps = [h.step for h in client.get_metric_history(run_id, "val_loss")]
     assert steps == list(range(6))
-    for key in ("train_loss", "val_accuracy", "lr", "samples_per_s", "epoch_seconds", "train_seconds",
-                "data_wait_fraction"):
+    for key in (
+        "train_loss",
+        "val_accuracy",
+        "lr",
+        "samples_per_s",
+        "epoch_seconds",
+        "train_seconds",
+        "data_wait_fraction",
+    ):
         assert len(client.get_metric_history(run_id, key)) == 6, key
     p = run.data.params
     assert p["train.epochs"] == "6" and p["optimizer.lr"] == "0.003" and p["dataset"] == "digits"
     assert run.data.tags["neuralforge.template"] == "mnist_cnn" and run.data.tags["neuralforge.user"]
     setup = {a.path for a in client.list_artifacts(run_id, "setup")}
-    assert {f"setup/{f}" for f in ("graph.json", "network.neural", "model.py", "summary.txt",
-                                   "environment.json", "seeds.json")} <= setup
+    assert {
+        f"setup/{f}"
+        for f in ("graph.json", "network.neural", "model.py", "summary.txt", "environment.json", "seeds.json")
+    } <= setup
     artifacts = client.get_experiment(run.info.experiment_id).artifact_location
     assert artifacts.startswith(tmp_path.as_uri())  # never a Ray temp dir
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
@@ -156,6 +180,7 @@ def test_training_run_records_everything_needed_to_reproduce_it(tmp_path):
 def _epochs_logged(db) -> int:
     """val_loss rows so far, read-only (an MLflow client here would race the run's schema set-up)."""
     import sqlite3
+
     try:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
             return con.execute("SELECT COUNT(*) FROM metrics WHERE key = 'val_loss'").fetchone()[0]
@@ -165,8 +190,12 @@ def _epochs_logged(db) -> int:
 
 def _train_worker_pids() -> list[int]:
     import psutil
-    return [p.pid for p in psutil.process_iter(["cmdline"])
-            if any("RayTrainWorker" in part for part in (p.info["cmdline"] or []))]
+
+    return [
+        p.pid
+        for p in psutil.process_iter(["cmdline"])
+        if any("RayTrainWorker" in part for part in (p.info["cmdline"] or []))
+    ]
 
 
 @pytest.mark.slow
@@ -193,6 +222,7 @@ def test_an_experiment_created_meanwhile_by_another_process_is_used(tmp_path, mo
     from mlflow.tracking import MlflowClient
 
     from ray_jobs.tracking import experiment_id
+
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     create = MlflowClient.create_experiment
 
@@ -210,10 +240,17 @@ def test_processes_creating_a_new_sqlite_store_at_once_do_not_collide(tmp_path):
     SQLite database on first use, and two migrations at once fail ("duplicate column name")."""
     import subprocess
     import sys
+
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    code = ("import sys\nfrom ray_jobs.tracking import client\n"
-            "print(len(client(sys.argv[1]).search_experiments()))\n")
-    procs = [subprocess.Popen([sys.executable, "-c", code, uri], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for _ in range(4)]
+    code = (
+        "import sys\nfrom ray_jobs.tracking import client\n"
+        "print(len(client(sys.argv[1]).search_experiments()))\n"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, uri], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(4)
+    ]
     results = [(p.wait(240), *p.communicate()) for p in procs]
     assert all(rc == 0 and out.strip() == "1" for rc, out, _ in results), [err[-1500:] for *_, err in results]

@@ -38,15 +38,28 @@ NET = """network Sweep {
 
 def test_search_values_are_found_by_path_everywhere_the_dsl_allows_them():
     values = search_values(parse(NET))
-    assert list(values) == ["maxpooling2d_1.pool_size", "dense_1.units", "dropout_1.rate",
-                            "train.optimizer.learning_rate", "train.lr_schedule.0", "train.epochs"]
+    assert list(values) == [
+        "maxpooling2d_1.pool_size",
+        "dense_1.units",
+        "dropout_1.rate",
+        "train.optimizer.learning_rate",
+        "train.lr_schedule.0",
+        "train.epochs",
+    ]
     assert values["dense_1.units"] == HPO("range", low=16, high=64, step=16)  # inside a container body
 
 
 def test_substitution_resolves_every_search_value_and_prints_plain_dsl():
     g = parse(NET)
-    done = substitute(g, {"maxpooling2d_1.pool_size": 3, "dense_1.units": 48,
-                          "train.optimizer.learning_rate": 0.005, "train.lr_schedule.0": 0.01})
+    done = substitute(
+        g,
+        {
+            "maxpooling2d_1.pool_size": 3,
+            "dense_1.units": 48,
+            "train.optimizer.learning_rate": 0.005,
+            "train.lr_schedule.0": 0.01,
+        },
+    )
     assert not has_search_values(done)
     again = parse(print_dsl(done))
     assert again == done and again.node("sequential_1").body[0].params["units"] == 48
@@ -56,15 +69,22 @@ def test_substitution_resolves_every_search_value_and_prints_plain_dsl():
 
 
 def test_unknown_paths_are_refused_with_a_suggestion():
-    with pytest.raises(ValidationError, match="search paths must name a value of network Sweep; received "
-                                              "dense_1.unit") as info:
+    with pytest.raises(
+        ValidationError, match="search paths must name a value of network Sweep; received dense_1.unit"
+    ) as info:
         substitute(parse(NET), {"dense_1.unit": 3})
     assert info.value.hint == 'Did you mean "dense_1.units"?'
 
 
 def test_search_flags_add_replace_and_fix_values():
-    s = SweepConfig(search=("dense_1.units=choice(32, 64)", "conv2d_1.filters=HPO(choice(4, 8))",
-                            "train.epochs=2", "train.optimizer.weight_decay=log_range(1e-5, 1e-3)"))
+    s = SweepConfig(
+        search=(
+            "dense_1.units=choice(32, 64)",
+            "conv2d_1.filters=HPO(choice(4, 8))",
+            "train.epochs=2",
+            "train.optimizer.weight_decay=log_range(1e-5, 1e-3)",
+        )
+    )
     space, fixed = split_space(parse(NET), s.overrides())
     assert space["dense_1.units"] == HPO("choice", (32, 64))
     assert space["conv2d_1.filters"] == HPO("choice", (4, 8))
@@ -86,31 +106,73 @@ def test_training_flags_fix_what_they_name():
     assert g.training["optimizer"] == Call("SGD", kwargs={"learning_rate": 0.1})
 
 
-@pytest.mark.parametrize("hpo,method,kind,check", [
-    (HPO("choice", (16, 32)), "random", tune.search.sample.Categorical, lambda d: d.categories == [16, 32]),
-    (HPO("choice", (16, 32)), "grid", dict, lambda d: d == {"grid_search": [16, 32]}),
-    (HPO("range", low=16, high=64, step=16), "random", tune.search.sample.Integer,
-     lambda d: isinstance(d.get_sampler(), tune.search.sample.Quantized) and (d.lower, d.upper) == (16, 64)),
-    (HPO("range", low=16, high=64, step=16), "grid", dict, lambda d: d == {"grid_search": [16, 32, 48, 64]}),
-    (HPO("range", low=0.1, high=0.5, step=0.1), "random", tune.search.sample.Float,
-     lambda d: d.get_sampler().q == 0.1),
-    (HPO("range", low=0.1, high=0.5, step=0.1), "grid", dict,
-     lambda d: d == {"grid_search": [0.1, 0.2, 0.3, 0.4, 0.5]}),
-    (HPO("range", low=2, high=5), "random", tune.search.sample.Integer,
-     lambda d: (d.lower, d.upper) == (2, 6)),  # randint excludes its upper bound; the DSL's range does not
-    (HPO("range", low=0.1, high=0.5), "bayesian", tune.search.sample.Float,
-     lambda d: (d.lower, d.upper) == (0.1, 0.5)),
-    (HPO("log_range", low=1e-4, high=1e-2), "bayesian", tune.search.sample.Float,
-     lambda d: isinstance(d.get_sampler(), tune.search.sample.LogUniform)),
-])
+@pytest.mark.parametrize(
+    "hpo,method,kind,check",
+    [
+        (
+            HPO("choice", (16, 32)),
+            "random",
+            tune.search.sample.Categorical,
+            lambda d: d.categories == [16, 32],
+        ),
+        (HPO("choice", (16, 32)), "grid", dict, lambda d: d == {"grid_search": [16, 32]}),
+        (
+            HPO("range", low=16, high=64, step=16),
+            "random",
+            tune.search.sample.Integer,
+            lambda d: (
+                isinstance(d.get_sampler(), tune.search.sample.Quantized) and (d.lower, d.upper) == (16, 64)
+            ),
+        ),
+        (
+            HPO("range", low=16, high=64, step=16),
+            "grid",
+            dict,
+            lambda d: d == {"grid_search": [16, 32, 48, 64]},
+        ),
+        (
+            HPO("range", low=0.1, high=0.5, step=0.1),
+            "random",
+            tune.search.sample.Float,
+            lambda d: d.get_sampler().q == 0.1,
+        ),
+        (
+            HPO("range", low=0.1, high=0.5, step=0.1),
+            "grid",
+            dict,
+            lambda d: d == {"grid_search": [0.1, 0.2, 0.3, 0.4, 0.5]},
+        ),
+        (
+            HPO("range", low=2, high=5),
+            "random",
+            tune.search.sample.Integer,
+            lambda d: (d.lower, d.upper) == (2, 6),
+        ),  # randint excludes its upper bound; the DSL's range does not
+        (
+            HPO("range", low=0.1, high=0.5),
+            "bayesian",
+            tune.search.sample.Float,
+            lambda d: (d.lower, d.upper) == (0.1, 0.5),
+        ),
+        (
+            HPO("log_range", low=1e-4, high=1e-2),
+            "bayesian",
+            tune.search.sample.Float,
+            lambda d: isinstance(d.get_sampler(), tune.search.sample.LogUniform),
+        ),
+    ],
+)
 def test_search_values_map_to_tune_domains_as_the_dsl_says(hpo, method, kind, check):
     domain = tune_domain(hpo, method)
     assert isinstance(domain, kind) and check(domain)
 
 
 def test_sampled_values_keep_the_dsl_types():
-    space = {"a": HPO("range", low=16, high=64, step=16), "b": HPO("range", low=0.1, high=0.5, step=0.1),
-             "c": HPO("choice", ("relu", "gelu"))}
+    space = {
+        "a": HPO("range", low=16, high=64, step=16),
+        "b": HPO("range", low=0.1, high=0.5, step=0.1),
+        "c": HPO("choice", ("relu", "gelu")),
+    }
     values = sampled(space, {"a": 32.0, "b": 0.30000000000000004, "c": "gelu"})
     assert values == {"a": 32, "b": 0.3, "c": "gelu"}
 
@@ -123,31 +185,57 @@ def test_sweep_flags_are_checked():
     assert SweepConfig(metric="val_accuracy").goal == "max" and SweepConfig().goal == "min"
 
 
-
 def test_a_network_without_search_values_is_refused_before_anything_starts(nf_home):
     from ray_jobs.tune import sweep
-    with pytest.raises(ValidationError, match="a sweep needs search values; received a network with none") \
-            as info:
+
+    with pytest.raises(
+        ValidationError, match="a sweep needs search values; received a network with none"
+    ) as info:
         sweep(TrainConfig(template="mnist_cnn", dataset="digits"), SweepConfig())
     assert "--search" in info.value.hint and not nf_home.exists()  # no MLflow run was opened
 
 
 # ---- a real sweep: Ray Tune + MLflow, in its own process as `neuralforge tune` runs ---------------
 
+
 @pytest.mark.slow
 def test_a_sweep_records_every_trial_and_hands_back_the_best_network(tmp_path):
     from mlflow.tracking import MlflowClient
+
     dsl = tmp_path / "sweep.neural"
     dsl.write_text(NET)
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI")}
     env["NEURALFORGE_HOME"] = str(tmp_path / "home")
     best_file = tmp_path / "out" / "best.neural"
     # grid over the pool size: 16 cannot fit the 6x6 feature map, so one trial must error
-    out = subprocess.run([sys.executable, "-m", "ray_jobs.tune", "--dsl", str(dsl), "--dataset", "digits",
-                          "--search-method", "grid", "--search", "dense_1.units=32",
-                          "--search", "dropout_1.rate=0.2", "--search", "train.lr_schedule.0=0.01",
-                          "--epochs", "2", "-o", str(best_file)],
-                         env=env, capture_output=True, text=True, timeout=400, check=False)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ray_jobs.tune",
+            "--dsl",
+            str(dsl),
+            "--dataset",
+            "digits",
+            "--search-method",
+            "grid",
+            "--search",
+            "dense_1.units=32",
+            "--search",
+            "dropout_1.rate=0.2",
+            "--search",
+            "train.lr_schedule.0=0.01",
+            "--epochs",
+            "2",
+            "-o",
+            str(best_file),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     parent_id = re.search(r"sweep: MLflow run (\w+) finished", out.stdout).group(1)
     client = MlflowClient(f"sqlite:///{tmp_path}/home/mlflow.db")
@@ -173,8 +261,11 @@ def test_a_sweep_records_every_trial_and_hands_back_the_best_network(tmp_path):
     assert parent.data.metrics["trials_error"] == 1 and parent.data.metrics["trials"] == 3
     pool = best.data.params["hpo.maxpooling2d_1.pool_size"]
     assert parent.data.params["best.maxpooling2d_1.pool_size"] == pool
-    assert {a.path for a in client.list_artifacts(parent_id, "sweep")} == \
-        {"sweep/best.neural", "sweep/trials.csv", "sweep/trials.json"}
+    assert {a.path for a in client.list_artifacts(parent_id, "sweep")} == {
+        "sweep/best.neural",
+        "sweep/trials.csv",
+        "sweep/trials.json",
+    }
     assert {"evaluation", "checkpoints", "setup"} <= {a.path for a in client.list_artifacts(best_id)}
     network = parse(best_file.read_text())
     assert not has_search_values(network) and propagate(network)
@@ -182,17 +273,39 @@ def test_a_sweep_records_every_trial_and_hands_back_the_best_network(tmp_path):
     assert network.node("sequential_1").body[0].params["units"] == 32 and network.training["epochs"] == 2
 
 
-
 @pytest.mark.slow
 def test_workers_per_trial_runs_a_torchtrainer_in_each_trial(tmp_path):
     """Tune over Train: each trial a TorchTrainer of 2 workers (Ray's TuneReportCallback pattern)."""
     from mlflow.tracking import MlflowClient
+
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI")}
     env["NEURALFORGE_HOME"] = str(tmp_path / "home")
-    out = subprocess.run([sys.executable, "-m", "ray_jobs.tune", "--template", "mnist_cnn", "--dataset", "digits",
-                          "--search", "dense_1.units=choice(16, 32)", "--num-samples", "1",
-                          "--workers-per-trial", "2", "--epochs", "2", "-o", str(tmp_path / "best.neural")],
-                         env=env, capture_output=True, text=True, timeout=400, check=False)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ray_jobs.tune",
+            "--template",
+            "mnist_cnn",
+            "--dataset",
+            "digits",
+            "--search",
+            "dense_1.units=choice(16, 32)",
+            "--num-samples",
+            "1",
+            "--workers-per-trial",
+            "2",
+            "--epochs",
+            "2",
+            "-o",
+            str(tmp_path / "best.neural"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     parent_id = re.search(r"sweep: MLflow run (\w+) finished", out.stdout).group(1)
     client = MlflowClient(f"sqlite:///{tmp_path}/home/mlflow.db")

@@ -27,11 +27,14 @@ RUNS = [  # (experiment, start ms, usage)
 def store(tmp_path_factory):
     """A SQLite tracking store with runs across two experiments and two months; one run deleted."""
     import mlflow
+
     home = tmp_path_factory.mktemp("usage")
     uri = f"sqlite:///{home}/mlflow.db"
     client = mlflow.MlflowClient(uri)
-    experiments = {name: client.create_experiment(name, artifact_location=str(home / name))
-                   for name in ("mnist", "resnet")}
+    experiments = {
+        name: client.create_experiment(name, artifact_location=str(home / name))
+        for name in ("mnist", "resnet")
+    }
     runs = []
     for name, start, usage in RUNS:
         run = client.create_run(experiments[name], start_time=start)
@@ -49,8 +52,13 @@ def test_usage_tags_and_metrics_follow_the_contract():
     u = Usage("ada", "cpu", workers=2, per_worker=4, seconds=1800)
     assert u.device_hours == 4.0
     assert u.metrics() == {"device_hours": 4.0, "cpu_hours": 4.0, "wall_hours": 0.5}
-    assert u.tags() == {"neuralforge.user": "ada", "mlflow.user": "ada", "neuralforge.device": "cpu",
-                        "neuralforge.workers": "2", "neuralforge.per_worker": "4"}
+    assert u.tags() == {
+        "neuralforge.user": "ada",
+        "mlflow.user": "ada",
+        "neuralforge.device": "cpu",
+        "neuralforge.workers": "2",
+        "neuralforge.per_worker": "4",
+    }
     with pytest.raises(ValidationError, match="device must be one of"):
         Usage("ada", "tpu", 1, 1, 1)
     with pytest.raises(ValidationError, match="workers >= 1"):
@@ -79,11 +87,13 @@ def test_the_latest_value_of_a_run_counts(store):
 def test_quota_refuses_a_user_past_it(store):
     env = {"NEURALFORGE_HOME": str(store["home"]), "MLFLOW_TRACKING_URI": store["uri"]}
     over = Settings.from_env({**env, "NEURALFORGE_QUOTA_GPU_HOURS": "1.5"})
-    expected = (r"cyd must stay under the monthly quota of 1.5 GPU-hours \(NEURALFORGE_QUOTA_GPU_HOURS\); "
-                r"\d{4}-\d\d already has 2.00")
+    expected = (
+        r"cyd must stay under the monthly quota of 1.5 GPU-hours \(NEURALFORGE_QUOTA_GPU_HOURS\); "
+        r"\d{4}-\d\d already has 2.00"
+    )
     with pytest.raises(QuotaExceededError, match=expected):
         check_quota("cyd", over)
-    assert check_quota("ada", over).gpu_hours < 1.5      # others are not affected
+    assert check_quota("ada", over).gpu_hours < 1.5  # others are not affected
     assert check_quota("cyd", over, devices=("cpu",)) is None  # no CPU quota set
     assert check_quota("cyd", Settings.from_env({**env, "NEURALFORGE_QUOTA_GPU_HOURS": "3"})).gpu_hours == 2
     assert check_quota("cyd", Settings.from_env(env)) is None  # no quota: MLflow is not asked
@@ -92,9 +102,13 @@ def test_quota_refuses_a_user_past_it(store):
 
 
 def test_jobs_submit_checks_the_quota_before_submitting(store, monkeypatch, capsys):
-    for var, value in {"NEURALFORGE_HOME": str(store["home"]), "MLFLOW_TRACKING_URI": store["uri"],
-                       "NEURALFORGE_USER": "cyd", "NEURALFORGE_QUOTA_GPU_HOURS": "1",
-                       "RAY_ADDRESS": "http://127.0.0.1:9"}.items():  # Ray would not answer
+    for var, value in {
+        "NEURALFORGE_HOME": str(store["home"]),
+        "MLFLOW_TRACKING_URI": store["uri"],
+        "NEURALFORGE_USER": "cyd",
+        "NEURALFORGE_QUOTA_GPU_HOURS": "1",
+        "RAY_ADDRESS": "http://127.0.0.1:9",
+    }.items():  # Ray would not answer
         monkeypatch.setenv(var, value)
     assert main(["jobs", "submit", "--", "python", "-m", "ray_jobs.train", "--smoke-test"]) == 1
     err = capsys.readouterr().err

@@ -62,16 +62,24 @@ def picker_ui(registered: dict[str, list[dict]]) -> tuple[str, dict | None]:
     name, _, vid = (state.get(state.DATASET) or "digits").partition("@")
     name = name if name in names else "digits"
     left, right = st.columns([2, 3])
-    name = left.selectbox("Dataset", names, index=names.index(name),
-                          format_func=lambda n: f"{n} (registered)" if n in registered else n)
+    name = left.selectbox(
+        "Dataset",
+        names,
+        index=names.index(name),
+        format_func=lambda n: f"{n} (registered)" if n in registered else n,
+    )
     if name not in registered:
         right.selectbox("Version", ["built-in: not versioned"], disabled=True)
         state.put(state.DATASET, name)
         return name, None
     by_id = {v["version"]: v for v in registered[name]}
     ids = list(by_id)
-    vid = right.selectbox("Version", ids, index=ids.index(vid) if vid in by_id else len(ids) - 1,
-                          format_func=lambda i: view.version_label(by_id[i]))
+    vid = right.selectbox(
+        "Version",
+        ids,
+        index=ids.index(vid) if vid in by_id else len(ids) - 1,
+        format_func=lambda i: view.version_label(by_id[i]),
+    )
     state.put(state.DATASET, f"{name}@{vid}")
     return f"{name}@{vid}", by_id[vid]
 
@@ -109,8 +117,11 @@ def stats_ui(stats: dict) -> None:
     if dist is not None:
         unit = dist.columns[1]
         st.markdown(f"**Class distribution** ({unit})")
-        chart = alt.Chart(dist.to_pandas()).mark_bar().encode(
-            x=alt.X("class:N", sort=None), y=alt.Y(f"{unit}:Q"), tooltip=["class", unit])
+        chart = (
+            alt.Chart(dist.to_pandas())
+            .mark_bar()
+            .encode(x=alt.X("class:N", sort=None), y=alt.Y(f"{unit}:Q"), tooltip=["class", unit])
+        )
         st.altair_chart(chart, width="stretch")
     elif "target_mean" in stats:
         st.markdown(f"**Target** mean {stats['target_mean']:.4g}, std {stats['target_std']:.4g}")
@@ -135,20 +146,31 @@ def gallery_ui(ds, features: list[str] | None) -> None:
     n = st.slider("Samples shown", 4, 48, 20, step=4)
     idx = view.gallery_indices(ds.y, n, seed=0)
     if ds.task == "segmentation":
-        images = [img for i in idx for img in (view.enlarge(ds.x[i]),
-                                                view.enlarge(view.mask_image(ds.y[i], ds.num_classes)[..., None]))]
+        images = [
+            img
+            for i in idx
+            for img in (
+                view.enlarge(ds.x[i]),
+                view.enlarge(view.mask_image(ds.y[i], ds.num_classes)[..., None]),
+            )
+        ]
         st.image(images, caption=[f"#{i} {part}" for i in idx for part in ("image", "mask")], width=80)
         return
     label = (lambda v: ds.classes[int(v)]) if ds.classes else str
-    st.image([view.enlarge(ds.x[i]) for i in idx], caption=[f"#{i} · {label(ds.y[i])}" for i in idx], width=64)
+    st.image(
+        [view.enlarge(ds.x[i]) for i in idx], caption=[f"#{i} · {label(ds.y[i])}" for i in idx], width=64
+    )
 
 
 def copy_ui(ref: str, store: str) -> None:
     """Built-ins are not versioned; a registered copy is (then its splits and pipelines are saved)."""
     with st.expander("Register a copy (to save splits and pipelines as versions)"):
-        name = st.text_input("Name of the copy", value=f"my-{ref.replace('_', '-')}", key=f"datasets_copy_name_{ref}")
+        name = st.text_input(
+            "Name of the copy", value=f"my-{ref.replace('_', '-')}", key=f"datasets_copy_name_{ref}"
+        )
         if st.button("Register a copy", key="datasets_copy"):
             from neural_engine.data.registry import register_dataset
+
             ds = load(ref, store)
             if ds is None:
                 return
@@ -161,19 +183,28 @@ def copy_ui(ref: str, store: str) -> None:
 
 
 def upload_ui(store: str) -> None:
-    st.caption("A ZIP of class-named image folders (`cat/1.png`), a CSV with a label column, or an NPZ "
-               "with arrays `x` and `y`. The file is checked completely before anything is stored.")
+    st.caption(
+        "A ZIP of class-named image folders (`cat/1.png`), a CSV with a label column, or an NPZ "
+        "with arrays `x` and `y`. The file is checked completely before anything is stored."
+    )
     limit_mb = -(-settings().max_upload_bytes // 2**20)  # the engine's NEURALFORGE_MAX_UPLOAD_MB, rounded up
-    up = st.file_uploader("Dataset file", type=["zip", "csv", "npz"], key="datasets_upload", max_upload_size=limit_mb)
+    up = st.file_uploader(
+        "Dataset file", type=["zip", "csv", "npz"], key="datasets_upload", max_upload_size=limit_mb
+    )
     if up is None:
         return
     suffix = Path(up.name).suffix.lower()
-    name = st.text_input("Dataset name", value=view.suggest_name(up.name),
-                         help="lowercase letters, digits, _ - . (an existing name gets a new version)")
+    name = st.text_input(
+        "Dataset name",
+        value=view.suggest_name(up.name),
+        help="lowercase letters, digits, _ - . (an existing name gets a new version)",
+    )
     options: dict = {}
     if suffix == ".zip":
         left, right = st.columns(2)
-        skip = left.radio("Corrupt images", ["reject the upload", "skip them"], horizontal=True) == "skip them"
+        skip = (
+            left.radio("Corrupt images", ["reject the upload", "skip them"], horizontal=True) == "skip them"
+        )
         options["on_corrupt"] = "skip" if skip else "reject"
         h = right.number_input("Resize to height (0: the most common size)", 0, 4096, 0)
         w = right.number_input("Resize to width (0: the most common size)", 0, 4096, 0)
@@ -191,33 +222,53 @@ def register_ui(up, name: str, store: str, options: dict) -> None:
     bar = st.progress(0.0, text="Starting")
     try:
         with st.status(f"Registering {up.name} as {name}", expanded=True) as status:
-            version, new = view.register_upload(up.getvalue(), up.name, name, store,
-                                                progress=lambda f, text: bar.progress(f, text=text), **options)
+            version, new = view.register_upload(
+                up.getvalue(),
+                up.name,
+                name,
+                store,
+                progress=lambda f, text: bar.progress(f, text=text),
+                **options,
+            )
             status.update(label=f"Registered {version.ref}", state="complete")
     except NeuralForgeError as err:
         bar.progress(1.0, text="Refused: nothing was stored")
         show_error(err)
         return
     stats = version.stats
-    text = (f"Registered {name} v{version.number} ({version.version}): {stats['samples']:,} samples, "
-            f"{version.task}, input {tuple(version.input_shape)}"
-            + (f", parent {version.parent}" if version.parent else "") + "."
-            if new else f"{name} v{version.number} ({version.version}) already holds this content; nothing new stored.")
+    text = (
+        f"Registered {name} v{version.number} ({version.version}): {stats['samples']:,} samples, "
+        f"{version.task}, input {tuple(version.input_shape)}"
+        + (f", parent {version.parent}" if version.parent else "")
+        + "."
+        if new
+        else f"{name} v{version.number} ({version.version}) already holds this content; nothing new stored."
+    )
     saved(version, text + "".join(f"\n\nWarning: {w}" for w in stats["warnings"]))
 
 
 def split_ui(ref: str, version: dict | None, store: str) -> None:
     from neural_engine.data.splits import SplitSpec
+
     ds = load(ref, store)
     if ds is None:
         return
-    current = (version or {}).get("split") or {"ratios": [0.7, 0.15, 0.15], "seed": 0,
-                                                 "stratify": ds.task == "classification"}
+    current = (version or {}).get("split") or {
+        "ratios": [0.7, 0.15, 0.15],
+        "seed": 0,
+        "stratify": ds.task == "classification",
+    }
     c = st.columns(5)
-    ratios = [c[i].number_input(f"{part} %", 0.0, 100.0, round(current["ratios"][i] * 100, 6), step=5.0)
-              for i, part in enumerate(("Train", "Val", "Test"))]
-    stratify = c[3].checkbox("Stratify", value=current["stratify"], disabled=ds.task != "classification",
-                             help="keep every class's share in each part (classification)")
+    ratios = [
+        c[i].number_input(f"{part} %", 0.0, 100.0, round(current["ratios"][i] * 100, 6), step=5.0)
+        for i, part in enumerate(("Train", "Val", "Test"))
+    ]
+    stratify = c[3].checkbox(
+        "Stratify",
+        value=current["stratify"],
+        disabled=ds.task != "classification",
+        help="keep every class's share in each part (classification)",
+    )
     seed = c[4].number_input("Seed", 0, 2**31 - 1, int(current["seed"]))
     if ds.official_test is not None:
         st.caption("This dataset's official test set stays the test part; train and val divide the rest.")
@@ -237,23 +288,39 @@ def split_ui(ref: str, version: dict | None, store: str) -> None:
     if ds.task == "classification":
         table = view.split_table(ds.y, parts, ds.classes)
         st.dataframe(table, hide_index=True)
-        long = table.filter(table["class"] != "all").unpivot(index="class", on=["train", "val", "test"],
-                                                               variable_name="part", value_name="samples")
-        st.altair_chart(alt.Chart(long.to_pandas()).mark_bar().encode(
-            x=alt.X("class:N", sort=None), y="samples:Q", color=alt.Color("part:N", sort=["train", "val", "test"]),
-            tooltip=["class", "part", "samples"]), width="stretch")
+        long = table.filter(table["class"] != "all").unpivot(
+            index="class", on=["train", "val", "test"], variable_name="part", value_name="samples"
+        )
+        st.altair_chart(
+            alt.Chart(long.to_pandas())
+            .mark_bar()
+            .encode(
+                x=alt.X("class:N", sort=None),
+                y="samples:Q",
+                color=alt.Color("part:N", sort=["train", "val", "test"]),
+                tooltip=["class", "part", "samples"],
+            ),
+            width="stretch",
+        )
     if version is None:
-        st.info("Built-in datasets are not versioned: training computes this split on load. "
-                "Register a copy (Overview tab) to save splits as versions.")
+        st.info(
+            "Built-in datasets are not versioned: training computes this split on load. "
+            "Register a copy (Overview tab) to save splits as versions."
+        )
     elif st.button("Save this split as a new version", type="primary"):
         from neural_engine.data.registry import derive
+
         try:
             v = derive(ref, split=spec, storage=store)
         except NeuralForgeError as err:
             show_error(err)
             return
-        saved(v, f"Saved the split as {v.name} v{v.number} ({v.version}): "
-                 + ", ".join(f"{k} {n:,}" for k, n in v.split["counts"].items()) + ".")
+        saved(
+            v,
+            f"Saved the split as {v.name} v{v.number} ({v.version}): "
+            + ", ".join(f"{k} {n:,}" for k, n in v.split["counts"].items())
+            + ".",
+        )
 
 
 def augment_ui(ref: str, version: dict | None, kind: str, store: str) -> None:
@@ -273,8 +340,10 @@ def augment_ui(ref: str, version: dict | None, kind: str, store: str) -> None:
 def add_step_ui(ops: list[dict]) -> None:
     """A step from the engine's schema, each parameter typed by its check (kind, range, choices)."""
     from neural_engine.data.augment import SCHEMA, param_docs
-    op_type = st.selectbox("Operation", list(SCHEMA), key="augment_op",
-                           format_func=lambda t: f"{t}: {SCHEMA[t].doc}")
+
+    op_type = st.selectbox(
+        "Operation", list(SCHEMA), key="augment_op", format_func=lambda t: f"{t}: {SCHEMA[t].doc}"
+    )
     docs = param_docs(op_type)
     values = {}
     for d in docs:
@@ -291,6 +360,7 @@ def add_step_ui(ops: list[dict]) -> None:
 def set_pipeline(ops) -> None:
     """Check ``ops`` with the engine; store them and rerun, or show why not."""
     from neural_engine.data.augment import Pipeline
+
     try:
         state.put(state.PIPELINE, Pipeline.from_json(ops).to_json())
     except NeuralForgeError as err:
@@ -321,17 +391,21 @@ def pipeline_io_ui(ops: list[dict], ref: str, version: dict | None, store: str) 
         c = st.columns(2)
         if c[0].button("Apply JSON"):
             load_pipeline(edited)
-        c[1].download_button("Download JSON", text, file_name=f"{ref.partition('@')[0]}-pipeline.json",
-                             mime="application/json")
+        c[1].download_button(
+            "Download JSON", text, file_name=f"{ref.partition('@')[0]}-pipeline.json", mime="application/json"
+        )
         up = st.file_uploader("Load a pipeline file", type=["json"], key="augment_file")
         if up is not None and st.button("Load file"):
             load_pipeline(up.getvalue().decode("utf-8", errors="replace"))
         if version and version.get("pipeline") and st.button("Use this version's pipeline"):
             set_pipeline(version["pipeline"])
     if version is None:
-        st.caption("Built-ins are not versioned: download the JSON, or register a copy (Overview) to save it.")
+        st.caption(
+            "Built-ins are not versioned: download the JSON, or register a copy (Overview) to save it."
+        )
     elif ops and st.button("Save pipeline as a new version"):
         from neural_engine.data.registry import derive
+
         try:
             v = derive(ref, pipeline=ops, storage=store)
         except NeuralForgeError as err:
@@ -364,8 +438,10 @@ def preview_ui(ops: list[dict], ref: str, store: str) -> None:
     if "error" in result:
         show_error(result["error"])
         return
-    captions = [f"#{i} · {ds.classes[int(ds.y[i])]}" if ds.task == "classification" and ds.classes else f"#{i}"
-                for i in result["indices"]]
+    captions = [
+        f"#{i} · {ds.classes[int(ds.y[i])]}" if ds.task == "classification" and ds.classes else f"#{i}"
+        for i in result["indices"]
+    ]
     st.markdown("Before")
     st.image([view.enlarge(a) for a in result["originals"]], caption=captions, width=64)
     st.markdown("After")

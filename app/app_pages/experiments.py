@@ -32,8 +32,14 @@ def store_ui(uri: str) -> list:
     c = st.columns([6, 1])
     c[0].title("Experiments")
     if c[1].button("Refresh", help="read the tracking store again"):
-        for fn in (cache.tracking_problem, cache.runs, cache.experiments, cache.metric_history,
-                   cache.compare_runs, cache.artifact_paths):
+        for fn in (
+            cache.tracking_problem,
+            cache.runs,
+            cache.experiments,
+            cache.metric_history,
+            cache.compare_runs,
+            cache.artifact_paths,
+        ):
             fn.clear()
     everything, down = [], cache.tracking_problem(uri)
     if down is None:
@@ -42,9 +48,11 @@ def store_ui(uri: str) -> list:
         except Exception as err:  # noqa: BLE001 -- the store broke between the probe and the listing
             down = type(err).__name__
     if down is not None:
-        st.warning(f"MLflow at {uri} is not reachable ({down}). Start the server (`mlflow server "
-                   "--host 127.0.0.1 --port 5000`) or check MLFLOW_TRACKING_URI; training runs appear "
-                   "here once recorded.")
+        st.warning(
+            f"MLflow at {uri} is not reachable ({down}). Start the server (`mlflow server "
+            "--host 127.0.0.1 --port 5000`) or check MLFLOW_TRACKING_URI; training runs appear "
+            "here once recorded."
+        )
         st.stop()
     if not everything:
         st.info("No runs yet: train one with `neuralforge train --template mnist_cnn --dataset digits`.")
@@ -64,14 +72,26 @@ def filters_ui(uri: str, everything: list) -> dict:
     params = []
     for name in ranged:
         values = numeric[name]
-        low, high = st.select_slider(name, values, value=(values[0], values[-1]), key=f"runs_range_{name}",
-                                     format_func=lambda v: f"{v:g}")
+        low, high = st.select_slider(
+            name,
+            values,
+            value=(values[0], values[-1]),
+            key=f"runs_range_{name}",
+            format_func=lambda v: f"{v:g}",
+        )
         params.append(f"{name}={low!r}:{high!r}")
-    expression = st.text_input("MLflow filter", key="runs_expression",
-                               placeholder="metrics.val_accuracy > 0.9 and params.dataset = 'digits'")
-    return {"experiment": None if experiment == "all" else experiment,
-            "status": None if status == "any" else status, "tags": tuple(tags), "params": tuple(params),
-            "expression": expression.strip()}
+    expression = st.text_input(
+        "MLflow filter",
+        key="runs_expression",
+        placeholder="metrics.val_accuracy > 0.9 and params.dataset = 'digits'",
+    )
+    return {
+        "experiment": None if experiment == "all" else experiment,
+        "status": None if status == "any" else status,
+        "tags": tuple(tags),
+        "params": tuple(params),
+        "expression": expression.strip(),
+    }
 
 
 def keep_selection(ids: list[str]) -> None:
@@ -92,11 +112,23 @@ def table_ui(found: list) -> list:
     frame = view.sort_frame(frame, by, descending)
     ids = frame["run_id"].to_list()
     keep_selection(ids)
-    event = st.dataframe(frame, key=state.RUNS_TABLE, on_select="rerun", selection_mode="multi-row",
-                         hide_index=True, width="stretch")
+    event = st.dataframe(
+        frame,
+        key=state.RUNS_TABLE,
+        on_select="rerun",
+        selection_mode="multi-row",
+        hide_index=True,
+        width="stretch",
+    )
     by_id = {r.info.run_id: r for r in found}
-    c[2].download_button("Download CSV", lambda: csv_of(found), "runs.csv", "text/csv", on_click="ignore",
-                         help="the filtered runs: id, name, status, params.*, metrics.*")
+    c[2].download_button(
+        "Download CSV",
+        lambda: csv_of(found),
+        "runs.csv",
+        "text/csv",
+        on_click="ignore",
+        help="the filtered runs: id, name, status, params.*, metrics.*",
+    )
     return [by_id[ids[i]] for i in sorted(event.selection.rows) if i < len(ids)]
 
 
@@ -114,22 +146,34 @@ def curves_ui(uri: str, chosen: list) -> None:
     c = st.columns([3, 1])
     default = [m for m in runs_cmd.CURVES if m in metrics] or metrics[:1]
     shown = c[0].multiselect("Metrics", metrics, default=default, key="runs_curve_metrics")
-    smoothing = c[1].slider("Smoothing", 0.0, 0.95, 0.0, 0.05, key="runs_smoothing",
-                            help="exponential moving average, as `neuralforge runs compare --smoothing`")
-    histories = {view.label(r): {m: cache.metric_history(uri, r.info.run_id, m) for m in shown
-                                 if m in r.data.metrics} for r in chosen}
+    smoothing = c[1].slider(
+        "Smoothing",
+        0.0,
+        0.95,
+        0.0,
+        0.05,
+        key="runs_smoothing",
+        help="exponential moving average, as `neuralforge runs compare --smoothing`",
+    )
+    histories = {
+        view.label(r): {m: cache.metric_history(uri, r.info.run_id, m) for m in shown if m in r.data.metrics}
+        for r in chosen
+    }
     data = view.curve_frame(histories, smoothing, runs_cmd.smooth)
     columns = st.columns(min(len(shown), 3) or 1)
     for k, metric in enumerate(shown):
-        columns[k % len(columns)].altair_chart(curve_chart(data.filter(pl.col("metric") == metric), metric,
-                                                           smoothing), width="stretch")
+        columns[k % len(columns)].altair_chart(
+            curve_chart(data.filter(pl.col("metric") == metric), metric, smoothing), width="stretch"
+        )
 
 
 def curve_chart(data: pl.DataFrame, metric: str, smoothing: float) -> alt.Chart:
     base = alt.Chart(data.to_pandas()).encode(
-        x=alt.X("step:Q", title="epoch"), color=alt.Color("run:N", legend=alt.Legend(orient="bottom")))
-    line = base.mark_line(point=True).encode(y=alt.Y("smoothed:Q", title=metric),
-                                             tooltip=["run", "step", "value", "smoothed"])
+        x=alt.X("step:Q", title="epoch"), color=alt.Color("run:N", legend=alt.Legend(orient="bottom"))
+    )
+    line = base.mark_line(point=True).encode(
+        y=alt.Y("smoothed:Q", title=metric), tooltip=["run", "step", "value", "smoothed"]
+    )
     title = metric + (f" (smoothing {smoothing:g})" if smoothing else "")
     if smoothing:
         return (base.mark_line(opacity=0.25).encode(y="value:Q") + line).properties(title=title)
@@ -188,54 +232,70 @@ def evaluation_ui(uri: str, run) -> None:
         st.caption("No confusion matrix (not a classification run).")
     examples = f"evaluation/{split}/misclassified.png"
     if examples in files:
-        st.image(cache.artifact_bytes(uri, run_id, examples),
-                 caption="Misclassified examples (true / predicted)")
+        st.image(
+            cache.artifact_bytes(uri, run_id, examples), caption="Misclassified examples (true / predicted)"
+        )
 
 
 def confusion_chart(frame: pl.DataFrame) -> alt.Chart:
     classes = list(dict.fromkeys(frame["true"].to_list()))
     side = max(240, 28 * len(classes))
     title = f"Confusion matrix ({frame['count'].sum()} samples)"
-    base = alt.Chart(frame.to_pandas()).encode(x=alt.X("predicted:N", sort=classes),
-                                               y=alt.Y("true:N", sort=classes))
-    heat = base.mark_rect().encode(color=alt.Color("count:Q", scale=alt.Scale(scheme="blues")),
-                                   tooltip=["true", "predicted", "count"])
+    base = alt.Chart(frame.to_pandas()).encode(
+        x=alt.X("predicted:N", sort=classes), y=alt.Y("true:N", sort=classes)
+    )
+    heat = base.mark_rect().encode(
+        color=alt.Color("count:Q", scale=alt.Scale(scheme="blues")), tooltip=["true", "predicted", "count"]
+    )
     if len(classes) > 20:
         return heat.properties(width=side, height=side, title=title)
     high = frame["count"].max() / 2
     text = base.mark_text(fontSize=11).encode(
-        text="count:Q", color=alt.condition(alt.datum.count > high, alt.value("white"), alt.value("black")))
+        text="count:Q", color=alt.condition(alt.datum.count > high, alt.value("white"), alt.value("black"))
+    )
     return (heat + text).properties(width=side, height=side, title=title)
 
 
 def actions_ui(uri: str, run) -> None:
     from ray_jobs.reproduce import BEST_RUN_TAG
+
     run_id = run.info.run_id
     url, command = view.mlflow_ui(uri, run.info.experiment_id, run_id)
     if url:
         st.link_button("Open in the MLflow UI", url)
     else:
-        st.info(f"The tracking store is `{uri}`, which has no web UI of its own. Start one with\n\n"
-                f"`{command}`\n\nthen open http://127.0.0.1:5000/#/experiments/{run.info.experiment_id}"
-                f"/runs/{run_id}")
-    rebuildable = (BEST_RUN_TAG in run.data.tags
-                   or "setup/graph.json" in cache.artifact_paths(uri, run_id, "setup"))
-    if st.button("Reproduce", key="runs_reproduce", disabled=not rebuildable,
-                 help=f"submit `neuralforge reproduce {run_id}` as a Ray job" if rebuildable
-                 else "this run has no setup/graph.json: only training and sweep runs can be rebuilt"):
+        st.info(
+            f"The tracking store is `{uri}`, which has no web UI of its own. Start one with\n\n"
+            f"`{command}`\n\nthen open http://127.0.0.1:5000/#/experiments/{run.info.experiment_id}"
+            f"/runs/{run_id}"
+        )
+    rebuildable = BEST_RUN_TAG in run.data.tags or "setup/graph.json" in cache.artifact_paths(
+        uri, run_id, "setup"
+    )
+    if st.button(
+        "Reproduce",
+        key="runs_reproduce",
+        disabled=not rebuildable,
+        help=f"submit `neuralforge reproduce {run_id}` as a Ray job"
+        if rebuildable
+        else "this run has no setup/graph.json: only training and sweep runs can be rebuilt",
+    ):
         reproduce(run_id)
 
 
 def reproduce(run_id: str) -> None:
     from ray_jobs import submit, usage
+
     try:
         usage.check_quota()
         job = submit.submit(["neuralforge", "reproduce", run_id], working_dir=REPO)
     except NeuralForgeError as err:
         st.warning(f"Not submitted: {view.error_text(err)}")
         return
-    st.success(f"Submitted `neuralforge reproduce {run_id}` as Ray job `{job}`; the new run appears "
-               "here once it starts (tag neuralforge.reproduced_from).")
+    st.success(
+        f"Submitted `neuralforge reproduce {run_id}` as Ray job `{job}`; the new run appears "
+        "here once it starts (tag neuralforge.reproduced_from)."
+    )
 
 
 def main() -> None:
@@ -257,13 +317,21 @@ def main() -> None:
     detail = chosen[0]
     if len(chosen) > 1:
         labels = {r.info.run_id: view.label(r) for r in chosen}
-        picked = st.selectbox("Evaluation, reproduce and MLflow UI of", list(labels), format_func=labels.get,
-                              key="runs_detail")
+        picked = st.selectbox(
+            "Evaluation, reproduce and MLflow UI of", list(labels), format_func=labels.get, key="runs_detail"
+        )
         detail = next(r for r in chosen if r.info.run_id == picked)
     tabs = st.tabs(TABS, key=state.RUNS_TAB, on_change="rerun")
-    for tab, show in zip(tabs, (lambda: curves_ui(uri, chosen), lambda: diff_ui(uri, chosen),
-                                lambda: evaluation_ui(uri, detail), lambda: actions_ui(uri, detail)),
-                         strict=True):
+    for tab, show in zip(
+        tabs,
+        (
+            lambda: curves_ui(uri, chosen),
+            lambda: diff_ui(uri, chosen),
+            lambda: evaluation_ui(uri, detail),
+            lambda: actions_ui(uri, detail),
+        ),
+        strict=True,
+    ):
         if tab.open:
             with tab:
                 show()

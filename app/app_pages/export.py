@@ -37,28 +37,42 @@ def source_ui() -> dict:
     if st.radio("Source", SOURCES, horizontal=True, key="export_kind") == SOURCES[0]:
         return run_source_ui()
     c = st.columns(3)
-    name = c[0].selectbox("Template", list(TEMPLATES), key="export_template",
-                          format_func=lambda n: f"{n} — {TEMPLATES[n].doc}")
-    shape = c[1].text_input("Input shape", key="export_input_shape",
-                            placeholder="the template's (e.g. 8,8,1)")
-    dataset = c[2].selectbox("Validation data", [RANDOM_INPUTS, *(r["name"] for r in cache.catalog())],
-                             key="export_dataset",
-                             help="the test split of a dataset whose samples fit the input shape")
+    name = c[0].selectbox(
+        "Template", list(TEMPLATES), key="export_template", format_func=lambda n: f"{n} — {TEMPLATES[n].doc}"
+    )
+    shape = c[1].text_input(
+        "Input shape", key="export_input_shape", placeholder="the template's (e.g. 8,8,1)"
+    )
+    dataset = c[2].selectbox(
+        "Validation data",
+        [RANDOM_INPUTS, *(r["name"] for r in cache.catalog())],
+        key="export_dataset",
+        help="the test split of a dataset whose samples fit the input shape",
+    )
     st.warning(f"Untrained: {RANDOM_WEIGHTS}.")
-    return {"source": name, "template": True, "input_shape": shape,
-            "dataset": None if dataset == RANDOM_INPUTS else dataset,
-            "folder": cache.template_json(name)["name"]}
+    return {
+        "source": name,
+        "template": True,
+        "input_shape": shape,
+        "dataset": None if dataset == RANDOM_INPUTS else dataset,
+        "folder": cache.template_json(name)["name"],
+    }
 
 
 def run_source_ui() -> dict:
     uri = settings().mlflow_uri
     down = cache.tracking_problem(uri)
     if down:
-        st.warning(f"MLflow at {uri} is not reachable ({down}): no runs to export. Start the server "
-                   "or check MLFLOW_TRACKING_URI, or export a template.")
+        st.warning(
+            f"MLflow at {uri} is not reachable ({down}): no runs to export. Start the server "
+            "or check MLFLOW_TRACKING_URI, or export a template."
+        )
         return {}
-    finished = [r for r in cache.runs(uri, status="FINISHED")
-                if r.data.tags.get("neuralforge.kind", "train") != "sweep"]  # a sweep has no weights
+    finished = [
+        r
+        for r in cache.runs(uri, status="FINISHED")
+        if r.data.tags.get("neuralforge.kind", "train") != "sweep"
+    ]  # a sweep has no weights
     if not finished:
         st.info("No finished training runs yet: train one, or export a template.")
         return {}
@@ -71,32 +85,54 @@ def options_ui() -> dict:
     """Format, variants, serving bundles and thresholds: ``runs_view.export_argv``'s keywords."""
     c = st.columns([1, 2, 1])
     fmt = c[0].radio("Format", FORMATS, horizontal=True, key="export_format")
-    quantize = c[1].multiselect("Quantized variants (ONNX)", VARIANTS, key="export_quantize",
-                                disabled=fmt != "onnx",
-                                help="each measured against fp32; the advisor picks one")
-    serving = c[2].checkbox("Serving configs", value=True, key="export_serving",
-                            help="Triton, TorchServe and ONNX Runtime bundles")
+    quantize = c[1].multiselect(
+        "Quantized variants (ONNX)",
+        VARIANTS,
+        key="export_quantize",
+        disabled=fmt != "onnx",
+        help="each measured against fp32; the advisor picks one",
+    )
+    serving = c[2].checkbox(
+        "Serving configs",
+        value=True,
+        key="export_serving",
+        help="Triton, TorchServe and ONNX Runtime bundles",
+    )
     with st.expander("Validation thresholds"):
         t = st.columns(4)
         samples = t[0].number_input("Samples", 1, 10_000, 100, key="export_samples")
-        max_abs = t[1].number_input("fp32: max abs diff", 0.0, 1.0, 1e-4, format="%.1e",
-                                    key="export_max_abs_diff")
+        max_abs = t[1].number_input(
+            "fp32: max abs diff", 0.0, 1.0, 1e-4, format="%.1e", key="export_max_abs_diff"
+        )
         agreement = t[2].number_input("fp32: top-1 agreement", 0.0, 1.0, 1.0, key="export_min_agreement")
-        drop = t[3].number_input("Variants: max accuracy drop", 0.0, 1.0, 0.01,
-                                 key="export_max_accuracy_drop")
-    return {"fmt": fmt, "quantize": quantize if fmt == "onnx" else [], "serving": serving,
-            "samples": int(samples), "max_abs_diff": max_abs, "min_agreement": agreement,
-            "max_accuracy_drop": drop}
+        drop = t[3].number_input(
+            "Variants: max accuracy drop", 0.0, 1.0, 0.01, key="export_max_accuracy_drop"
+        )
+    return {
+        "fmt": fmt,
+        "quantize": quantize if fmt == "onnx" else [],
+        "serving": serving,
+        "samples": int(samples),
+        "max_abs_diff": max_abs,
+        "min_agreement": agreement,
+        "max_accuracy_drop": drop,
+    }
 
 
 def run_export(source: dict, options: dict) -> dict | None:
     """``neuralforge export`` with the page's choices, its progress read from the files it writes;
     the result for :func:`result_ui` (None when it raised, with the error shown)."""
     from ray_jobs import export as export_cmd
+
     fmt = options["fmt"]
     out = settings().home / "exports" / source["folder"] / fmt  # the CLI's default folder
-    argv = view.export_argv(source["source"], template=source["template"], input_shape=source["input_shape"],
-                            dataset=source["dataset"], **options) + ["--output", str(out)]
+    argv = view.export_argv(
+        source["source"],
+        template=source["template"],
+        input_shape=source["input_shape"],
+        dataset=source["dataset"],
+        **options,
+    ) + ["--output", str(out)]
     parser = argparse.ArgumentParser(prog="neuralforge export", exit_on_error=False)
     export_cmd.add_arguments(parser)
     expected, started = view.export_files(fmt, options["quantize"]), time.time()
@@ -115,11 +151,19 @@ def run_export(source: dict, options: dict) -> dict | None:
             st.error(view.error_text(err))
             return None
         bar.progress(1.0, text="done")
-        box.update(label="Export valid" if result.passed else "Export failed validation",
-                   state="complete" if result.passed else "error", expanded=False)
-    return {"directory": str(result.directory), "run_id": run_id, "source": source["source"], "format": fmt,
-            "report": json.loads((result.directory / "report.json").read_text()),
-            "markdown": (result.directory / "report.md").read_text()}
+        box.update(
+            label="Export valid" if result.passed else "Export failed validation",
+            state="complete" if result.passed else "error",
+            expanded=False,
+        )
+    return {
+        "directory": str(result.directory),
+        "run_id": run_id,
+        "source": source["source"],
+        "format": fmt,
+        "report": json.loads((result.directory / "report.json").read_text()),
+        "markdown": (result.directory / "report.md").read_text(),
+    }
 
 
 @contextmanager
@@ -127,6 +171,7 @@ def one_torch_thread():
     """Torch on one thread while exporting: in the dashboard's process, beside the server and
     Ray, two threads made PyTorch's latencies 100x slower here (and the report's ratios wrong)."""
     import torch
+
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -140,8 +185,10 @@ def result_ui(res: dict) -> None:
     where = f" and recorded on run {res['run_id']}" if res["run_id"] else ""
     st.caption(f"Last export: {res['source']} to {res['format']}")
     if report["passed"]:
-        st.success(f"Valid: {v['file']} computes what the PyTorch module does on {v['samples']} samples "
-                   f"({v['sample_source']}); saved in {res['directory']}{where}.")
+        st.success(
+            f"Valid: {v['file']} computes what the PyTorch module does on {v['samples']} samples "
+            f"({v['sample_source']}); saved in {res['directory']}{where}."
+        )
     else:
         failures = v["failures"] + [f"{x['name']}: {f}" for x in report["variants"] for f in x["failures"]]
         st.error(f"The export failed validation: {'; '.join(failures)} (report in {res['directory']}{where})")
@@ -163,8 +210,9 @@ def key_numbers_ui(v: dict) -> None:
     c, runtime = v["comparison"], next(k for k in v["latency_ms"] if k != "torch")
     accuracy = v["accuracy"].get(runtime)
     m = st.columns(5)
-    m[0].metric("max abs diff", f"{c['max_abs_diff']:.2e}",
-                help=f"threshold {v['thresholds']['max_abs_diff']:g}")
+    m[0].metric(
+        "max abs diff", f"{c['max_abs_diff']:.2e}", help=f"threshold {v['thresholds']['max_abs_diff']:g}"
+    )
     m[1].metric("top-1 agreement", "–" if c["agreement"] is None else f"{c['agreement']:.1%}")
     m[2].metric("file size", size(v["size_bytes"]))
     ratio = v["latency_ms"][runtime]["1"] / v["latency_ms"]["torch"]["1"]
@@ -176,13 +224,26 @@ def downloads_ui(directory: Path, report: dict) -> None:
     names = [*report["files"], "report.md", "report.json"]
     cols = st.columns(3)
     for k, name in enumerate(names):
-        cols[k % 3].download_button(name, lambda p=directory / name: p.read_bytes(), name, on_click="ignore",
-                                    icon=":material/download:", key=f"export_download_{name}",
-                                    width="stretch")
+        cols[k % 3].download_button(
+            name,
+            lambda p=directory / name: p.read_bytes(),
+            name,
+            on_click="ignore",
+            icon=":material/download:",
+            key=f"export_download_{name}",
+            width="stretch",
+        )
     if report["serving"]:
         cols[len(names) % 3].download_button(
-            "serving configs (zip)", lambda: zipped(directory / "serving"), "serving.zip", "application/zip",
-            on_click="ignore", icon=":material/download:", key="export_download_serving", width="stretch")
+            "serving configs (zip)",
+            lambda: zipped(directory / "serving"),
+            "serving.zip",
+            "application/zip",
+            on_click="ignore",
+            icon=":material/download:",
+            key="export_download_serving",
+            width="stretch",
+        )
 
 
 def zipped(folder: Path) -> bytes:
@@ -197,6 +258,7 @@ def zipped(folder: Path) -> bytes:
 def serve_ui(res: dict | None, source: dict) -> None:
     """Ray Serve: the deployments, and deploy / scale / delete (``ray_jobs.serve``)."""
     from ray_jobs import serve
+
     st.header("Serve on Ray")
     try:
         client = serve.Serve()
@@ -210,24 +272,38 @@ def serve_ui(res: dict | None, source: dict) -> None:
         st.caption("No deployments yet.")
     model = deploy_source(res, source)
     c = st.columns([2, 1, 1, 1], vertical_alignment="bottom")
-    name = c[0].text_input("Deployment name", value=str(source.get("folder", "model")).lower(),
-                           key="serve_name")
+    name = c[0].text_input(
+        "Deployment name", value=str(source.get("folder", "model")).lower(), key="serve_name"
+    )
     replicas = c[1].number_input("Replicas", 1, 64, 1, key="serve_replicas")
     cpus = c[2].number_input("CPUs per replica", 0.0, 64.0, 1.0, 0.25, key="serve_cpus")
-    if c[3].button("Deploy", key="serve_deploy", disabled=model is None,
-                   help=f"serve {model}" if model else "export to ONNX first (or choose a run)"):
-        args = argparse.Namespace(source=model, name=name.strip(), replicas=int(replicas), canary_share=None,
-                                  cpus=float(cpus), port=8000, timeout=180)
-        act(lambda: serve.deploy(client, args),
-            f"Deployed {args.name}: POST JSON to its URL (see the table).")
+    if c[3].button(
+        "Deploy",
+        key="serve_deploy",
+        disabled=model is None,
+        help=f"serve {model}" if model else "export to ONNX first (or choose a run)",
+    ):
+        args = argparse.Namespace(
+            source=model,
+            name=name.strip(),
+            replicas=int(replicas),
+            canary_share=None,
+            cpus=float(cpus),
+            port=8000,
+            timeout=180,
+        )
+        act(
+            lambda: serve.deploy(client, args), f"Deployed {args.name}: POST JSON to its URL (see the table)."
+        )
     if not deployments:
         return
     c = st.columns([2, 1, 1, 1], vertical_alignment="bottom")
     target = c[0].selectbox("Deployment", [d["name"] for d in deployments], key="serve_target")
     count = int(c[1].number_input("Replicas", 1, 64, 1, key="serve_scale_replicas"))
     if c[2].button("Scale", key="serve_scale"):
-        scale = argparse.Namespace(action="scale", name=target, replicas=count, canary=False, address=None,
-                                   timeout=180)
+        scale = argparse.Namespace(
+            action="scale", name=target, replicas=count, canary=False, address=None, timeout=180
+        )
         act(lambda: serve.run(scale), f"{target} scaled to {count}.")
     if c[3].button("Delete", key="serve_delete"):
         delete = argparse.Namespace(action="delete", name=target, address=None, timeout=180)
@@ -237,8 +313,15 @@ def serve_ui(res: dict | None, source: dict) -> None:
 def deployment_row(d: dict) -> dict:
     """A row of ``serve status`` for the table."""
     canary = d["canary"] and f"{d['canary']['version']} ({d['canary']['share']:.0%})"
-    return {"name": d["name"], "status": d["status"], "url": d["url"], "version": d["stable"]["version"],
-            "source": d["stable"]["source"], "replicas": d["stable"]["replicas"], "canary": canary or ""}
+    return {
+        "name": d["name"],
+        "status": d["status"],
+        "url": d["url"],
+        "version": d["stable"]["version"],
+        "source": d["stable"]["source"],
+        "replicas": d["stable"]["replicas"],
+        "canary": canary or "",
+    }
 
 
 def deploy_source(res: dict | None, source: dict) -> str | None:

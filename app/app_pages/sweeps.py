@@ -16,6 +16,7 @@ METHODS = ("bayesian", "random", "grid")
 
 def sweep_ui(address: str | None) -> None:
     from ray_jobs.config import TrainConfig, to_flags
+
     dataset = st.selectbox("Dataset", cache.dataset_names(), key="sweep_dataset")
     source, ref = architecture_ui("sweep_architecture", dataset)
     try:
@@ -26,10 +27,15 @@ def sweep_ui(address: str | None) -> None:
     if space:
         st.dataframe(pl.DataFrame({"path": list(space), "search": list(space.values())}), hide_index=True)
     else:
-        st.info("This network has no HPO(...) values: add some in the DSL (e.g. Dense(HPO(choice(64, 128)))) "
-                "or below.")
-    extra = st.text_area("More search values, one PATH=VALUE per line",
-                         placeholder='train.optimizer.learning_rate=log_range(1e-4, 1e-2)', key="sweep_extra")
+        st.info(
+            "This network has no HPO(...) values: add some in the DSL (e.g. Dense(HPO(choice(64, 128)))) "
+            "or below."
+        )
+    extra = st.text_area(
+        "More search values, one PATH=VALUE per line",
+        placeholder="train.optimizer.learning_rate=log_range(1e-4, 1e-2)",
+        key="sweep_extra",
+    )
     c = st.columns(3)
     samples = c[0].number_input("Trials", 1, 1000, 8, key="sweep_samples")
     method = c[1].selectbox("Search", METHODS, key="sweep_method")
@@ -46,13 +52,19 @@ def sweep_ui(address: str | None) -> None:
         return
     if address and st.button("Start sweep", type="primary", key="sweep_start"):
         from ray_jobs import submit
+
         try:
             config = submittable(config)  # the Canvas's network is saved as a version first
             args = [*to_flags(config), "--num-samples", str(int(samples)), "--search-method", method]
             for line in searches:
                 args += ["--search", line]
-            job_id = submit.submit(["python", "-m", "ray_jobs.tune", *args], address=address, working_dir=None,
-                                   metadata={"kind": "tune"}, env_vars=auth.job_env())
+            job_id = submit.submit(
+                ["python", "-m", "ray_jobs.tune", *args],
+                address=address,
+                working_dir=None,
+                metadata={"kind": "tune"},
+                env_vars=auth.job_env(),
+            )
         except NeuralForgeError as err:
             error_message(err)
             return
@@ -64,10 +76,12 @@ def sweep_ui(address: str | None) -> None:
 def _check_search(line: str) -> None:
     from neural_engine.errors import ValidationError
     from neural_engine.search import parse_search_value
+
     path, sep, value = line.partition("=")
     if not sep or not path.strip():
-        raise ValidationError(f"a search value must be PATH=VALUE, e.g. dense_1.units=choice(64, 128); "
-                              f"received {line!r}")
+        raise ValidationError(
+            f"a search value must be PATH=VALUE, e.g. dense_1.units=choice(64, 128); received {line!r}"
+        )
     parse_search_value(value.strip())
 
 
@@ -76,16 +90,22 @@ def sweeps_ui() -> None:
     uri = settings().mlflow_uri
     problem = cache.tracking_problem(uri)
     if problem:
-        st.warning(f"MLflow at {uri} is not reachable ({problem}). Start the server or check "
-                   "MLFLOW_TRACKING_URI; sweeps appear here once it is.")
+        st.warning(
+            f"MLflow at {uri} is not reachable ({problem}). Start the server or check "
+            "MLFLOW_TRACKING_URI; sweeps appear here once it is."
+        )
         return
     sweeps = cache.sweeps()
     if not sweeps:
         st.caption("No sweeps recorded yet.")
         return
     ids = [s["id"] for s in sweeps]
-    chosen = st.selectbox("Sweep", ids, key="sweep_chosen",
-                          format_func=lambda i: next(f"{s['name']} · {s['status']}" for s in sweeps if s["id"] == i))
+    chosen = st.selectbox(
+        "Sweep",
+        ids,
+        key="sweep_chosen",
+        format_func=lambda i: next(f"{s['name']} · {s['status']}" for s in sweeps if s["id"] == i),
+    )
     sweep = next(s for s in sweeps if s["id"] == chosen)
     trials = cache.trials(chosen)
     if trials:
@@ -98,14 +118,17 @@ def open_best(run_id: str, name: str) -> None:
     """The sweep's winning network (``sweep/best.neural`` on its run) on the Canvas, undoably."""
     from neural_engine.dsl import parse_file
     from ray_jobs.sweep_tracking import BEST_NETWORK
+
     try:
         graph = parse_file(cache.artifact_text(run_id, BEST_NETWORK), "best.neural").default
     except NeuralForgeError as err:
         error_message(err)
         return
     except Exception as err:  # noqa: BLE001 - MLflow's errors (a missing artifact, a store gone) are messages
-        st.error(f"The best network of sweep {name} could not be read from MLflow ({BEST_NETWORK} on run "
-                 f"{run_id}): {str(err).splitlines()[0][:300]}")
+        st.error(
+            f"The best network of sweep {name} could not be read from MLflow ({BEST_NETWORK} on run "
+            f"{run_id}): {str(err).splitlines()[0][:300]}"
+        )
         return
     editing.commit(graph.to_json(), f"open the best network of sweep {name}")
     state.put(state.CANVAS_TAB, "Canvas")

@@ -24,6 +24,7 @@ def data_ui() -> tuple[str, str | None]:
     """The dataset ref (a built-in, or a registered dataset's chosen version) and the augmentation
     flag: None (the version's own pipeline) or "none"."""
     from neural_engine.settings import settings
+
     c = st.columns(3)
     name = c[0].selectbox("Dataset", cache.dataset_names(), key="train_dataset")
     newest_first = list(reversed(cache.registered_versions(settings().storage).get(name, [])))
@@ -32,18 +33,27 @@ def data_ui() -> tuple[str, str | None]:
         c[2].selectbox("Augmentation", ["none"], key="train_augment_builtin", disabled=True)
         return name, None
     by_id = {v["version"]: v for v in newest_first}
-    version = c[1].selectbox("Version", list(by_id), key="train_dataset_version",
-                             format_func=lambda i: f"v{by_id[i]['number']} · {i} · {by_id[i]['created'][:16]}")
+    version = c[1].selectbox(
+        "Version",
+        list(by_id),
+        key="train_dataset_version",
+        format_func=lambda i: f"v{by_id[i]['number']} · {i} · {by_id[i]['created'][:16]}",
+    )
     steps = [op["type"] for op in by_id[version].get("pipeline") or []]
     options = ["version", "none"] if steps else ["none"]
-    augment = c[2].selectbox("Augmentation", options, key="train_augment",
-                             format_func=lambda o: f"the version's: {' → '.join(steps)}" if o == "version" else "none")
+    augment = c[2].selectbox(
+        "Augmentation",
+        options,
+        key="train_augment",
+        format_func=lambda o: f"the version's: {' → '.join(steps)}" if o == "version" else "none",
+    )
     return f"{name}@{version}", None if augment == "version" else "none"
 
 
 def config_ui():
     """The run's TrainConfig from the form (None, with the error shown, when it is invalid)."""
     from ray_jobs.config import TrainConfig
+
     dataset, augment = data_ui()
     source, ref = architecture_ui("train_architecture", dataset)
     try:
@@ -59,17 +69,31 @@ def config_ui():
     seed = c[4].number_input("Seed", 0, 2**31 - 1, d.seed, key="train_seed")
     c = st.columns(4)
     workers = c[0].number_input("Workers", 1, 64, 1, key="train_workers")
-    placement = c[1].selectbox("Data placement", ("auto", "device", "workers"), key="train_placement",
-                               help="device: the training data held on the device and augmented there in "
-                                    "batches; workers: DataLoader workers; auto: device when it fits and every "
-                                    "augmentation has a batched form")
+    placement = c[1].selectbox(
+        "Data placement",
+        ("auto", "device", "workers"),
+        key="train_placement",
+        help="device: the training data held on the device and augmented there in "
+        "batches; workers: DataLoader workers; auto: device when it fits and every "
+        "augmentation has a batched form",
+    )
     experiment = c[2].text_input("Experiment", "neuralforge", key="train_experiment")
     smoke = c[3].checkbox("Smoke test (1 epoch, a few batches)", key="train_smoke")
     try:
-        return TrainConfig(**{source: ref}, dataset=dataset, augment=augment, epochs=int(epochs), batch_size=int(batch),
-                           learning_rate=float(lr), optimizer=optimizer.strip(), seed=int(seed),
-                           workers=int(workers), experiment=experiment.strip() or "neuralforge",
-                           smoke_test=smoke, data_placement=None if placement == "auto" else placement)
+        return TrainConfig(
+            **{source: ref},
+            dataset=dataset,
+            augment=augment,
+            epochs=int(epochs),
+            batch_size=int(batch),
+            learning_rate=float(lr),
+            optimizer=optimizer.strip(),
+            seed=int(seed),
+            workers=int(workers),
+            experiment=experiment.strip() or "neuralforge",
+            smoke_test=smoke,
+            data_placement=None if placement == "auto" else placement,
+        )
     except NeuralForgeError as err:
         error_message(err)
         return None
@@ -84,29 +108,46 @@ def preflight_ui(config) -> bool:
         return False
     c = st.columns(4)
     c[0].metric("Parameters", f"{p.params:,}")
-    c[1].metric("Training memory", human_bytes(p.memory_bytes), help="weights, gradients, optimizer "
-                "state and activations of one step")
+    c[1].metric(
+        "Training memory",
+        human_bytes(p.memory_bytes),
+        help="weights, gradients, optimizer state and activations of one step",
+    )
     c[2].metric("Steps", f"{p.epochs} × {p.steps_per_epoch}")
-    source = (f"measured on this cluster's last {p.costs_measured_on} run(s)" if p.costs_measured_on
-              else "defaults measured on a 2-core machine; your first run measures them")
-    c[3].metric("Estimated time", f"~{p.seconds:.0f} s", help=f"{p.epochs} epochs × ({p.steps_per_epoch} measured "
-                f"steps of {p.step_seconds:.3f} s + validation + {p.epoch_overhead_seconds:.1f} s per epoch) + "
-                f"{p.fixed_seconds:.0f} s start-up and finish ({source}); on this machine's CPU, GPUs are faster")
+    source = (
+        f"measured on this cluster's last {p.costs_measured_on} run(s)"
+        if p.costs_measured_on
+        else "defaults measured on a 2-core machine; your first run measures them"
+    )
+    c[3].metric(
+        "Estimated time",
+        f"~{p.seconds:.0f} s",
+        help=f"{p.epochs} epochs × ({p.steps_per_epoch} measured "
+        f"steps of {p.step_seconds:.3f} s + validation + {p.epoch_overhead_seconds:.1f} s per epoch) + "
+        f"{p.fixed_seconds:.0f} s start-up and finish ({source}); on this machine's CPU, GPUs are faster",
+    )
     if not p.fits:
-        st.error(f"One step needs about {human_bytes(p.memory_bytes)}; this machine has "
-                 f"{human_bytes(p.memory_available)} free. Lower the batch size.")
+        st.error(
+            f"One step needs about {human_bytes(p.memory_bytes)}; this machine has "
+            f"{human_bytes(p.memory_available)} free. Lower the batch size."
+        )
     return p.fits
 
 
 def submit_ui(config, address: str) -> None:
     from ray_jobs import submit
     from ray_jobs.config import to_flags
+
     if st.button("Submit to Ray", type="primary", key="train_submit"):
         try:
             config = submittable(config)
-            job_id = submit.submit(["python", "-m", "ray_jobs.train", *to_flags(config)], address=address,
-                                   working_dir=None, metadata={"kind": "train", "epochs": str(planned_epochs(config))},
-                                   env_vars=auth.job_env())
+            job_id = submit.submit(
+                ["python", "-m", "ray_jobs.train", *to_flags(config)],
+                address=address,
+                working_dir=None,
+                metadata={"kind": "train", "epochs": str(planned_epochs(config))},
+                env_vars=auth.job_env(),
+            )
         except NeuralForgeError as err:
             error_message(err)
             return
@@ -124,6 +165,7 @@ def planned_epochs(config) -> int:
 def jobs_ui(address: str) -> None:
     """The cluster's NeuralForge jobs and the watched one's progress, curves and logs (refreshed)."""
     from ray_jobs import submit
+
     try:
         jobs = neuralforge_jobs(submit.list_jobs(address=address))
     except NeuralForgeError as err:
@@ -136,8 +178,13 @@ def jobs_ui(address: str) -> None:
     watched = state.get(state.WATCHED_JOB)
     if watched in ids:  # a new submission (or a reload) picks the job shown
         st.session_state[JOB_PICKER] = watched
-    chosen = st.selectbox("Job", ids, key=JOB_PICKER, on_change=_watch,
-                          format_func=lambda i: _job_label(next(j for j in jobs if j.id == i)))
+    chosen = st.selectbox(
+        "Job",
+        ids,
+        key=JOB_PICKER,
+        on_change=_watch,
+        format_func=lambda i: _job_label(next(j for j in jobs if j.id == i)),
+    )
     job = next(j for j in jobs if j.id == chosen)
     job_ui(job, address)
 
@@ -152,6 +199,7 @@ def _job_label(job) -> str:
 
 def job_ui(job, address: str) -> None:
     from ray_jobs import submit
+
     top = st.columns([3, 1])
     top[0].markdown(f"**{job.status}** · {job.entrypoint}" + (f"  \n{job.message}" if job.message else ""))
     if not job.done and top[1].button("Stop", key=f"stop_{job.id}"):
@@ -164,16 +212,26 @@ def job_ui(job, address: str) -> None:
     if run is None:
         if job.epochs and not job.done:
             st.progress(0.0, text=f"epoch 0 of {job.epochs} · starting")
-        st.caption("Waiting for the run to be recorded in MLflow…" if not job.done else
-                   "This job recorded no MLflow run.")
+        st.caption(
+            "Waiting for the run to be recorded in MLflow…"
+            if not job.done
+            else "This job recorded no MLflow run."
+        )
     else:
         done, total = progress(run["params"], run["history"], job.epochs)
         where = f" · MLflow run {run['id']} ({run['status']})"
         st.progress(done / total if total else 0.0, text=f"epoch {done} of {total}{where}")
         rows = curve_rows({k: v for k, v in run["history"].items() if v})
         if rows:
-            chart = alt.Chart(pl.DataFrame(rows).to_pandas()).mark_line(point=True).encode(
-                x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")), y="value:Q", color="metric:N")
+            chart = (
+                alt.Chart(pl.DataFrame(rows).to_pandas())
+                .mark_line(point=True)
+                .encode(
+                    x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")),
+                    y="value:Q",
+                    color="metric:N",
+                )
+            )
             st.altair_chart(chart, width="stretch")
     with st.expander("Logs (last 40 lines)", expanded=job.status == "FAILED"):
         try:

@@ -70,7 +70,7 @@ class Ctx:
         return self.info.site.params
 
     @property
-    def rank(self) -> int:   # spatial rank from the name: Conv2D -> 2
+    def rank(self) -> int:  # spatial rank from the name: Conv2D -> 2
         return int(re.search(r"(\d)D", self.info.spec.name).group(1))
 
     @property
@@ -86,19 +86,68 @@ class Ctx:
 
 
 # Keras' defaults: kwargs equal to these are left out (a tuple repeating the value counts)
-KERAS_DEFAULTS = {"padding": "valid", "dilation_rate": 1, "groups": 1, "activation": None,
-                  "use_bias": True, "depth_multiplier": 1, "momentum": 0.99, "epsilon": 0.001,
-                  "center": True, "scale": True, "keepdims": False, "merge_mode": "concat",
-                  "return_sequences": False, "dropout": 0.0, "normalize": False, "axis": -1,
-                  "interpolation": "nearest", "size": 2, "alpha": 1.0}
+KERAS_DEFAULTS = {
+    "padding": "valid",
+    "dilation_rate": 1,
+    "groups": 1,
+    "activation": None,
+    "use_bias": True,
+    "depth_multiplier": 1,
+    "momentum": 0.99,
+    "epsilon": 0.001,
+    "center": True,
+    "scale": True,
+    "keepdims": False,
+    "merge_mode": "concat",
+    "return_sequences": False,
+    "dropout": 0.0,
+    "normalize": False,
+    "axis": -1,
+    "interpolation": "nearest",
+    "size": 2,
+    "alpha": 1.0,
+}
 # our activation name -> Keras' (same function); others become a layer after the main one
-KERAS_ACTIVATIONS = {n: n for n in ("relu", "relu6", "sigmoid", "tanh", "softmax", "log_softmax", "gelu",
-                                    "elu", "selu", "silu", "mish", "softplus", "softsign", "hard_sigmoid")}
+KERAS_ACTIVATIONS = {
+    n: n
+    for n in (
+        "relu",
+        "relu6",
+        "sigmoid",
+        "tanh",
+        "softmax",
+        "log_softmax",
+        "gelu",
+        "elu",
+        "selu",
+        "silu",
+        "mish",
+        "softplus",
+        "softsign",
+        "hard_sigmoid",
+    )
+}
 KERAS_ACTIVATIONS["hard_swish"] = "hard_silu"
 # layers whose Keras class has our name and takes our validated parameters as they are
-SAME_AS_KERAS = {"Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout", "Permute", "Flatten",
-                 "Softmax", "ELU", "ReLU", "LayerNormalization", "Concatenate", "Add",
-                 "Subtract", "Multiply", "Average", "Maximum", "Minimum"}
+SAME_AS_KERAS = {
+    "Dropout",
+    "GaussianNoise",
+    "GaussianDropout",
+    "AlphaDropout",
+    "Permute",
+    "Flatten",
+    "Softmax",
+    "ELU",
+    "ReLU",
+    "LayerNormalization",
+    "Concatenate",
+    "Add",
+    "Subtract",
+    "Multiply",
+    "Average",
+    "Maximum",
+    "Minimum",
+}
 MERGES = {"Concatenate", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"}
 
 
@@ -113,7 +162,7 @@ def _with_activation(ctx: Ctx, layer: K) -> list[K]:
 def _activation_layer(ctx: Ctx, act: str | None) -> K:
     if act is None:
         return K("layers.Identity")
-    if act == "leaky_relu":           # Keras' default slope is 0.2, torch's 0.01
+    if act == "leaky_relu":  # Keras' default slope is 0.2, torch's 0.01
         return K("layers.LeakyReLU", {"negative_slope": 0.01})
     return K("layers.Activation", {"activation": KERAS_ACTIVATIONS[act]})
 
@@ -132,27 +181,37 @@ def _df(ctx: Ctx) -> dict:
 
 def _conv(ctx: Ctx) -> list[K]:
     name, p = ctx.info.spec.name, ctx.p
-    kwargs = {"filters": p.get("filters"), "kernel_size": p["kernel_size"], "strides": p["strides"],
-              "padding": p["padding"], "dilation_rate": p["dilation_rate"], "groups": p.get("groups", 1),
-              "depth_multiplier": p.get("depth_multiplier", 1), "use_bias": p["use_bias"], **_df(ctx)}
+    kwargs = {
+        "filters": p.get("filters"),
+        "kernel_size": p["kernel_size"],
+        "strides": p["strides"],
+        "padding": p["padding"],
+        "dilation_rate": p["dilation_rate"],
+        "groups": p.get("groups", 1),
+        "depth_multiplier": p.get("depth_multiplier", 1),
+        "use_bias": p["use_bias"],
+        **_df(ctx),
+    }
     if kwargs["filters"] is None:
         del kwargs["filters"]
     if set(expand(p["strides"], ctx.rank, ctx.info.site, "strides")) == {1}:
-        del kwargs["strides"]                           # Keras' default for convolutions
+        del kwargs["strides"]  # Keras' default for convolutions
     before, after = [], []
-    if not isinstance(p["padding"], str):            # an int per side: pad (or crop) explicitly
+    if not isinstance(p["padding"], str):  # an int per side: pad (or crop) explicitly
         pads = expand(p["padding"], ctx.rank, ctx.info.site, "padding")
         kwargs["padding"] = "valid"
         axis_cls = "Cropping" if "Transpose" in name else "ZeroPadding"
         kw = {"cropping" if axis_cls == "Cropping" else "padding": pads[0] if ctx.rank == 1 else pads}
-        extra = _no_data_format(ctx, K(f"layers.{axis_cls}{ctx.rank}D", kw if ctx.rank == 1 else {**kw, **_df(ctx)}))
+        extra = _no_data_format(
+            ctx, K(f"layers.{axis_cls}{ctx.rank}D", kw if ctx.rank == 1 else {**kw, **_df(ctx)})
+        )
         (after if axis_cls == "Cropping" else before).extend(extra)
     if "Transpose" in name and p["padding"] != "same":
         op = expand(p["output_padding"], ctx.rank, ctx.info.site, "output_padding")
         if any(op):
             kwargs["output_padding"] = op
     main = _with_activation(ctx, K(f"layers.{name}", kwargs))
-    return before + main[:1] + after + main[1:]          # a cropping comes before the activation
+    return before + main[:1] + after + main[1:]  # a cropping comes before the activation
 
 
 def _pool(ctx: Ctx) -> list[K]:
@@ -166,22 +225,42 @@ def _pool(ctx: Ctx) -> list[K]:
     spatial = [(a, a) for a in pads]
     width = [(0, 0), *spatial, (0, 0)] if ctx.data_format == "channels_last" else [(0, 0), (0, 0), *spatial]
     pool = K(f"layers.{name}", {**kwargs, "padding": "valid"})
-    if name.startswith("Max"):       # torch pads max pooling with -inf
+    if name.startswith("Max"):  # torch pads max pooling with -inf
         return [K(ctx.helper("Pad"), {"pad_width": tuple(width), "value": float("-inf")}), pool]
     return [K(ctx.helper("PaddedAveragePooling"), {"pool": pool, "pad_width": tuple(width)})]
 
 
 def _batch_norm(ctx: Ctx) -> list[K]:
     p = ctx.p
-    return [K("layers.BatchNormalization", {"axis": ctx.channel_axis(), "momentum": p["momentum"],
-                                            "epsilon": p["epsilon"], "center": p["center"], "scale": p["scale"]})]
+    return [
+        K(
+            "layers.BatchNormalization",
+            {
+                "axis": ctx.channel_axis(),
+                "momentum": p["momentum"],
+                "epsilon": p["epsilon"],
+                "center": p["center"],
+                "scale": p["scale"],
+            },
+        )
+    ]
 
 
 def _group_norm(ctx: Ctx) -> list[K]:
     p, channels = ctx.p, ctx.info.site.x[0]
-    groups = channels if p.get("groups", -1) == -1 else p["groups"]   # InstanceNorm: one per channel
-    return [K("layers.GroupNormalization", {"groups": groups, "axis": ctx.channel_axis(),
-                                            "epsilon": p["epsilon"], "center": p["center"], "scale": p["scale"]})]
+    groups = channels if p.get("groups", -1) == -1 else p["groups"]  # InstanceNorm: one per channel
+    return [
+        K(
+            "layers.GroupNormalization",
+            {
+                "groups": groups,
+                "axis": ctx.channel_axis(),
+                "epsilon": p["epsilon"],
+                "center": p["center"],
+                "scale": p["scale"],
+            },
+        )
+    ]
 
 
 def _rnn_stack(site, directions: int = 1, merge_mode: str = "concat") -> list[K]:
@@ -191,13 +270,18 @@ def _rnn_stack(site, directions: int = 1, merge_mode: str = "concat") -> list[K]
     out = []
     for i in range(n):
         last = i == n - 1
-        kwargs = {"units": p["units"], "use_bias": p["use_bias"],
-                  "return_sequences": p["return_sequences"] if last else True}
+        kwargs = {
+            "units": p["units"],
+            "use_bias": p["use_bias"],
+            "return_sequences": p["return_sequences"] if last else True,
+        }
         if site.spec.name == "SimpleRNN":
             kwargs["activation"] = p["activation"]
         layer = K(f"layers.{site.spec.name}", kwargs)
         if directions == 2:
-            layer = K("layers.Bidirectional", {"layer": layer, "merge_mode": merge_mode if last else "concat"})
+            layer = K(
+                "layers.Bidirectional", {"layer": layer, "merge_mode": merge_mode if last else "concat"}
+            )
         out.append(layer)
         if not last and p["dropout"]:
             out.append(K("layers.Dropout", {"rate": p["dropout"]}))
@@ -208,8 +292,9 @@ def _time_distributed(ctx: Ctx) -> list[K]:
     (inner,) = ctx.info.body.infos
     layers = _layers_for(Ctx(inner, ctx.data_format, ctx.helpers))
     if isinstance(layers, Body):
-        raise ExportError("TimeDistributed of a container has no Keras export; wrap a single layer",
-                          node=ctx.info.node.id)
+        raise ExportError(
+            "TimeDistributed of a container has no Keras export; wrap a single layer", node=ctx.info.node.id
+        )
     layer = layers[0] if len(layers) == 1 else K("keras.Sequential", {"layers": layers})
     return [K("layers.TimeDistributed", {"layer": layer})]
 
@@ -218,21 +303,38 @@ def _attention(ctx: Ctx) -> list[K]:
     p, site = ctx.p, ctx.info.site
     call = "self" if len(site.inputs) == 1 else "args"
     embed = site.x[1]
-    return [K("layers.MultiHeadAttention", {
-        "num_heads": p["num_heads"], "key_dim": p["key_dim"] or embed // p["num_heads"],
-        "value_dim": p["value_dim"], "dropout": p["dropout"], "use_bias": p["use_bias"],
-        "output_shape": p["output_shape"]}, call)]
+    return [
+        K(
+            "layers.MultiHeadAttention",
+            {
+                "num_heads": p["num_heads"],
+                "key_dim": p["key_dim"] or embed // p["num_heads"],
+                "value_dim": p["value_dim"],
+                "dropout": p["dropout"],
+                "use_bias": p["use_bias"],
+                "output_shape": p["output_shape"],
+            },
+            call,
+        )
+    ]
 
 
 def _transformer(ctx: Ctx) -> list[K]:
     p, site = ctx.p, ctx.info.site
     embed, decoder = site.x[1], ctx.info.spec.name == "TransformerDecoder"
     cross = len(site.inputs) == 2
-    kwargs = {"embed_dim": embed, "num_heads": p["num_heads"], "ff_dim": p["ff_dim"] or 4 * embed,
-              "dropout": p["dropout"], "activation": p["activation"], "norm_first": p["norm_first"],
-              "causal": decoder and p["causal"], "cross": cross}
+    kwargs = {
+        "embed_dim": embed,
+        "num_heads": p["num_heads"],
+        "ff_dim": p["ff_dim"] or 4 * embed,
+        "dropout": p["dropout"],
+        "activation": p["activation"],
+        "norm_first": p["norm_first"],
+        "causal": decoder and p["causal"],
+        "cross": cross,
+    }
     block = K(ctx.helper("TransformerBlock"), kwargs, "args" if cross else "one")
-    return [block] * p["num_layers"]   # the memory goes to every block of a decoder
+    return [block] * p["num_layers"]  # the memory goes to every block of a decoder
 
 
 def _gelu(ctx: Ctx) -> list[K]:
@@ -249,15 +351,21 @@ def _prelu(ctx: Ctx) -> list[K]:
 
 def _embedding(ctx: Ctx) -> list[K]:
     if ctx.p["padding_idx"] is not None:
-        raise ExportError(f"Embedding padding_idx={ctx.p['padding_idx']} has no Keras equivalent; "
-                          "Keras embeddings have no fixed padding row", node=ctx.info.node.id,
-                          hint="remove padding_idx to export to Keras")
+        raise ExportError(
+            f"Embedding padding_idx={ctx.p['padding_idx']} has no Keras equivalent; "
+            "Keras embeddings have no fixed padding row",
+            node=ctx.info.node.id,
+            hint="remove padding_idx to export to Keras",
+        )
     mask = {"mask_zero": True} if ctx.p["mask_zero"] else {}
-    return [K("layers.Embedding", {"input_dim": ctx.p["input_dim"], "output_dim": ctx.p["output_dim"], **mask})]
+    return [
+        K("layers.Embedding", {"input_dim": ctx.p["input_dim"], "output_dim": ctx.p["output_dim"], **mask})
+    ]
 
 
 def _resize(kind: str, key: str):
     """UpSampling / ZeroPadding / Cropping / SpatialDropout in ``rank`` D."""
+
     def entry(ctx: Ctx) -> list[K]:
         p, rank = ctx.p, ctx.rank
         if kind == "UpSampling":
@@ -270,6 +378,7 @@ def _resize(kind: str, key: str):
         if rank == 1:
             return _no_data_format(ctx, K(f"layers.{kind}1D", kwargs))
         return [K(f"layers.{kind}{rank}D", {**kwargs, **_df(ctx)})]
+
     return entry
 
 
@@ -294,7 +403,9 @@ class _Code(str):
 
 # THE table: registry layer -> Keras layers (or Body for containers written inline)
 KERAS: dict[str, Callable[[Ctx], list[K] | Body]] = {
-    "Dense": lambda c: _with_activation(c, K("layers.Dense", {"units": c.p["units"], "use_bias": c.p["use_bias"]})),
+    "Dense": lambda c: _with_activation(
+        c, K("layers.Dense", {"units": c.p["units"], "use_bias": c.p["use_bias"]})
+    ),
     "Output": lambda c: _with_activation(c, K("layers.Dense", {"units": c.p["units"]})),
     "Reshape": lambda c: [K("layers.Reshape", {"target_shape": c.info.output.user})],
     "Embedding": _embedding,
@@ -302,25 +413,48 @@ KERAS: dict[str, Callable[[Ctx], list[K] | Body]] = {
     "LeakyReLU": lambda c: [K("layers.LeakyReLU", {"negative_slope": c.p["negative_slope"]})],
     "PReLU": _prelu,
     "GELU": _gelu,
-    **{n: _fixed_activation(a) for n, a in (
-        ("SELU", "selu"), ("SiLU", "silu"), ("Mish", "mish"), ("Tanh", "tanh"), ("Sigmoid", "sigmoid"))},
+    **{
+        n: _fixed_activation(a)
+        for n, a in (
+            ("SELU", "selu"),
+            ("SiLU", "silu"),
+            ("Mish", "mish"),
+            ("Tanh", "tanh"),
+            ("Sigmoid", "sigmoid"),
+        )
+    },
     **{f"Conv{r}D{t}": _conv for r in (1, 2, 3) for t in ("", "Transpose")},
-    "DepthwiseConv2D": _conv, "SeparableConv2D": _conv,
+    "DepthwiseConv2D": _conv,
+    "SeparableConv2D": _conv,
     **{f"{k}Pooling{r}D": _pool for k in ("Max", "Average") for r in (1, 2, 3)},
-    **{f"{g}{k}Pooling{r}D": _pool_to(g) for g in ("Global", "Adaptive") for k in ("Max", "Average")
-       for r in (1, 2, 3)},
+    **{
+        f"{g}{k}Pooling{r}D": _pool_to(g)
+        for g in ("Global", "Adaptive")
+        for k in ("Max", "Average")
+        for r in (1, 2, 3)
+    },
     "BatchNormalization": _batch_norm,
     "GroupNormalization": _group_norm,
     "InstanceNormalization": _group_norm,
-    "LSTM": lambda c: _rnn_stack(c.info.site), "GRU": lambda c: _rnn_stack(c.info.site),
+    "LSTM": lambda c: _rnn_stack(c.info.site),
+    "GRU": lambda c: _rnn_stack(c.info.site),
     "SimpleRNN": lambda c: _rnn_stack(c.info.site),
     "Bidirectional": lambda c: _rnn_stack(c.info.body.infos[0].site, 2, c.p["merge_mode"]),
     "TimeDistributed": _time_distributed,
     "MultiHeadAttention": _attention,
-    "TransformerEncoder": _transformer, "TransformerDecoder": _transformer,
-    "PositionalEncoding": lambda c: [K(c.helper("PositionalEncoding"), {
-        "max_len": c.p["max_len"], "embed_dim": c.info.site.x[1], "learnable": c.p["kind"] == "learnable",
-        "dropout": c.p["dropout"]})],
+    "TransformerEncoder": _transformer,
+    "TransformerDecoder": _transformer,
+    "PositionalEncoding": lambda c: [
+        K(
+            c.helper("PositionalEncoding"),
+            {
+                "max_len": c.p["max_len"],
+                "embed_dim": c.info.site.x[1],
+                "learnable": c.p["kind"] == "learnable",
+                "dropout": c.p["dropout"],
+            },
+        )
+    ],
     **{f"UpSampling{r}D": _resize("UpSampling", "size") for r in (1, 2, 3)},
     **{f"ZeroPadding{r}D": _resize("ZeroPadding", "padding") for r in (1, 2, 3)},
     **{f"Cropping{r}D": _resize("Cropping", "cropping") for r in (1, 2, 3)},
@@ -338,9 +472,11 @@ def _layers_for(ctx: Ctx) -> list[K] | Body:
         return entry(ctx)
     if name in SAME_AS_KERAS:
         return [K(f"layers.{name}", dict(ctx.p), "list" if name in MERGES else "one")]
-    raise ExportError(f"{name} has no Keras export; expected one of the layers in "
-                      "neural_engine.codegen.keras.KERAS", node=ctx.info.node.id,
-                      hint="export to PyTorch instead, or replace the layer")
+    raise ExportError(
+        f"{name} has no Keras export; expected one of the layers in neural_engine.codegen.keras.KERAS",
+        node=ctx.info.node.id,
+        hint="export to PyTorch instead, or replace the layer",
+    )
 
 
 # Parameter conventions --------------------------------------------------------------------
@@ -349,13 +485,13 @@ def _layers_for(ctx: Ctx) -> list[K] | Body:
 @dataclass(frozen=True)
 class Convention:
     why: str
-    difference: Callable[[NodeInfo], int]    # NeuralForge's (torch's) trainable count minus Keras'
+    difference: Callable[[NodeInfo], int]  # NeuralForge's (torch's) trainable count minus Keras'
 
 
 def _second_bias(site, directions: int = 1) -> int:
     """torch's recurrent layers keep b_ih and b_hh; Keras' LSTM and SimpleRNN one bias."""
     p = site.params
-    if not p["use_bias"] or site.spec.name == "GRU":   # Keras' GRU (reset_after=True) keeps two too
+    if not p["use_bias"] or site.spec.name == "GRU":  # Keras' GRU (reset_after=True) keeps two too
         return 0
     return directions * p["num_layers"] * GATES[site.spec.name] * p["units"]
 
@@ -364,12 +500,16 @@ def _second_bias(site, directions: int = 1) -> int:
 # (BatchNormalization is none: Keras' moving statistics are non-trainable weights, and the report
 # counts torch's running statistics as non-trainable too.)
 KERAS_PARAM_CONVENTIONS: dict[str, Convention] = {
-    "LSTM": Convention("torch keeps two bias vectors per layer (b_ih, b_hh); Keras one",
-                       lambda info: _second_bias(info.site)),
-    "SimpleRNN": Convention("torch keeps two bias vectors per layer (b_ih, b_hh); Keras one",
-                            lambda info: _second_bias(info.site)),
-    "Bidirectional": Convention("the wrapped LSTM/SimpleRNN's second bias, in both directions",
-                                lambda info: _second_bias(info.body.infos[0].site, 2)),
+    "LSTM": Convention(
+        "torch keeps two bias vectors per layer (b_ih, b_hh); Keras one", lambda info: _second_bias(info.site)
+    ),
+    "SimpleRNN": Convention(
+        "torch keeps two bias vectors per layer (b_ih, b_hh); Keras one", lambda info: _second_bias(info.site)
+    ),
+    "Bidirectional": Convention(
+        "the wrapped LSTM/SimpleRNN's second bias, in both directions",
+        lambda info: _second_bias(info.body.infos[0].site, 2),
+    ),
 }
 
 
@@ -391,6 +531,7 @@ def keras_param_difference(graph: Graph | Analysis) -> int:
             elif info.body is not None:
                 total += walk(info.body.infos)
         return total
+
     return walk(analysis.nodes.values())
 
 
@@ -398,4 +539,5 @@ def generate_keras(graph: Graph | Analysis) -> str:
     """Python source of ``build_model()`` returning a ``keras.Model`` for ``graph`` (Keras 3, any
     backend), in the user's notation. Raises ExportError for a layer with no Keras mapping."""
     from neural_engine.codegen.keras_writer import KerasWriter
+
     return KerasWriter(graph if isinstance(graph, Analysis) else propagate(graph)).source()

@@ -28,8 +28,13 @@ _BUILTINS = frozenset(dir(builtins))
 
 def is_safe_identifier(name: str) -> bool:
     """ASCII identifier, no keyword, no dunder, no builtin: safe as a name or an attribute."""
-    return (_SAFE.fullmatch(name) is not None and not keyword.iskeyword(name)
-            and not keyword.issoftkeyword(name) and not name.startswith("__") and name not in _BUILTINS)
+    return (
+        _SAFE.fullmatch(name) is not None
+        and not keyword.iskeyword(name)
+        and not keyword.issoftkeyword(name)
+        and not name.startswith("__")
+        and name not in _BUILTINS
+    )
 
 
 def _clean(text: str) -> str:
@@ -117,8 +122,10 @@ def literal(value) -> str:
         return "[" + ", ".join(literal(v) for v in value) + "]"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in value.items()) + "}"
-    raise ExportError(f"cannot write a value of type {type(value).__name__} into generated code; "
-                      f"expected a number, string, bool, None or a tuple of them; received {value!r}")
+    raise ExportError(
+        f"cannot write a value of type {type(value).__name__} into generated code; "
+        f"expected a number, string, bool, None or a tuple of them; received {value!r}"
+    )
 
 
 def comment_text(text) -> str:
@@ -136,11 +143,13 @@ def searched_comment(graph) -> str:
     #   dense_1.units = 2 (the first of HPO(choice(2, 4)))
     """
     from neural_engine.search import defaults_text
+
     lines = defaults_text(graph)
     if not lines:
         return ""
-    return "\n# search values, written at their defaults (a sweep tries the others):\n" + \
-        "\n".join(f"#   {comment_text(line)[1:-1]}" for line in lines)
+    return "\n# search values, written at their defaults (a sweep tries the others):\n" + "\n".join(
+        f"#   {comment_text(line)[1:-1]}" for line in lines
+    )
 
 
 def batch_shape(shape, batch: str = "N") -> str:

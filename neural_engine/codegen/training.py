@@ -22,18 +22,26 @@ DEFAULTS = {"epochs": 10, "batch_size": 32}
 def training_section(analysis: Analysis, model) -> str:
     """Source of ``make_loss``, ``make_optimizer``, ``train``, ``random_loader`` and ``__main__``."""
     if len(analysis.outputs) != 1:
-        raise ExportError(f"the training section needs a network with one output; received "
-                          f"{len(analysis.outputs)} ({', '.join(analysis.outputs)})",
-                          hint="generate the model without with_training and write the loss yourself")
+        raise ExportError(
+            f"the training section needs a network with one output; received "
+            f"{len(analysis.outputs)} ({', '.join(analysis.outputs)})",
+            hint="generate the model without with_training and write the loss yourself",
+        )
     settings = dict(analysis.graph.training)
     loss_name, loss_source = _loss(settings.get("loss", "mse"), model.has_logits_switch)
     epochs, batch = (_count(settings, k) for k in ("epochs", "batch_size"))
     parts = ["# Training " + "-" * 90]
-    parts += [loss_source, _optimizer(settings.get("optimizer", "Adam")), TRAIN,
-              _random_loader(analysis, loss_name, batch),
-              (f'if __name__ == "__main__":\n'
-              f"    model = {model.name}({'logits=True' if model.has_logits_switch else ''})\n"
-              f"    train(model, random_loader(), epochs={epochs})")]
+    parts += [
+        loss_source,
+        _optimizer(settings.get("optimizer", "Adam")),
+        TRAIN,
+        _random_loader(analysis, loss_name, batch),
+        (
+            f'if __name__ == "__main__":\n'
+            f"    model = {model.name}({'logits=True' if model.has_logits_switch else ''})\n"
+            f"    train(model, random_loader(), epochs={epochs})"
+        ),
+    ]
     return "\n\n\n".join(parts)
 
 
@@ -79,15 +87,18 @@ def _loss(value, logits: bool) -> tuple[str, str]:
     if prefix == "nf":
         module = NF_MODULES[short].__module__
         body = f"    from {module} import {short}\n\n    return {short}({_kwargs(kwargs.items())})"
-    return key, (f"def make_loss():\n    \"\"\"{key} ({note}).\"\"\"\n"
-                 f"    # loss setting: {comment_text(name)}\n{body}")
+    return key, (
+        f'def make_loss():\n    """{key} ({note})."""\n    # loss setting: {comment_text(name)}\n{body}'
+    )
 
 
 def _optimizer(value) -> str:
     cls, kwargs = _spec(optimizer_spec, value)
     extra = _kwargs(kwargs.items())
-    return (f"def make_optimizer(model):\n    return torch.optim.{cls}(model.parameters()"
-            f"{', ' + extra if extra else ''})")
+    return (
+        f"def make_optimizer(model):\n    return torch.optim.{cls}(model.parameters()"
+        f"{', ' + extra if extra else ''})"
+    )
 
 
 def _spec(fn, value):
@@ -108,10 +119,14 @@ def _random_loader(analysis: Analysis, loss: str, batch: int) -> str:
     lines = []
     for name, t in analysis.inputs.items():
         shape = tuple(d or 8 for d in t.shape)
-        vocab = [i.site.params.get("input_dim", 2) for i in analysis.nodes.values()
-                 if name in i.sources and i.spec.input_dtype == "long"]
-        lines.append(f"torch.randint(0, {min(vocab)}, ({_dims(shape)}))" if vocab
-                     else f"torch.randn({_dims(shape)})")
+        vocab = [
+            i.site.params.get("input_dim", 2)
+            for i in analysis.nodes.values()
+            if name in i.sources and i.spec.input_dtype == "long"
+        ]
+        lines.append(
+            f"torch.randint(0, {min(vocab)}, ({_dims(shape)}))" if vocab else f"torch.randn({_dims(shape)})"
+        )
     out = tuple(d or 8 for d in analysis.nodes[analysis.outputs[0]].output.shape)
     if loss in ("sparse_categorical_crossentropy", "dice", "bce_dice"):
         target = f"torch.randint(0, {out[0]}, ({_dims(out[1:])}))"
@@ -122,7 +137,9 @@ def _random_loader(analysis: Analysis, loss: str, batch: int) -> str:
     else:
         target = f"torch.randn({_dims(out)})"
     inputs = "".join(f"        {x},\n" for x in lines)
-    return (f"def random_loader(samples=256, batch_size={batch}):\n"
-            f'    """Random inputs and targets of the right shapes: replace with your data."""\n'
-            f"    data = torch.utils.data.TensorDataset(\n{inputs}        {target},\n    )\n"
-            f"    return torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=True)")
+    return (
+        f"def random_loader(samples=256, batch_size={batch}):\n"
+        f'    """Random inputs and targets of the right shapes: replace with your data."""\n'
+        f"    data = torch.utils.data.TensorDataset(\n{inputs}        {target},\n    )\n"
+        f"    return torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=True)"
+    )

@@ -18,8 +18,11 @@ def add_args(p: argparse.ArgumentParser) -> None:
     for name, (help_, add, _) in ACTIONS.items():
         q = sub.add_parser(name, help=help_, description=help_)
         add(q)
-        q.add_argument("--storage", help="dataset store: a directory or s3://bucket/prefix "
-                                         "(default: NEURALFORGE_STORAGE, else the NeuralForge home)")
+        q.add_argument(
+            "--storage",
+            help="dataset store: a directory or s3://bucket/prefix "
+            "(default: NEURALFORGE_STORAGE, else the NeuralForge home)",
+        )
 
 
 def run(args) -> int:
@@ -27,13 +30,20 @@ def run(args) -> int:
 
 
 def _source_args(p) -> None:
-    p.add_argument("--root", help="built-ins read by torchvision: a directory or s3://bucket/prefix with the files")
-    p.add_argument("--download", action="store_true", help="built-ins: download the files (needs the internet)")
-    p.add_argument("--no-verify", action="store_true", help="CIFAR: check the files exist, not their official MD5")
+    p.add_argument(
+        "--root", help="built-ins read by torchvision: a directory or s3://bucket/prefix with the files"
+    )
+    p.add_argument(
+        "--download", action="store_true", help="built-ins: download the files (needs the internet)"
+    )
+    p.add_argument(
+        "--no-verify", action="store_true", help="CIFAR: check the files exist, not their official MD5"
+    )
 
 
 def _load(args):
     from neural_engine.data import catalog, registry
+
     if catalog.is_builtin(args.name):
         opts = {"verify": not args.no_verify}
         if catalog.entry(args.name).files is not None:
@@ -44,12 +54,23 @@ def _load(args):
 
 def cmd_list(args) -> int:
     from neural_engine.data import catalog, registry
-    rows = [(e.name, "built-in", e.task, "x".join(map(str, e.input_shape)), e.num_classes, e.samples)
-            for e in catalog.ENTRIES.values()]
+
+    rows = [
+        (e.name, "built-in", e.task, "x".join(map(str, e.input_shape)), e.num_classes, e.samples)
+        for e in catalog.ENTRIES.values()
+    ]
     for name in registry.registered(args.storage):
         v = registry.versions(name, args.storage)[-1]
-        rows.append((name, f"v{v.number} {v.version}", v.task, "x".join(map(str, v.input_shape)),
-                     len(v.classes), v.stats["samples"]))
+        rows.append(
+            (
+                name,
+                f"v{v.number} {v.version}",
+                v.task,
+                "x".join(map(str, v.input_shape)),
+                len(v.classes),
+                v.stats["samples"],
+            )
+        )
     if args.json:
         keys = ("name", "version", "task", "input_shape", "classes", "samples")
         print(json.dumps([dict(zip(keys, r)) for r in rows], indent=2))
@@ -64,6 +85,7 @@ def cmd_list(args) -> int:
 def cmd_info(args) -> int:
     from neural_engine.data import catalog, registry
     from neural_engine.data.stats import describe
+
     if catalog.is_builtin(args.name):
         doc = catalog.entry(args.name).to_json()
         if args.stats:
@@ -77,6 +99,7 @@ def cmd_info(args) -> int:
 
 def _lineage(v, storage) -> list[str]:
     from neural_engine.data import registry
+
     by_id = {x.version: x for x in registry.versions(v.name, storage)}
     chain, cur = [], v
     while cur is not None:
@@ -87,14 +110,24 @@ def _lineage(v, storage) -> list[str]:
 
 def cmd_register(args) -> int:
     from neural_engine.data import registry
+
     size = None
     if args.image_size:
         size = _ints(args.image_size, "--image-size", 2)
-    v = registry.register(args.path, args.name, storage=args.storage, label_column=args.label_column,
-                          on_corrupt="skip" if args.skip_corrupt else "reject", image_size=size, task=args.task)
+    v = registry.register(
+        args.path,
+        args.name,
+        storage=args.storage,
+        label_column=args.label_column,
+        on_corrupt="skip" if args.skip_corrupt else "reject",
+        image_size=size,
+        task=args.task,
+    )
     s = v.stats
-    print(f"registered {v.name} v{v.number} ({v.version}): {s['samples']} samples, {v.task}, input "
-          f"{tuple(v.input_shape)}" + (f", parent {v.parent}" if v.parent else ""))
+    print(
+        f"registered {v.name} v{v.number} ({v.version}): {s['samples']} samples, {v.task}, input "
+        f"{tuple(v.input_shape)}" + (f", parent {v.parent}" if v.parent else "")
+    )
     for w in s["warnings"]:
         print(f"warning: {w}", file=sys.stderr)
     return 0
@@ -103,31 +136,37 @@ def cmd_register(args) -> int:
 def cmd_split(args) -> int:
     from neural_engine.data import catalog, registry
     from neural_engine.data.splits import SplitSpec, split_indices
+
     spec = SplitSpec.parse(args.ratios, stratify=args.stratify, seed=args.seed)
     if catalog.is_builtin(args.name):
         ds = _load(args)
         parts = split_indices(ds.y, spec, ds.official_test)
-        print(f"{ds.name} (built-in, not versioned): "
-              + ", ".join(f"{k} {len(v)}" for k, v in parts.items()))
+        print(f"{ds.name} (built-in, not versioned): " + ", ".join(f"{k} {len(v)}" for k, v in parts.items()))
         return 0
     v = registry.derive(args.name, split=spec, storage=args.storage)
     counts = v.split["counts"]
-    print(f"{v.name} v{v.number} ({v.version}), parent {v.parent}: "
-          + ", ".join(f"{k} {n}" for k, n in counts.items()))
+    print(
+        f"{v.name} v{v.number} ({v.version}), parent {v.parent}: "
+        + ", ".join(f"{k} {n}" for k, n in counts.items())
+    )
     return 0
 
 
 def cmd_augment(args) -> int:
     from neural_engine.data import registry
     from neural_engine.data.augment import Pipeline
+
     v = registry.derive(args.name, pipeline=Pipeline.load(args.pipeline), storage=args.storage)
-    print(f"{v.name} v{v.number} ({v.version}), parent {v.parent}: pipeline of {len(v.pipeline or [])} operations")
+    print(
+        f"{v.name} v{v.number} ({v.version}), parent {v.parent}: pipeline of {len(v.pipeline or [])} operations"
+    )
     return 0
 
 
 def cmd_preview(args) -> int:
     from neural_engine.data.augment import Pipeline
     from neural_engine.data.previews import preview
+
     pv = preview(_load(args), Pipeline.load(args.pipeline), n=args.n, seed=args.seed)
     path = pv.save(args.output)
     print(f"wrote {path} ({len(pv.indices)} samples: original | augmented)")
@@ -155,7 +194,9 @@ def _info_args(p):
 
 
 def _register_args(p):
-    p.add_argument("path", help="a ZIP of class-named image folders, a CSV with a label column, or NPZ (x, y)")
+    p.add_argument(
+        "path", help="a ZIP of class-named image folders, a CSV with a label column, or NPZ (x, y)"
+    )
     p.add_argument("--name", required=True, help="dataset name (lowercase letters, digits, _ - .)")
     p.add_argument("--label-column", default="label", help="CSV: the label column (default: label)")
     p.add_argument("--skip-corrupt", action="store_true", help="ZIP: skip corrupt images (default: reject)")
@@ -189,7 +230,11 @@ ACTIONS = {
     "list": ("built-in and registered datasets", _list_args, cmd_list),
     "info": ("a dataset's entry, or a version's metadata and lineage", _info_args, cmd_info),
     "register": ("check an upload and store it as a new version", _register_args, cmd_register),
-    "split": ("train/val/test split by ratio (a new version for registered datasets)", _split_args, cmd_split),
+    "split": (
+        "train/val/test split by ratio (a new version for registered datasets)",
+        _split_args,
+        cmd_split,
+    ),
     "augment": ("attach an augmentation pipeline (a new version)", _augment_args, cmd_augment),
     "preview": ("originals and augmented samples side by side, as a PNG grid", _preview_args, cmd_preview),
 }

@@ -48,11 +48,15 @@ class Dataset:
 
     def __post_init__(self):
         if self.task not in TASKS or self.kind not in KINDS:
-            raise DatasetError(f"a dataset's task must be one of {TASKS} and its kind one of {KINDS}; "
-                               f"received task={self.task!r}, kind={self.kind!r} for {self.name!r}")
+            raise DatasetError(
+                f"a dataset's task must be one of {TASKS} and its kind one of {KINDS}; "
+                f"received task={self.task!r}, kind={self.kind!r} for {self.name!r}"
+            )
         if len(self.x) != len(self.y):
-            raise DatasetError(f"x and y must have the same number of samples; received {len(self.x)} "
-                               f"and {len(self.y)} in {self.name!r}")
+            raise DatasetError(
+                f"x and y must have the same number of samples; received {len(self.x)} "
+                f"and {len(self.y)} in {self.name!r}"
+            )
 
     def __len__(self) -> int:
         return len(self.y)

@@ -50,6 +50,7 @@ class ArrayDataset(torch.utils.data.Dataset):
         if self.transform is None:
             return x, y
         from torchvision import tv_tensors
+
         if self.task == "segmentation":
             x, y = self.transform(tv_tensors.Image(x), tv_tensors.Mask(y))
             return x.as_subclass(torch.Tensor), y.as_subclass(torch.Tensor)
@@ -61,16 +62,18 @@ def resolve_split(ds: Dataset, split) -> dict[str, np.ndarray]:
     if isinstance(split, dict):
         missing = [p for p in PARTS if p not in split]
         if missing:
-            raise DatasetError(f"a split given as indices needs the keys {', '.join(PARTS)}; missing "
-                               f"{', '.join(missing)}")
+            raise DatasetError(
+                f"a split given as indices needs the keys {', '.join(PARTS)}; missing {', '.join(missing)}"
+            )
         return {p: np.asarray(split[p], dtype=np.int64) for p in PARTS}
     if split is None and "split_indices" in ds.extra:
         return ds.extra["split_indices"]
     if split is None:
         split = SplitSpec(stratify=ds.task == "classification")
     if not isinstance(split, SplitSpec):
-        raise DatasetError(f"split must be a SplitSpec, a dict of index arrays or None; received "
-                           f"{type(split).__name__}")
+        raise DatasetError(
+            f"split must be a SplitSpec, a dict of index arrays or None; received {type(split).__name__}"
+        )
     return split_indices(ds.y, split, ds.official_test)
 
 
@@ -87,9 +90,17 @@ def resolve_pipeline(ds: Dataset, pipeline) -> Pipeline | None:
     return pipeline if pipeline.ops else None
 
 
-def make_loaders(dataset: Dataset | str, split=None, batch_size: int = 64, pipeline=None,
-                 num_workers: int = 0, *, seed: int = 0, storage=None,
-                 pin_memory: bool = False) -> dict[str, DataLoader]:
+def make_loaders(
+    dataset: Dataset | str,
+    split=None,
+    batch_size: int = 64,
+    pipeline=None,
+    num_workers: int = 0,
+    *,
+    seed: int = 0,
+    storage=None,
+    pin_memory: bool = False,
+) -> dict[str, DataLoader]:
     """``{"train", "val", "test"}`` DataLoaders.
 
     ``dataset``: a ``Dataset`` or a name (``digits``, ``pets@v2``; registered ones from ``storage``).
@@ -101,6 +112,7 @@ def make_loaders(dataset: Dataset | str, split=None, batch_size: int = 64, pipel
     """
     if isinstance(dataset, str):
         from neural_engine.data.registry import load
+
         dataset = load(dataset, storage=storage)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise DatasetError(f"batch_size must be a positive integer; received {batch_size!r}")
@@ -114,10 +126,16 @@ def make_loaders(dataset: Dataset | str, split=None, batch_size: int = 64, pipel
     out = {}
     for p in PARTS:
         generator = torch.Generator().manual_seed(seed)
-        out[p] = DataLoader(ArrayDataset(dataset, parts[p], transforms[p]), batch_size=batch_size,
-                            shuffle=p == "train", generator=generator, num_workers=num_workers,
-                            persistent_workers=num_workers > 0, prefetch_factor=4 if num_workers else None,
-                            pin_memory=pin_memory)
+        out[p] = DataLoader(
+            ArrayDataset(dataset, parts[p], transforms[p]),
+            batch_size=batch_size,
+            shuffle=p == "train",
+            generator=generator,
+            num_workers=num_workers,
+            persistent_workers=num_workers > 0,
+            prefetch_factor=4 if num_workers else None,
+            pin_memory=pin_memory,
+        )
     return out
 
 
@@ -126,6 +144,8 @@ def check_same_shape(ds: Dataset, transforms) -> None:
     sample = torch.from_numpy(ds.x[0]).permute(2, 0, 1)
     shapes = {p: tuple(t(sample).shape) for p, t in transforms.items() if p in ("train", "test")}
     if shapes["train"] != shapes["test"]:
-        raise DatasetError(f"the pipeline must give training and evaluation images one shape; training gets "
-                           f"{shapes['train']}, evaluation {shapes['test']} (C, H, W)",
-                           hint="add a Resize to the pipeline so both come out at the training size")
+        raise DatasetError(
+            f"the pipeline must give training and evaluation images one shape; training gets "
+            f"{shapes['train']}, evaluation {shapes['test']} (C, H, W)",
+            hint="add a Resize to the pipeline so both come out at the training size",
+        )

@@ -24,12 +24,13 @@ from neural_engine.errors import DatasetError
 @dataclass(frozen=True)
 class Preview:
     indices: list[int]
-    originals: list[np.ndarray]   # uint8 (H, W, C)
-    augmented: list[np.ndarray]   # uint8 (H', W', C')
+    originals: list[np.ndarray]  # uint8 (H, W, C)
+    augmented: list[np.ndarray]  # uint8 (H', W', C')
 
     def grid(self, cell: int | None = None, gap: int = 4):
         """A PIL image: one row per sample, original left, augmented right (nearest upscaling)."""
         from PIL import Image
+
         biggest = max(max(a.shape[0], a.shape[1]) for a in self.originals + self.augmented)
         cell = cell or max(biggest, 64)
         scale = max(1, cell // biggest)
@@ -46,7 +47,9 @@ class Preview:
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         if path.suffix.lower() != ".png":
-            raise DatasetError(f"a preview grid is written as PNG; the file name must end in .png; received {path}")
+            raise DatasetError(
+                f"a preview grid is written as PNG; the file name must end in .png; received {path}"
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
         self.grid().save(path, format="PNG")
         return path
@@ -58,8 +61,10 @@ def preview(dataset: Dataset | str, pipeline, n: int = 8, seed: int = 0) -> Prev
     ``dataset``: a ``Dataset`` or a name (a built-in, or a registered ``name[@version]``).
     """
     import torch
+
     if isinstance(dataset, str):
         from neural_engine.data.registry import load
+
         dataset = load(dataset)
     if dataset.kind != "image":
         raise DatasetError(f"previews show image datasets; {dataset.name} is {dataset.kind}")
@@ -78,9 +83,11 @@ def preview(dataset: Dataset | str, pipeline, n: int = 8, seed: int = 0) -> Prev
                 out = transform(img).clamp(0, 1).mul(255).round().to(torch.uint8)
             except (ValueError, RuntimeError, TypeError) as e:  # torchvision refuses this image size/type
                 size = "x".join(map(str, dataset.x.shape[1:]))
-                raise DatasetError(f"the pipeline must run on {dataset.name}'s images ({size}, H x W x C); "
-                                   f"it fails on sample {i}: {e}",
-                                   hint="fit sizes to the images (e.g. RandomCrop with pad_if_needed=true)") from None
+                raise DatasetError(
+                    f"the pipeline must run on {dataset.name}'s images ({size}, H x W x C); "
+                    f"it fails on sample {i}: {e}",
+                    hint="fit sizes to the images (e.g. RandomCrop with pad_if_needed=true)",
+                ) from None
             originals.append(dataset.x[i])
             augmented.append(out.permute(1, 2, 0).numpy())
     return Preview(indices, originals, augmented)

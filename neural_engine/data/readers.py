@@ -28,9 +28,9 @@ from neural_engine.settings import Settings
 class Files:
     """Where a torchvision dataset keeps its files, relative to the root."""
 
-    folder: str                 # "MNIST/raw"
-    names: tuple[str, ...]      # the files the reader opens
-    gz: bool = False            # each may also come gzipped (name + ".gz")
+    folder: str  # "MNIST/raw"
+    names: tuple[str, ...]  # the files the reader opens
+    gz: bool = False  # each may also come gzipped (name + ".gz")
     archive: str | None = None  # or one tar.gz holding ``folder``
     url: str = ""
 
@@ -57,6 +57,7 @@ def resolve_root(root: str | Path | None, files: Files, settings: Settings) -> P
 
 def mirror_s3(uri: str, files: Files, settings: Settings) -> Path:
     from neural_engine.data.storage import S3Storage
+
     store = S3Storage(uri, endpoint_url=settings.s3_endpoint_url)
     cache = settings.home / "cache" / "s3" / store.bucket / store.prefix
     found = store.sizes(f"{files.folder}/") | (store.sizes(files.archive) if files.archive else {})
@@ -83,8 +84,9 @@ def unpack(root: Path, files: Files) -> None:
             with tarfile.open(root / files.archive) as tar:
                 tar.extractall(root, filter="data")  # refuses absolute paths, '..' and links out
         except (tarfile.TarError, OSError) as e:
-            raise DatasetError(f"{root / files.archive} must be the official tar.gz archive; "
-                               f"it could not be unpacked ({e})") from None
+            raise DatasetError(
+                f"{root / files.archive} must be the official tar.gz archive; it could not be unpacked ({e})"
+            ) from None
 
 
 def require(root: Path, files: Files, dataset: str, origin: str | None = None) -> None:
@@ -98,21 +100,29 @@ def require(root: Path, files: Files, dataset: str, origin: str | None = None) -
             f"{dataset} needs its files in {where}: {', '.join(files.names)}{gz}{archive}; "
             f"missing: {', '.join(missing)}",
             hint=f"download them from {files.url} and put them under {root} (keep the folder "
-                 f"{files.folder}/), pass root=DIR or s3://bucket/prefix holding the same layout "
-                 f"(CLI --root), or download=True where the internet is reachable")
+            f"{files.folder}/), pass root=DIR or s3://bucket/prefix holding the same layout "
+            f"(CLI --root), or download=True where the internet is reachable",
+        )
 
 
 def read_torchvision(cls, root: Path, download: bool) -> tuple[np.ndarray, np.ndarray, list[str], int]:
     """Train + test through torchvision's reader: uint8 images (N, H, W, C), labels, classes, n_train."""
     try:
-        train, test = cls(str(root), train=True, download=download), cls(str(root), train=False, download=download)
+        train, test = (
+            cls(str(root), train=True, download=download),
+            cls(str(root), train=False, download=download),
+        )
     except RuntimeError as e:
-        raise DatasetError(f"{cls.__name__} files in {root} must be intact; torchvision refused them ({e})",
-                           hint="the official files pass the MD5 check; pass verify=False (CLI "
-                                "--no-verify) for subsets or re-packed batches") from None
+        raise DatasetError(
+            f"{cls.__name__} files in {root} must be intact; torchvision refused them ({e})",
+            hint="the official files pass the MD5 check; pass verify=False (CLI "
+            "--no-verify) for subsets or re-packed batches",
+        ) from None
     except (ValueError, OSError, EOFError, KeyError, AssertionError) as e:
-        raise DatasetError(f"{cls.__name__} files in {root} must be in the standard format; reading "
-                           f"failed with {type(e).__name__}: {e}") from None
+        raise DatasetError(
+            f"{cls.__name__} files in {root} must be in the standard format; reading "
+            f"failed with {type(e).__name__}: {e}"
+        ) from None
     images = [np.asarray(d.data) for d in (train, test)]
     images = [a[..., None] if a.ndim == 3 else a for a in images]  # MNIST (N, 28, 28) -> (N, 28, 28, 1)
     labels = [np.asarray(d.targets, dtype=np.int64) for d in (train, test)]
@@ -121,7 +131,9 @@ def read_torchvision(cls, root: Path, download: bool) -> tuple[np.ndarray, np.nd
 
 def unverified(cls):
     """``cls`` with every MD5 set to None: torchvision's ``check_integrity`` then checks existence."""
-    attrs = {"train_list": [[f, None] for f, _ in cls.train_list],
-             "test_list": [[f, None] for f, _ in cls.test_list],
-             "meta": {**cls.meta, "md5": None}}
+    attrs = {
+        "train_list": [[f, None] for f, _ in cls.train_list],
+        "test_list": [[f, None] for f, _ in cls.test_list],
+        "meta": {**cls.meta, "md5": None},
+    }
     return type(f"{cls.__name__}Unverified", (cls,), attrs)

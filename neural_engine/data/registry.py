@@ -57,7 +57,7 @@ class Version:
     number: int
     parent: str | None
     created: str
-    data: str                  # SHA-256 of the arrays
+    data: str  # SHA-256 of the arrays
     task: str
     kind: str
     classes: list
@@ -66,7 +66,7 @@ class Version:
     source: str = ""
     split: dict | None = None  # SplitSpec JSON + "counts"
     pipeline: list | None = None
-    data_file: str | None = None   # the arrays' key under datasets/<name>/; None: blobs/<data>.npz
+    data_file: str | None = None  # the arrays' key under datasets/<name>/; None: blobs/<data>.npz
     split_file: str | None = None  # the split's key; None: blobs/<split id>.split.npz
 
     def data_key(self) -> str:
@@ -90,17 +90,24 @@ def _prefix(name: str) -> str:
 
 def check_name(name: str) -> str:
     if not isinstance(name, str) or not NAME.match(name):
-        raise DatasetError(f"a dataset name must be lowercase letters, digits, '_', '-' or '.' (at most 64, "
-                           f"starting with a letter or digit); received {name!r}")
+        raise DatasetError(
+            f"a dataset name must be lowercase letters, digits, '_', '-' or '.' (at most 64, "
+            f"starting with a letter or digit); received {name!r}"
+        )
     if catalog.is_builtin(name):
-        raise DatasetError(f'a registered dataset must not take a built-in name; received "{name}"',
-                           hint="choose another --name")
+        raise DatasetError(
+            f'a registered dataset must not take a built-in name; received "{name}"',
+            hint="choose another --name",
+        )
     return name
 
 
 def version_id(data: str, split: dict | None, pipeline: list | None) -> str:
-    spec = {"data": data, "split": {k: split[k] for k in ("ratios", "stratify", "seed")} if split else None,
-            "pipeline": pipeline}
+    spec = {
+        "data": data,
+        "split": {k: split[k] for k in ("ratios", "stratify", "seed")} if split else None,
+        "pipeline": pipeline,
+    }
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -123,23 +130,31 @@ def resolve(ref: str, storage: Storage | str | None = None) -> Version:
     found = versions(name, storage)
     if not found:
         known = registered(storage)
-        raise DatasetError(f'"{name}" must be a built-in or registered dataset; it is neither '
-                           f"(registered: {', '.join(known) or 'none'})",
-                           hint=did_you_mean(name, known + list(catalog.ENTRIES)) or "see `neuralforge datasets list`")
+        raise DatasetError(
+            f'"{name}" must be a built-in or registered dataset; it is neither '
+            f"(registered: {', '.join(known) or 'none'})",
+            hint=did_you_mean(name, known + list(catalog.ENTRIES)) or "see `neuralforge datasets list`",
+        )
     if not want:
         return found[-1]
-    hits = [v for v in found if (want.startswith("v") and want[1:].isdigit() and v.number == int(want[1:]))
-            or (len(want) >= 4 and v.version.startswith(want))]
+    hits = [
+        v
+        for v in found
+        if (want.startswith("v") and want[1:].isdigit() and v.number == int(want[1:]))
+        or (len(want) >= 4 and v.version.startswith(want))
+    ]
     if len(hits) != 1:
-        raise DatasetError(f"{name}@{want} must name one version (v<N> or an id prefix of 4+ characters); "
-                           f"it matches {len(hits)}; versions: "
-                           + ", ".join(f"v{v.number} {v.version}" for v in found))
+        raise DatasetError(
+            f"{name}@{want} must name one version (v<N> or an id prefix of 4+ characters); "
+            f"it matches {len(hits)}; versions: " + ", ".join(f"v{v.number} {v.version}" for v in found)
+        )
     return hits[0]
 
 
 def register(path, name: str, *, storage: Storage | str | None = None, **read_options) -> Version:
     """Read and check an upload (see ``uploads.read_upload``), then store it as a new version."""
     from neural_engine.data.uploads import read_upload
+
     check_name(name)
     store = _store(storage)  # a bad storage URI fails before the upload is read
     return register_dataset(read_upload(path, name, **read_options), name, storage=store)
@@ -159,22 +174,38 @@ def register_dataset(ds: Dataset, name: str, *, storage: Storage | str | None = 
     if ds.official_test is not None:
         arrays["official_test"] = ds.official_test
     np.savez_compressed(blob, **arrays)
-    v = Version(name, vid, 0, None, _now(), data, ds.task, ds.kind, list(ds.classes), list(ds.input_shape),
-                describe(ds), ds.source, data_file=f"blobs/{data}-{_token()}.npz")
+    v = Version(
+        name,
+        vid,
+        0,
+        None,
+        _now(),
+        data,
+        ds.task,
+        ds.kind,
+        list(ds.classes),
+        list(ds.input_shape),
+        describe(ds),
+        ds.source,
+        data_file=f"blobs/{data}-{_token()}.npz",
+    )
     return _commit(store, v, {v.data_key(): blob.getvalue()})
 
 
-def derive(ref: str, *, split: SplitSpec | None = KEEP, pipeline=KEEP,
-           storage: Storage | str | None = None) -> Version:
+def derive(
+    ref: str, *, split: SplitSpec | None = KEEP, pipeline=KEEP, storage: Storage | str | None = None
+) -> Version:
     """A new version of ``ref``'s data with another split and/or augmentation pipeline.
 
     ``split=None`` or ``pipeline=None`` removes it. Returns the existing version when one
     already has this content.
     """
     if catalog.is_builtin(ref.partition("@")[0]):
-        raise DatasetError(f"only registered datasets have versions; received the built-in {ref!r}",
-                           hint="its splits are computed on load (make_loaders(split=...)); to version one, "
-                                "register a copy: register_dataset(load(name), 'my-name')")
+        raise DatasetError(
+            f"only registered datasets have versions; received the built-in {ref!r}",
+            hint="its splits are computed on load (make_loaders(split=...)); to version one, "
+            "register a copy: register_dataset(load(name), 'my-name')",
+        )
     store = _store(storage)
     base = resolve(ref, store)
     split_doc, split_file, files = base.split, base.split_file, {}
@@ -188,16 +219,27 @@ def derive(ref: str, *, split: SplitSpec | None = KEEP, pipeline=KEEP,
             np.savez_compressed(buf, **parts)
             split_file = f"blobs/{version_id(base.data, split_doc, None)}-{_token()}.split.npz"
             files[_prefix(base.name) + split_file] = buf.getvalue()
-    pipe_doc = base.pipeline if pipeline is KEEP else (Pipeline.from_json(pipeline).to_json()
-                                                        if pipeline is not None else None)
+    pipe_doc = (
+        base.pipeline
+        if pipeline is KEEP
+        else (Pipeline.from_json(pipeline).to_json() if pipeline is not None else None)
+    )
     if pipe_doc is not None and base.kind != "image":
         raise DatasetError(f"augmentation pipelines apply to image datasets; {base.name} is {base.kind}")
     vid = version_id(base.data, split_doc, pipe_doc)
     same = _find(versions(base.name, store), vid)
     if same is not None:
         return same
-    v = replace(base, version=vid, number=0, parent=None, created=_now(), split=split_doc, pipeline=pipe_doc,
-                split_file=split_file)
+    v = replace(
+        base,
+        version=vid,
+        number=0,
+        parent=None,
+        created=_now(),
+        split=split_doc,
+        pipeline=pipe_doc,
+        split_file=split_file,
+    )
     return _commit(store, v, files)
 
 
@@ -224,14 +266,20 @@ def _commit(store: Storage, v: Version, files: dict[str, bytes]) -> Version:
                 _delete(store, written)
                 return same
             latest = existing[-1] if existing else None
-            v = replace(v, number=latest.number + 1 if latest else 1,
-                        parent=latest.version if latest else None)
-            manifest = (f"{_prefix(v.name)}versions/v{v.number}.json",
-                        json.dumps(v.to_json(), indent=2, sort_keys=True).encode())
+            v = replace(
+                v, number=latest.number + 1 if latest else 1, parent=latest.version if latest else None
+            )
+            manifest = (
+                f"{_prefix(v.name)}versions/v{v.number}.json",
+                json.dumps(v.to_json(), indent=2, sort_keys=True).encode(),
+            )
             if store.create(*manifest):
                 return v
-        raise DatasetError(f"registering {v.name} must find a free version number; 100 concurrent "
-                           "registrations took the next ones", hint="try again")
+        raise DatasetError(
+            f"registering {v.name} must find a free version number; 100 concurrent "
+            "registrations took the next ones",
+            hint="try again",
+        )
     except BaseException:
         if manifest is None or _withdrawn(store, *manifest):
             _delete(store, written)
@@ -269,9 +317,20 @@ def load_version(v: Version, storage: Storage | str | None = None) -> Dataset:
     if v.split:
         with np.load(io.BytesIO(store.read(v.split_key())), allow_pickle=False) as npz:
             extra["split_indices"] = {k: npz[k] for k in npz.files}
-    return Dataset(v.name, v.task, v.kind, arrays["x"], arrays["y"], classes=tuple(str(c) for c in arrays["classes"]),
-                   official_test=arrays.get("official_test"), source=v.source, version=v.version,
-                   split=v.split, pipeline=v.pipeline, extra=extra)
+    return Dataset(
+        v.name,
+        v.task,
+        v.kind,
+        arrays["x"],
+        arrays["y"],
+        classes=tuple(str(c) for c in arrays["classes"]),
+        official_test=arrays.get("official_test"),
+        source=v.source,
+        version=v.version,
+        split=v.split,
+        pipeline=v.pipeline,
+        extra=extra,
+    )
 
 
 def load(ref: str, *, storage: Storage | str | None = None, **builtin_options) -> Dataset:
@@ -279,8 +338,9 @@ def load(ref: str, *, storage: Storage | str | None = None, **builtin_options) -
     if catalog.is_builtin(ref):
         return catalog.load_builtin(ref, **builtin_options)
     if builtin_options:
-        raise DatasetError(f"options apply to built-in datasets only; received {', '.join(builtin_options)} "
-                           f"for {ref!r}")
+        raise DatasetError(
+            f"options apply to built-in datasets only; received {', '.join(builtin_options)} for {ref!r}"
+        )
     store = _store(storage)
     return load_version(resolve(ref, store), store)
 

@@ -33,8 +33,11 @@ class SplitSpec:
     def __post_init__(self):
         r = tuple(float(v) for v in self.ratios)
         if len(r) != 3 or any(not np.isfinite(v) or v < 0 for v in r) or abs(sum(r) - 1) > 1e-6 or r[0] == 0:
-            raise DatasetError(f"split ratios must be three non-negative fractions (train > 0) adding up to 1; "
-                               f"received {self.ratios}", hint="e.g. --ratios 70,15,15")
+            raise DatasetError(
+                f"split ratios must be three non-negative fractions (train > 0) adding up to 1; "
+                f"received {self.ratios}",
+                hint="e.g. --ratios 70,15,15",
+            )
         object.__setattr__(self, "ratios", r)
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise DatasetError(f"a split seed must be a non-negative integer; received {self.seed!r}")
@@ -45,14 +48,19 @@ class SplitSpec:
         try:
             values = [float(v) for v in str(text).split(",")]
         except ValueError:
-            raise DatasetError(f"--ratios must be three numbers separated by commas; received {text!r}",
-                               hint="e.g. --ratios 70,15,15") from None
+            raise DatasetError(
+                f"--ratios must be three numbers separated by commas; received {text!r}",
+                hint="e.g. --ratios 70,15,15",
+            ) from None
         total = sum(values)
         if len(values) == 3 and abs(total - 100) < 1e-6:
             values = [v / 100 for v in values]
         elif len(values) != 3 or abs(total - 1) > 1e-6:
-            raise DatasetError(f"--ratios must be three percentages adding up to 100 (or fractions adding up "
-                               f"to 1); received {text!r} (sum {total:g})", hint="e.g. --ratios 70,15,15")
+            raise DatasetError(
+                f"--ratios must be three percentages adding up to 100 (or fractions adding up "
+                f"to 1); received {text!r} (sum {total:g})",
+                hint="e.g. --ratios 70,15,15",
+            )
         return SplitSpec(tuple(values), stratify, seed)
 
     def to_json(self) -> dict:
@@ -112,8 +120,10 @@ def split_indices(labels, spec: SplitSpec = SplitSpec(), official_test=None) -> 
         counts = largest_remainder(n, spec.ratios)[None]
     else:
         if labels.ndim != 1:
-            raise DatasetError(f"stratification needs one class label per sample; received labels of shape "
-                               f"{labels.shape}", hint="split segmentation or regression data without --stratify")
+            raise DatasetError(
+                f"stratification needs one class label per sample; received labels of shape {labels.shape}",
+                hint="split segmentation or regression data without --stratify",
+            )
         groups = [np.flatnonzero(labels == c) for c in np.unique(labels)]
         counts = stratified_counts([len(g) for g in groups], spec.ratios)
     parts: list[list[np.ndarray]] = [[], [], []]

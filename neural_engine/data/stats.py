@@ -19,8 +19,14 @@ IMBALANCE_RATIO = 3.0  # largest class / smallest class at or above which regist
 
 
 def describe(ds: Dataset) -> dict:
-    out = {"samples": len(ds), "task": ds.task, "kind": ds.kind, "input_shape": list(ds.input_shape),
-           "num_classes": ds.num_classes, "warnings": []}
+    out = {
+        "samples": len(ds),
+        "task": ds.task,
+        "kind": ds.kind,
+        "input_shape": list(ds.input_shape),
+        "num_classes": ds.num_classes,
+        "warnings": [],
+    }
     if ds.task == "classification":
         counts = np.bincount(ds.y, minlength=ds.num_classes)
         out["class_distribution"] = {c: int(n) for c, n in zip(ds.classes, counts)}
@@ -49,7 +55,7 @@ def channel_stats(x: np.ndarray, chunk: int = 4096) -> tuple[list[float], list[f
     c = x.shape[-1]
     total, sq, n = np.zeros(c), np.zeros(c), 0
     for i in range(0, len(x), chunk):
-        part = x[i:i + chunk].reshape(-1, c).astype(np.float64) / 255
+        part = x[i : i + chunk].reshape(-1, c).astype(np.float64) / 255
         total += part.sum(0)
         sq += (part**2).sum(0)
         n += len(part)

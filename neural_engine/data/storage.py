@@ -44,8 +44,10 @@ def open_storage(uri: str | None = None, settings: Settings | None = None) -> St
     if uri.startswith("s3://"):
         return S3Storage(uri, endpoint_url=settings.s3_endpoint_url)
     if "://" in uri and not uri.startswith("file://"):
-        raise DatasetError(f"a storage URI must be a local directory or s3://bucket/prefix; received {uri!r}",
-                           hint="e.g. --storage ./store or --storage s3://my-bucket/neuralforge")
+        raise DatasetError(
+            f"a storage URI must be a local directory or s3://bucket/prefix; received {uri!r}",
+            hint="e.g. --storage ./store or --storage s3://my-bucket/neuralforge",
+        )
     return LocalStorage(uri.removeprefix("file://"))
 
 
@@ -107,8 +109,11 @@ class LocalStorage:
         if not base.is_dir():
             return {}
         files = ((p.relative_to(self.root).as_posix(), p) for p in base.rglob("*") if p.is_file())
-        return {k: p.stat().st_size for k, p in files
-                if k.startswith(prefix) and not k.rsplit("/", 1)[-1].startswith(".")}
+        return {
+            k: p.stat().st_size
+            for k, p in files
+            if k.startswith(prefix) and not k.rsplit("/", 1)[-1].startswith(".")
+        }
 
     def delete(self, prefix: str) -> int:
         """Delete ``prefix`` (a key, or a folder when it ends with ``/``); returns objects removed."""
@@ -142,8 +147,13 @@ class S3Storage:
         if self._client is None:
             import boto3
             from botocore.config import Config
-            config = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5,
-                            read_timeout=60, s3={"addressing_style": "path"} if self.endpoint_url else {})
+
+            config = Config(
+                retries={"max_attempts": 2, "mode": "standard"},
+                connect_timeout=5,
+                read_timeout=60,
+                s3={"addressing_style": "path"} if self.endpoint_url else {},
+            )
             self._client = boto3.client("s3", endpoint_url=self.endpoint_url, config=config)
         return self._client
 
@@ -154,26 +164,39 @@ class S3Storage:
     def _call(self, what: str, fn, *args, **kwargs):
         """Run one boto3 call; connection, credential and S3 errors become DatasetErrors."""
         import botocore.exceptions as bx
+
         try:
             return fn(*args, **kwargs)
         except bx.ClientError as e:
             code = e.response.get("Error", {}).get("Code", "?")
             if code in ("404", "NoSuchKey"):
                 raise DatasetError(f"{what}: the object must exist in {self.uri}; it does not") from None
-            raise DatasetError(f"{what} in {self.uri} must succeed; S3 answered {code}: "
-                               f"{e.response.get('Error', {}).get('Message', '')}",
-                               hint="check the bucket exists and the credentials may use it") from None
+            raise DatasetError(
+                f"{what} in {self.uri} must succeed; S3 answered {code}: "
+                f"{e.response.get('Error', {}).get('Message', '')}",
+                hint="check the bucket exists and the credentials may use it",
+            ) from None
         except bx.NoCredentialsError:
-            raise DatasetError(f"{what} needs AWS credentials for {self.uri}; none were found",
-                               hint="set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or an AWS profile") from None
-        except (bx.EndpointConnectionError, bx.ConnectionClosedError, bx.ReadTimeoutError,
-                bx.ConnectTimeoutError) as e:
-            raise DatasetError(f"{what} needs a reachable S3 endpoint for {self.uri}; could not connect "
-                               f"to {self.endpoint_url or 'AWS'} ({type(e).__name__})",
-                               hint="start the S3 server or fix NEURALFORGE_S3_ENDPOINT_URL") from None
+            raise DatasetError(
+                f"{what} needs AWS credentials for {self.uri}; none were found",
+                hint="set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or an AWS profile",
+            ) from None
+        except (
+            bx.EndpointConnectionError,
+            bx.ConnectionClosedError,
+            bx.ReadTimeoutError,
+            bx.ConnectTimeoutError,
+        ) as e:
+            raise DatasetError(
+                f"{what} needs a reachable S3 endpoint for {self.uri}; could not connect "
+                f"to {self.endpoint_url or 'AWS'} ({type(e).__name__})",
+                hint="start the S3 server or fix NEURALFORGE_S3_ENDPOINT_URL",
+            ) from None
 
     def write(self, key: str, data: bytes) -> None:
-        self._call(f"writing {key}", self.client.put_object, Bucket=self.bucket, Key=self._key(key), Body=data)
+        self._call(
+            f"writing {key}", self.client.put_object, Bucket=self.bucket, Key=self._key(key), Body=data
+        )
 
     def create(self, key: str, data: bytes) -> bool:
         """Write ``key`` only if it does not exist (S3 conditional write, ``If-None-Match: *``)."""
@@ -181,10 +204,15 @@ class S3Storage:
 
     def _put_if_absent(self, key: str, data: bytes) -> bool:
         import botocore.exceptions as bx
+
         try:
             self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*")
         except bx.ClientError as e:
-            if e.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+            if e.response.get("Error", {}).get("Code") in (
+                "PreconditionFailed",
+                "412",
+                "ConditionalRequestConflict",
+            ):
                 return False
             raise
         return True
@@ -203,15 +231,22 @@ class S3Storage:
         full = self._key(prefix) if prefix else (f"{self.prefix}/" if self.prefix else "")
         strip = len(self.prefix) + 1 if self.prefix else 0
         pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full)
-        return {o["Key"][strip:]: o["Size"] for page in self._call(f"listing {prefix or '/'}", list, pages)
-                for o in page.get("Contents", [])}
+        return {
+            o["Key"][strip:]: o["Size"]
+            for page in self._call(f"listing {prefix or '/'}", list, pages)
+            for o in page.get("Contents", [])
+        }
 
     def delete(self, prefix: str) -> int:
         keys = self.list(prefix) if prefix.endswith("/") else [k for k in self.list(prefix) if k == prefix]
         for i in range(0, len(keys), 1000):
-            chunk = [{"Key": self._key(k)} for k in keys[i:i + 1000]]
-            self._call(f"deleting {prefix}", self.client.delete_objects, Bucket=self.bucket,
-                       Delete={"Objects": chunk, "Quiet": True})
+            chunk = [{"Key": self._key(k)} for k in keys[i : i + 1000]]
+            self._call(
+                f"deleting {prefix}",
+                self.client.delete_objects,
+                Bucket=self.bucket,
+                Delete={"Objects": chunk, "Quiet": True},
+            )
         return len(keys)
 
     def fetch(self, key: str, dest: Path) -> Path:

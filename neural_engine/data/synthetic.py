@@ -36,8 +36,15 @@ def shapes_segmentation(n: int = 1000, size: int = 32, seed: int = 0) -> Dataset
             img[inside] = rng.integers(150, 256, 3)
             y[i][inside] = kind
         x[i] = img
-    return Dataset("shapes_segmentation", "segmentation", "image", x, y, classes=SHAPES,
-                   source=f"synthetic (seed {seed})")
+    return Dataset(
+        "shapes_segmentation",
+        "segmentation",
+        "image",
+        x,
+        y,
+        classes=SHAPES,
+        source=f"synthetic (seed {seed})",
+    )
 
 
 def _shape_mask(kind: int, dy: np.ndarray, dx: np.ndarray, r: float) -> np.ndarray:
@@ -57,8 +64,10 @@ def sequence_classification(n: int = 2000, length: int = 32, vocab_size: int = 6
     ("negative", "positive").
     """
     if vocab_size < 21 or length < 9:
-        raise DatasetError(f"sequence_classification needs vocab_size >= 21 and length >= 9; received "
-                           f"vocab_size={vocab_size}, length={length}")
+        raise DatasetError(
+            f"sequence_classification needs vocab_size >= 21 and length >= 9; received "
+            f"vocab_size={vocab_size}, length={length}"
+        )
     rng = np.random.default_rng(seed)
     x = rng.integers(20, vocab_size, (n, length))
     labels = rng.integers(0, 2, n)
@@ -69,9 +78,16 @@ def sequence_classification(n: int = 2000, length: int = 32, vocab_size: int = 6
         pos = rng.choice(length, total, replace=False)
         x[i, pos[:a]] = rng.integers(4, 12, a)
         x[i, pos[a:]] = rng.integers(12, 20, b)
-    return Dataset("sequence_classification", "classification", "sequence", x.astype(np.int64),
-                   labels.astype(np.int64), classes=("negative", "positive"),
-                   source=f"synthetic (seed {seed})", extra={"vocab_size": vocab_size})
+    return Dataset(
+        "sequence_classification",
+        "classification",
+        "sequence",
+        x.astype(np.int64),
+        labels.astype(np.int64),
+        classes=("negative", "positive"),
+        source=f"synthetic (seed {seed})",
+        extra={"vocab_size": vocab_size},
+    )
 
 
 def regression(n: int = 1000, features: int = 8, noise: float = 0.1, seed: int = 0) -> Dataset:
@@ -80,5 +96,6 @@ def regression(n: int = 1000, features: int = 8, noise: float = 0.1, seed: int =
     x = rng.standard_normal((n, features)).astype(np.float32)
     w = rng.uniform(-1, 1, features)
     y = x @ w + 0.5 * np.sin(2 * x[:, 0]) + noise * rng.standard_normal(n)
-    return Dataset("regression", "regression", "tabular", x, y.astype(np.float32),
-                   source=f"synthetic (seed {seed})")
+    return Dataset(
+        "regression", "regression", "tabular", x, y.astype(np.float32), source=f"synthetic (seed {seed})"
+    )

@@ -30,9 +30,9 @@ RATIO_MIN_BYTES = 1 << 20  # the ratio rule applies to members above 1 MiB (tiny
 
 @dataclass(frozen=True)
 class UploadLimits:
-    max_bytes: int                   # the uploaded file (NEURALFORGE_MAX_UPLOAD_MB)
-    max_uncompressed_bytes: int      # everything inside a ZIP together
-    max_ratio: float = 200.0         # uncompressed / compressed, per member
+    max_bytes: int  # the uploaded file (NEURALFORGE_MAX_UPLOAD_MB)
+    max_uncompressed_bytes: int  # everything inside a ZIP together
+    max_ratio: float = 200.0  # uncompressed / compressed, per member
     max_image_pixels: int = 40_000_000
 
     @staticmethod
@@ -56,14 +56,20 @@ def safe_members(zf: zipfile.ZipFile, limits: UploadLimits, where: str) -> tuple
         name = info.filename.replace("\\", "/")
         parts = PurePosixPath(name).parts
         if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
-            raise DatasetError(f"ZIP members must have relative paths; {where} holds the absolute path {name!r}",
-                               hint="zip the class folders from inside their parent folder")
+            raise DatasetError(
+                f"ZIP members must have relative paths; {where} holds the absolute path {name!r}",
+                hint="zip the class folders from inside their parent folder",
+            )
         if ".." in parts:
-            raise DatasetError(f"ZIP members must stay inside the archive; {where} holds {name!r}, which "
-                               f"climbs out with '..' (zip-slip)")
+            raise DatasetError(
+                f"ZIP members must stay inside the archive; {where} holds {name!r}, which "
+                f"climbs out with '..' (zip-slip)"
+            )
         if stat.S_ISLNK(info.external_attr >> 16):
-            raise DatasetError(f"ZIP members must be regular files; {where} holds the symlink {name!r}",
-                               hint="zip the files themselves (zip without --symlinks)")
+            raise DatasetError(
+                f"ZIP members must be regular files; {where} holds the symlink {name!r}",
+                hint="zip the files themselves (zip without --symlinks)",
+            )
         if info.flag_bits & 0x1:
             raise DatasetError(f"ZIP members must not be encrypted; {where} holds the encrypted {name!r}")
         if parts and (parts[0] == "__MACOSX" or any(p.startswith(".") for p in parts)):
@@ -72,13 +78,19 @@ def safe_members(zf: zipfile.ZipFile, limits: UploadLimits, where: str) -> tuple
             folders.add(name.rstrip("/"))
             continue
         total += info.file_size
-        if info.file_size > RATIO_MIN_BYTES and info.file_size > limits.max_ratio * max(info.compress_size, 1):
-            raise DatasetError(f"ZIP members must compress at most {limits.max_ratio:g}:1; {name!r} in {where} "
-                               f"expands {info.file_size / max(info.compress_size, 1):,.0f}:1 (zip bomb?)")
+        if info.file_size > RATIO_MIN_BYTES and info.file_size > limits.max_ratio * max(
+            info.compress_size, 1
+        ):
+            raise DatasetError(
+                f"ZIP members must compress at most {limits.max_ratio:g}:1; {name!r} in {where} "
+                f"expands {info.file_size / max(info.compress_size, 1):,.0f}:1 (zip bomb?)"
+            )
         if total > limits.max_uncompressed_bytes:
-            raise DatasetError(f"a ZIP must hold at most {human(limits.max_uncompressed_bytes)} "
-                               f"uncompressed; {where} holds more (zip bomb?)",
-                               hint="raise NEURALFORGE_MAX_UPLOAD_MB (the limit is 4x it) or split the upload")
+            raise DatasetError(
+                f"a ZIP must hold at most {human(limits.max_uncompressed_bytes)} "
+                f"uncompressed; {where} holds more (zip bomb?)",
+                hint="raise NEURALFORGE_MAX_UPLOAD_MB (the limit is 4x it) or split the upload",
+            )
         files.append((name, info))
     return files, folders
 
@@ -91,23 +103,31 @@ def class_layout(files, folders, where: str) -> tuple[dict[str, list], list[str]
         strip = 1  # "pets/cat/1.png": the archive of a folder that holds the class folders
     loose = [n for n, _ in files if len(PurePosixPath(n).parts) - strip < 2]
     if loose:
-        raise DatasetError(f"images must sit in class folders (class/image.png); {where} has files outside "
-                           f"them: {_names(loose)}", hint="one folder per class, named after the class")
+        raise DatasetError(
+            f"images must sit in class folders (class/image.png); {where} has files outside "
+            f"them: {_names(loose)}",
+            hint="one folder per class, named after the class",
+        )
     by_class: dict[str, list] = {}
     for name, info in files:
         by_class.setdefault(PurePosixPath(name).parts[strip], []).append((name, info))
-    classes = set(by_class) | {PurePosixPath(f).parts[strip] for f in folders
-                               if len(PurePosixPath(f).parts) > strip}
+    classes = set(by_class) | {
+        PurePosixPath(f).parts[strip] for f in folders if len(PurePosixPath(f).parts) > strip
+    }
     non_images = [n for n, _ in files if PurePosixPath(n).suffix.lower() not in IMAGE_EXTS]
     if non_images:
-        raise DatasetError(f"class folders must hold only images ({', '.join(sorted(IMAGE_EXTS))}); {where} "
-                           f"holds {_names(non_images)}", hint="remove the other files from the archive")
+        raise DatasetError(
+            f"class folders must hold only images ({', '.join(sorted(IMAGE_EXTS))}); {where} "
+            f"holds {_names(non_images)}",
+            hint="remove the other files from the archive",
+        )
     return by_class, sorted(classes)
 
 
 def decode(data: bytes, limits: UploadLimits):
     """A PIL image, fully decoded, in mode L or RGB; raises ValueError with the reason on any failure."""
     from PIL import Image
+
     try:
         img = Image.open(io.BytesIO(data))
         if img.width * img.height > limits.max_image_pixels:
@@ -120,8 +140,13 @@ def decode(data: bytes, limits: UploadLimits):
     return img.convert("L") if img.mode in ("1", "L", "I", "I;16", "F") else img.convert("RGB")
 
 
-def read_zip(path: Path, name: str, limits: UploadLimits, on_corrupt: str = "reject",
-             image_size: tuple[int, int] | None = None) -> Dataset:
+def read_zip(
+    path: Path,
+    name: str,
+    limits: UploadLimits,
+    on_corrupt: str = "reject",
+    image_size: tuple[int, int] | None = None,
+) -> Dataset:
     where = path.name
     try:
         zf = zipfile.ZipFile(path)
@@ -141,21 +166,28 @@ def read_zip(path: Path, name: str, limits: UploadLimits, on_corrupt: str = "rej
                 except (ValueError, zipfile.BadZipFile, OSError, EOFError) as e:  # also zlib/CRC errors
                     corrupt.append(f"{member} ({e})")
     if corrupt and on_corrupt != "skip":
-        raise DatasetError(f"every image must decode; {where} has {len(corrupt)} corrupt: {_names(corrupt)}",
-                           hint="fix or remove them, or register with on_corrupt='skip' (CLI --skip-corrupt)")
+        raise DatasetError(
+            f"every image must decode; {where} has {len(corrupt)} corrupt: {_names(corrupt)}",
+            hint="fix or remove them, or register with on_corrupt='skip' (CLI --skip-corrupt)",
+        )
     counts = Counter(label for _, label in images)
     empty = [c for i, c in enumerate(classes) if counts[i] == 0]
     if empty:
-        raise DatasetError(f"every class folder must hold at least one image; {where} has empty classes: "
-                           f"{_names(empty)}" + (" (after skipping corrupt images)" if corrupt else ""))
+        raise DatasetError(
+            f"every class folder must hold at least one image; {where} has empty classes: "
+            f"{_names(empty)}" + (" (after skipping corrupt images)" if corrupt else "")
+        )
     if len(classes) < 2:
-        raise DatasetError(f"a classification upload needs at least 2 class folders; {where} has "
-                           f"{len(classes)}: {_names(classes)}")
+        raise DatasetError(
+            f"a classification upload needs at least 2 class folders; {where} has "
+            f"{len(classes)}: {_names(classes)}"
+        )
     return _stack(images, classes, name, where, image_size, corrupt)
 
 
 def _stack(images, classes, name, where, image_size, corrupt) -> Dataset:
     from PIL import Image
+
     sizes = Counter((img.height, img.width) for img, _ in images)
     h, w = image_size or sizes.most_common(1)[0][0]
     mode = "L" if all(img.mode == "L" for img, _ in images) else "RGB"
@@ -165,7 +197,18 @@ def _stack(images, classes, name, where, image_size, corrupt) -> Dataset:
         if (img.height, img.width) != (h, w):
             img = img.resize((w, h), Image.Resampling.BILINEAR)
         arrays.append(np.asarray(img, dtype=np.uint8).reshape(h, w, -1))
-    return Dataset(name, "classification", "image", np.stack(arrays), np.array([lab for _, lab in images], np.int64),
-                   classes=tuple(classes), source=f"upload {where}",
-                   extra={"image_sizes": {f"{hh}x{ww}": n for (hh, ww), n in sorted(sizes.items())},
-                          "resized_to": [h, w], "corrupt_files": corrupt, "format": "zip"})
+    return Dataset(
+        name,
+        "classification",
+        "image",
+        np.stack(arrays),
+        np.array([lab for _, lab in images], np.int64),
+        classes=tuple(classes),
+        source=f"upload {where}",
+        extra={
+            "image_sizes": {f"{hh}x{ww}": n for (hh, ww), n in sorted(sizes.items())},
+            "resized_to": [h, w],
+            "corrupt_files": corrupt,
+            "format": "zip",
+        },
+    )

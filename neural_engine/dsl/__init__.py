@@ -35,8 +35,10 @@ class Parsed:
         if name is None:
             return self.default
         if name not in self.graphs:
-            raise ValidationError(f"network {name!r} must be defined in the file; received "
-                                  f"{', '.join(self.graphs)}", hint=did_you_mean(name, self.graphs))
+            raise ValidationError(
+                f"network {name!r} must be defined in the file; received {', '.join(self.graphs)}",
+                hint=did_you_mean(name, self.graphs),
+            )
         return self.graphs[name]
 
 
@@ -45,36 +47,50 @@ def parse_file(text: str, file: str | None = None) -> Parsed:
     try:
         return _parse_file(text, file)
     except RecursionError:
-        raise DSLSyntaxError("nesting must be at most a few hundred levels deep; received deeper",
-                             hint="flatten nested tuples, calls or macro calls") from None
+        raise DSLSyntaxError(
+            "nesting must be at most a few hundred levels deep; received deeper",
+            hint="flatten nested tuples, calls or macro calls",
+        ) from None
 
 
 def _parse_file(text: str, file: str | None) -> Parsed:
     program = parse_syntax(text, file)
     warnings: list[DSLWarning] = []
     from neural_engine import layers
+
     macros: dict[str, S.MacroDef] = {}
     for item in program.items:
         if isinstance(item, S.MacroDef):
             if not item.items:
-                raise ValidationError(f"macro {item.name} needs at least one layer; received an empty body",
-                                      span=item.span, hint=f"e.g. define {item.name} {{ Dense(64) }}, or remove it")
+                raise ValidationError(
+                    f"macro {item.name} needs at least one layer; received an empty body",
+                    span=item.span,
+                    hint=f"e.g. define {item.name} {{ Dense(64) }}, or remove it",
+                )
             if item.name in macros:
-                warnings.append(DSLWarning(f"macro {item.name} is defined twice; the later one is used", item.span))
+                warnings.append(
+                    DSLWarning(f"macro {item.name} is defined twice; the later one is used", item.span)
+                )
             if item.name.lower() in layers._LOOKUP:
-                warnings.append(DSLWarning(f"macro {item.name} shadows the built-in layer of that name", item.span))
+                warnings.append(
+                    DSLWarning(f"macro {item.name} shadows the built-in layer of that name", item.span)
+                )
             macros[item.name] = item
     lowering = Lowering(macros, warnings)
     graphs: dict[str, Graph] = {}
     for item in program.items:
         if isinstance(item, S.NetworkDef):
             if item.name in graphs:
-                warnings.append(DSLWarning(f"network {item.name} is defined twice; the later one is used", item.span))
+                warnings.append(
+                    DSLWarning(f"network {item.name} is defined twice; the later one is used", item.span)
+                )
                 del graphs[item.name]
             graphs[item.name] = lowering.network(item)
     if not graphs:
-        raise ValidationError("a DSL file needs a `network Name { … }` block; received none",
-                              hint="e.g. network Net { input: (784,) layers: Dense(10) }")
+        raise ValidationError(
+            "a DSL file needs a `network Name { … }` block; received none",
+            hint="e.g. network Net { input: (784,) layers: Dense(10) }",
+        )
     return Parsed(graphs, tuple(warnings))
 
 

@@ -21,7 +21,7 @@ from neural_engine.ir import HPO, Edge, Graph, Node, Origin, searched
 from neural_engine.layers.base import fmt_shape
 from neural_engine.shapes import channels_first_hint, looks_channels_first
 
-MAX_NODES = 20_000       # per network, after macro expansion and repetition (keeps a parse < 1 s)
+MAX_NODES = 20_000  # per network, after macro expansion and repetition (keeps a parse < 1 s)
 MAX_REPEAT = 10_000
 
 
@@ -56,14 +56,18 @@ class IdAllocator:
     def _count(self) -> None:
         self.made = getattr(self, "made", 0) + 1
         if self.made > MAX_NODES:
-            raise ValidationError(f"a network may have at most {MAX_NODES:,} layers after macro expansion "
-                                  "and repetition; received more", hint="check repetition counts and macros")
+            raise ValidationError(
+                f"a network may have at most {MAX_NODES:,} layers after macro expansion "
+                "and repetition; received more",
+                hint="check repetition counts and macros",
+            )
 
     def claim(self, label: str, span: Span) -> str:
         self._count()
         if label in self.taken:
-            raise ValidationError(f"label {label!r} must name one layer; received it twice", span=span,
-                                  hint="pick another name")
+            raise ValidationError(
+                f"label {label!r} must name one layer; received it twice", span=span, hint="pick another name"
+            )
         self.taken.add(label)
         return label
 
@@ -76,9 +80,9 @@ class _Net:
     nodes: list[Node] = field(default_factory=list)
     edges: list[Edge] = field(default_factory=list)
     labels: set[str] = field(default_factory=set)
-    alias: dict[str, str] = field(default_factory=dict)   # branch/macro label -> node id
+    alias: dict[str, str] = field(default_factory=dict)  # branch/macro label -> node id
     prev: str | None = None
-    pending: list[str] | None = None                      # sources for the next layer (macro `<-`)
+    pending: list[str] | None = None  # sources for the next layer (macro `<-`)
 
 
 class Lowering:
@@ -91,19 +95,26 @@ class Lowering:
         found: dict[str, S.Section] = {}
         for section in net.sections:
             if section.kind in found:
-                self.warnings.append(DSLWarning(f"{section.kind} is given twice; the later one is used",
-                                                section.span))
+                self.warnings.append(
+                    DSLWarning(f"{section.kind} is given twice; the later one is used", section.span)
+                )
             found[section.kind] = section
         for required in ("input", "layers"):
             if required not in found:
-                raise ValidationError(f"network {net.name} needs an `{required}:` section; received none",
-                                      span=net.span, hint="e.g. input: (28, 28, 1)  layers: Dense(10)")
+                raise ValidationError(
+                    f"network {net.name} needs an `{required}:` section; received none",
+                    span=net.span,
+                    hint="e.g. input: (28, 28, 1)  layers: Dense(10)",
+                )
         inputs = sec.parse_inputs(found["input"])
         layout = sec.parse_layout(found["layout"]) if "layout" in found else "channels_last"
         layers_section = found["layers"]
         if not layers_section.values:
-            raise ValidationError(f"network {net.name} needs at least one layer in `layers:`; received none",
-                                  span=layers_section.span, hint="e.g. layers: Flatten() Dense(10)")
+            raise ValidationError(
+                f"network {net.name} needs at least one layer in `layers:`; received none",
+                span=layers_section.span,
+                hint="e.g. layers: Flatten() Dense(10)",
+            )
         state = _Net(IdAllocator(inputs), labels=set(inputs), prev=next(iter(inputs)))
         self.items(state, layers_section.values, {}, ())
         self._all_inputs_used(state, inputs, found["input"].span)
@@ -118,8 +129,10 @@ class Lowering:
                 others = [n for n in inputs if n != name]
                 raise ValidationError(
                     f"every input must feed a layer; received input {name!r}, which nothing reads",
-                    span=span, hint=f"start a branch `{name}: {{ … }}`, take it with `<- {name}` (e.g. "
-                    f"Concatenate() <- [{others[0] if others else 'x'}, {name}]), or remove it")
+                    span=span,
+                    hint=f"start a branch `{name}: {{ … }}`, take it with `<- {name}` (e.g. "
+                    f"Concatenate() <- [{others[0] if others else 'x'}, {name}]), or remove it",
+                )
 
     def _channels_first_warning(self, state: _Net, inputs: dict, span: Span) -> None:
         """``input: (1, 28, 28)`` before a Conv2D: a channels-first habit in a channels_last network."""
@@ -128,9 +141,13 @@ class Lowering:
         for name, shape in inputs.items():
             node = by_id.get(firsts.get(name))
             if node is not None and layers.get(node.type).order == "channels" and looks_channels_first(shape):
-                self.warnings.append(DSLWarning(f"input {name!r} {fmt_shape(shape)} reads as channels-last, "
-                                                f"so {node.type} sees {shape[-1]} channels; "
-                                                + channels_first_hint(shape), span))
+                self.warnings.append(
+                    DSLWarning(
+                        f"input {name!r} {fmt_shape(shape)} reads as channels-last, "
+                        f"so {node.type} sees {shape[-1]} channels; " + channels_first_hint(shape),
+                        span,
+                    )
+                )
 
     def training(self, found: dict[str, S.Section]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -150,7 +167,7 @@ class Lowering:
 
     # layer items -------------------------------------------------------------------------
     def items(self, state: _Net, items, env: dict, chain: tuple[str, ...]) -> None:
-        ends: list[tuple[str, str]] = []   # (branch name, its last node) of the branches just closed
+        ends: list[tuple[str, str]] = []  # (branch name, its last node) of the branches just closed
         for item in items:
             if isinstance(item, S.Branch):
                 self.branch(state, item, env, chain)
@@ -172,14 +189,22 @@ class Lowering:
             state.pending = [node for _, node in ends]
             return
         names = ", ".join(name for name, _ in ends)
-        self.warnings.append(DSLWarning(f"the branches {names} end here and {spec.name} reads only the last "
-                                        f"({ends[-1][0]}); merge them first, e.g. Concatenate()", item.span))
+        self.warnings.append(
+            DSLWarning(
+                f"the branches {names} end here and {spec.name} reads only the last "
+                f"({ends[-1][0]}); merge them first, e.g. Concatenate()",
+                item.span,
+            )
+        )
 
     def branch(self, state: _Net, br: S.Branch, env: dict, chain) -> None:
         """``name: { items }``: a chain that starts from input/label ``name`` and takes its label."""
         if not br.items:
-            raise ValidationError(f"branch {br.name} needs at least one layer; received an empty block",
-                                  span=br.span, hint=f"e.g. {br.name}: {{ Dense(16) }}, or remove it")
+            raise ValidationError(
+                f"branch {br.name} needs at least one layer; received an empty block",
+                span=br.span,
+                hint=f"e.g. {br.name}: {{ Dense(16) }}, or remove it",
+            )
         state.prev = self._resolve(state, br.name, br.span)
         self.items(state, br.items, env, chain)
         state.alias[br.name] = state.prev  # the branch's output now answers to its name
@@ -199,12 +224,19 @@ class Lowering:
         if item.repeat is None:
             return 1
         n = evaluate(item.repeat, env, item.span)
-        if isinstance(n, bool) or not isinstance(n, int | float) or not float(n).is_integer() \
-                or not 1 <= n <= MAX_REPEAT:
-            raise ValidationError(f"repetition `* N` needs a positive integer up to {MAX_REPEAT:,}; "
-                                  f"received {show(n)}", span=item.span,
-                                  hint="a search value cannot set a repetition count; write one network per "
-                                       "depth" if isinstance(n, HPO) else None)
+        if (
+            isinstance(n, bool)
+            or not isinstance(n, int | float)
+            or not float(n).is_integer()
+            or not 1 <= n <= MAX_REPEAT
+        ):
+            raise ValidationError(
+                f"repetition `* N` needs a positive integer up to {MAX_REPEAT:,}; received {show(n)}",
+                span=item.span,
+                hint="a search value cannot set a repetition count; write one network per depth"
+                if isinstance(n, HPO)
+                else None,
+            )
         return int(n)
 
     def layer(self, state: _Net, item: S.LayerItem, env: dict, chain, sources, label) -> None:
@@ -213,29 +245,44 @@ class Lowering:
         extra_sources, call = self._merge_shorthand(state, spec, call)
         node = self.node(state.ids, spec, call, env, chain, label, item)
         if item.body is not None and spec.container != "chain":
-            self.warnings.append(DSLWarning(f"the block after {spec.name} runs after it, in order", item.span))
+            self.warnings.append(
+                DSLWarning(f"the block after {spec.name} runs after it, in order", item.span)
+            )
         if sources:
             srcs = [self._resolve(state, s, item.span) for s in sources]
         else:
             srcs, state.pending = state.pending or [state.prev], None
         srcs += extra_sources
         for slot, src in enumerate(srcs):
-            state.edges.append(Edge(f"e_{src}_{node.id}_{slot}", src, node.id, str(slot) if len(srcs) > 1 else None))
+            state.edges.append(
+                Edge(f"e_{src}_{node.id}_{slot}", src, node.id, str(slot) if len(srcs) > 1 else None)
+            )
         state.nodes.append(node)
         state.prev = node.id
         state.labels.add(node.id)  # a label is the node's id; generated ids can be named too
         if item.body is not None and spec.container != "chain":
             self.items(state, item.body, env, chain)
 
-    def node(self, ids: IdAllocator, spec, call: S.CallExpr, env: dict, chain, label=None,
-             item: S.LayerItem | None = None) -> Node:
+    def node(
+        self,
+        ids: IdAllocator,
+        spec,
+        call: S.CallExpr,
+        env: dict,
+        chain,
+        label=None,
+        item: S.LayerItem | None = None,
+    ) -> Node:
         """A node for ``call`` (not yet connected): parameters, body, device, id, origin."""
         args = list(call.args)
         body: tuple[Node, ...] = ()
         if spec.container == "wrapper":
             if not args or not isinstance(args[0], S.CallExpr):
-                raise ValidationError(f"{spec.name} wraps a layer, e.g. {spec.name}(LSTM(64)); received "
-                                      f"{len(args)} positional arguments", span=call.span)
+                raise ValidationError(
+                    f"{spec.name} wraps a layer, e.g. {spec.name}(LSTM(64)); received "
+                    f"{len(args)} positional arguments",
+                    span=call.span,
+                )
             inner = args.pop(0)
             body = (self.node(ids, self.spec(inner.name, inner.span), inner, env, chain),)
         elif spec.container == "chain" and item is not None and item.body is not None:
@@ -245,8 +292,11 @@ class Lowering:
         if item is not None and item.device is not None:
             device, span = item.device
             if not DEVICE.match(device):
-                raise ValidationError(f'device must be one of {DEVICES_TEXT}; received "{device}"', span=span,
-                                      hint='e.g. @ "cuda:0"')
+                raise ValidationError(
+                    f'device must be one of {DEVICES_TEXT}; received "{device}"',
+                    span=span,
+                    hint='e.g. @ "cuda:0"',
+                )
         node_id = ids.claim(label, call.span) if label else ids.next(spec.name)
         return Node(node_id, spec.name, params, device=device, origin=Origin(call.span, chain), body=body)
 
@@ -254,8 +304,11 @@ class Lowering:
         out: list[Node] = []
         for item in items:
             if isinstance(item, S.Branch) or item.sources:
-                raise ValidationError("a container body is a chain: `<-` and branches are not allowed inside",
-                                      span=item.span, hint="use labels and `<-` outside the container")
+                raise ValidationError(
+                    "a container body is a chain: `<-` and branches are not allowed inside",
+                    span=item.span,
+                    hint="use labels and `<-` outside the container",
+                )
             for i in range(self._repeat(item, env)):
                 macro = self.macros.get(item.call.name)
                 if macro is not None:
@@ -277,18 +330,25 @@ class Lowering:
         order = spec.positional(values)
         if len(values) > len(order):
             names = ", ".join(p.name for p in order) or "no parameters"
-            raise ValidationError(f"{spec.name} takes at most {len(order)} positional arguments "
-                                  f"({names}); received {len(values)}", span=call.span,
-                                  hint=f"write the rest as name=value; positional order: "
-                                       f"{spec.positional_text()}" if order else None)
+            raise ValidationError(
+                f"{spec.name} takes at most {len(order)} positional arguments "
+                f"({names}); received {len(values)}",
+                span=call.span,
+                hint=f"write the rest as name=value; positional order: {spec.positional_text()}"
+                if order
+                else None,
+            )
         raw = {p.name: v for p, v in zip(order, values)}
         by_name = spec._by_name
         for key, value, span in call.kwargs:
             p = by_name.get(key)
             if p is None:
                 names = [q.name for q in spec.params]
-                raise ValidationError(f"{spec.name} has no parameter {key!r}", span=span,
-                                      hint=did_you_mean(key, names) or f"{spec.name} takes: {', '.join(names)}")
+                raise ValidationError(
+                    f"{spec.name} has no parameter {key!r}",
+                    span=span,
+                    hint=did_you_mean(key, names) or f"{spec.name} takes: {', '.join(names)}",
+                )
             if p.name in raw:
                 raise ValidationError(f"{spec.name} {p.name} is given twice", span=span)
             raw[p.name] = evaluate(value, env, span)
@@ -313,36 +373,54 @@ class Lowering:
         site = f"{macro.name}@{call.span.line}:{call.span.column}"
         if any(c.split("@")[0] == macro.name for c in chain):
             path = " → ".join([c.split("@")[0] for c in chain] + [macro.name])
-            raise ValidationError(f"macro {macro.name} must not call itself; received the cycle {path}",
-                                  span=call.span, hint="macros expand before inference and cannot recurse")
+            raise ValidationError(
+                f"macro {macro.name} must not call itself; received the cycle {path}",
+                span=call.span,
+                hint="macros expand before inference and cannot recurse",
+            )
         names = [p for p, _ in macro.params]
         if len(call.args) > len(names):
-            raise ValidationError(f"macro {macro.name} takes {len(names)} arguments ({', '.join(names) or 'none'});"
-                                  f" received {len(call.args)}", span=call.span)
+            raise ValidationError(
+                f"macro {macro.name} takes {len(names)} arguments ({', '.join(names) or 'none'});"
+                f" received {len(call.args)}",
+                span=call.span,
+            )
         bound = {n: evaluate(a, env, call.span) for n, a in zip(names, call.args)}
         for key, value, span in call.kwargs:
             if key not in names:
-                raise ValidationError(f"macro {macro.name} has no parameter {key!r}", span=span,
-                                      hint=did_you_mean(key, names) or f"it takes: {', '.join(names) or 'none'}")
+                raise ValidationError(
+                    f"macro {macro.name} has no parameter {key!r}",
+                    span=span,
+                    hint=did_you_mean(key, names) or f"it takes: {', '.join(names) or 'none'}",
+                )
             bound[key] = evaluate(value, env, span)
         for name, default in macro.params:
             if name not in bound:
                 if default is REQUIRED:
-                    raise ValidationError(f"macro {macro.name} needs {name!r}; received no value", span=call.span,
-                                          hint=f"e.g. {macro.name}({name}=…)")
+                    raise ValidationError(
+                        f"macro {macro.name} needs {name!r}; received no value",
+                        span=call.span,
+                        hint=f"e.g. {macro.name}({name}=…)",
+                    )
                 bound[name] = evaluate(default, bound, macro.span)
         return bound, (*chain, site)
 
     # names ------------------------------------------------------------------------------
     def spec(self, name: str, span: Span):
         if name.lower() in HPO_NAMES:
-            raise ValidationError(f"a layer goes here; received the search value {name}(…): a search value "
-                                  "cannot choose between layers", span=span,
-                                  hint="search a layer's parameters instead, e.g. Dense(HPO(choice(64, 128))), "
-                                  "or write one network per alternative (a file may hold several)")
+            raise ValidationError(
+                f"a layer goes here; received the search value {name}(…): a search value "
+                "cannot choose between layers",
+                span=span,
+                hint="search a layer's parameters instead, e.g. Dense(HPO(choice(64, 128))), "
+                "or write one network per alternative (a file may hold several)",
+            )
         if name.lower() == "lambda":
-            raise ValidationError("Lambda layers are refused: NeuralForge never evaluates user code",
-                                  span=span, hint="write the computation with registry layers, or a macro")
+            raise ValidationError(
+                "Lambda layers are refused: NeuralForge never evaluates user code",
+                span=span,
+                hint="write the computation with registry layers, or a macro",
+            )
         try:
             return layers.get(name)
         except ValidationError as err:
@@ -363,9 +441,12 @@ class Lowering:
 
     def _known_source(self, state: _Net, name: str, span: Span) -> None:
         if name not in state.labels:
-            raise ValidationError(f"unknown input or label {name!r}", span=span,
-                                  hint=did_you_mean(name, state.labels) or
-                                  f"known: {', '.join(sorted(state.labels)) or 'none'}")
+            raise ValidationError(
+                f"unknown input or label {name!r}",
+                span=span,
+                hint=did_you_mean(name, state.labels)
+                or f"known: {', '.join(sorted(state.labels)) or 'none'}",
+            )
 
     def _resolve(self, state: _Net, name: str, span: Span) -> str:
         self._known_source(state, name, span)

@@ -24,8 +24,15 @@ _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "0"
 @cache
 def _lark() -> Lark:
     grammar = resources.files("neural_engine.dsl").joinpath("grammar.lark").read_text()
-    return Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True,
-                maybe_placeholders=False, cache=False, start=["start", "value"])
+    return Lark(
+        grammar,
+        parser="lalr",
+        lexer="contextual",
+        propagate_positions=True,
+        maybe_placeholders=False,
+        cache=False,
+        start=["start", "value"],
+    )
 
 
 def _unescape(text: str) -> str:
@@ -35,8 +42,10 @@ def _unescape(text: str) -> str:
 def _number(token: Token) -> int | float:
     text = str(token)
     if len(text) > 100:
-        raise DSLSyntaxError(f"numbers must have at most 100 characters; received {len(text)}",
-                             span=Span(token.line, token.column))
+        raise DSLSyntaxError(
+            f"numbers must have at most 100 characters; received {len(text)}",
+            span=Span(token.line, token.column),
+        )
     return float(text) if any(c in text for c in ".eE") else int(text)
 
 
@@ -46,13 +55,18 @@ class _Build(Transformer):
     def __init__(self, file: str | None, at: Span | None = None):
         super().__init__()
         self.file = file
-        self.at = at      # every span, for text quoted inside a string (its own positions mean nothing)
+        self.at = at  # every span, for text quoted inside a string (its own positions mean nothing)
 
     def _span(self, meta_or_token) -> Span:
         if self.at is not None:
             return self.at
-        return Span(meta_or_token.line, meta_or_token.column, getattr(meta_or_token, "end_line", None),
-                    getattr(meta_or_token, "end_column", None), self.file)
+        return Span(
+            meta_or_token.line,
+            meta_or_token.column,
+            getattr(meta_or_token, "end_line", None),
+            getattr(meta_or_token, "end_column", None),
+            self.file,
+        )
 
     # values ------------------------------------------------------------------------------
     def number(self, items):
@@ -71,6 +85,7 @@ class _Build(Transformer):
         @v_args(meta=True)
         def make(self, meta, items):
             return S.BinOp(op, items[0], items[1], self._span(meta))
+
         return make
 
     add, sub, mul, div = _binop("+"), _binop("-"), _binop("*"), _binop("/")
@@ -137,8 +152,15 @@ class _Build(Transformer):
         if isinstance(items[0], Token):
             label, items = str(items[0]), items[1:]
         call, extras = items[0], dict(items[1:])
-        return S.LayerItem(call, call.span or self._span(meta), label, extras.get("body"),
-                           extras.get("repeat"), extras.get("device"), extras.get("sources"))
+        return S.LayerItem(
+            call,
+            call.span or self._span(meta),
+            label,
+            extras.get("body"),
+            extras.get("repeat"),
+            extras.get("device"),
+            extras.get("sources"),
+        )
 
     @v_args(meta=True)
     def branch(self, meta, items):
@@ -165,6 +187,7 @@ class _Build(Transformer):
         def make(self, meta, items):
             values = tuple(i for i in items if not (isinstance(i, Token) and i.type != "NAME"))
             return S.Section(kind, values, self._span(items[0]))
+
         return make
 
     input_section = _section("input")
@@ -189,7 +212,9 @@ class _Build(Transformer):
 
 def _has_parens(meta, name: Token) -> bool:
     return getattr(meta, "end_column", None) is not None and (meta.end_line, meta.end_column) != (
-        name.end_line, name.end_column)
+        name.end_line,
+        name.end_column,
+    )
 
 
 def parse_syntax(text: str, file: str | None = None) -> S.Program:
@@ -219,10 +244,13 @@ def parse_value(text: str, at: Span) -> object:
     except UnexpectedInput as err:
         token = getattr(err, "token", None)
         ended = isinstance(err, UnexpectedEOF) or getattr(token, "type", None) == "$END"
-        near = " (it ends early)" if ended else f" at {text[err.pos_in_stream:err.pos_in_stream + 10]!r}"
-        raise DSLSyntaxError(f"a quoted value must read as DSL, e.g. \"Adam(learning_rate=1e-3)\"; received "
-                             f"{text!r}, which does not parse{near}", span=at,
-                             hint="check its parentheses and commas, or write it without quotes") from None
+        near = " (it ends early)" if ended else f" at {text[err.pos_in_stream : err.pos_in_stream + 10]!r}"
+        raise DSLSyntaxError(
+            f'a quoted value must read as DSL, e.g. "Adam(learning_rate=1e-3)"; received '
+            f"{text!r}, which does not parse{near}",
+            span=at,
+            hint="check its parentheses and commas, or write it without quotes",
+        ) from None
     try:
         return _Build(at.file, at).transform(tree)
     except VisitError as err:

@@ -55,7 +55,7 @@ def _inputs(graph: Graph) -> str:
 
 def _layers(graph: Graph, order: list[str]) -> list[str]:
     nodes = [graph.node(i) for i in order]
-    referenced = set()     # nodes some later layer takes as a named (not the previous) input
+    referenced = set()  # nodes some later layer takes as a named (not the previous) input
     prev = next(iter(graph.inputs))
     for node in nodes:
         sources = graph.predecessors(node.id)
@@ -112,16 +112,20 @@ def _args(spec, params: dict) -> list[str]:
         if name not in params:
             break
         lead.append(name)
-    if [p.name for p in spec.positional([params[n] for n in lead])][:len(lead)] != lead:
+    if [p.name for p in spec.positional([params[n] for n in lead])][: len(lead)] != lead:
         lead = [n for n in lead if spec.param(n).required]  # the value would read as Keras'
     out = [value(params[n]) for n in lead]
-    return out + [f"{p.name}={value(params[p.name])}" for p in spec.params
-                  if p.name in params and p.name not in lead]
+    return out + [
+        f"{p.name}={value(params[p.name])}" for p in spec.params if p.name in params and p.name not in lead
+    ]
 
 
 def _training(training: dict) -> list[str]:
-    lines = [f"{INDENT}{key}: {_list(training[key]) if key == 'metrics' else value(training[key])}"
-             for key in TRAIN_ORDER if key in training]
+    lines = [
+        f"{INDENT}{key}: {_list(training[key]) if key == 'metrics' else value(training[key])}"
+        for key in TRAIN_ORDER
+        if key in training
+    ]
     settings = {k: v for k, v in training.items() if k not in TRAIN_ORDER and k != "execution"}
     if settings:
         lines.append(f"{INDENT}train {_block(settings)}")
@@ -159,7 +163,9 @@ def value(v) -> str:
             raise ValueError(f"the DSL has no literal for {v}")
         return repr(v)
     if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t") + '"'
+        return (
+            '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t") + '"'
+        )
     if isinstance(v, tuple | list):
         inner = ", ".join(value(x) for x in v)
         return f"({inner},)" if len(v) == 1 else f"({inner})"

@@ -66,20 +66,28 @@ def _shape(name: str, v, span: Span) -> tuple:
     if _int(v):
         v = (v,)
     if not isinstance(v, tuple) or not v:
-        raise ValidationError(f"input {name!r} must be a shape like (28, 28, 1); received {show(v)}", span=span)
+        raise ValidationError(
+            f"input {name!r} must be a shape like (28, 28, 1); received {show(v)}", span=span
+        )
     if v[0] is None and len(v) > 1:
         v = v[1:]  # a leading None is the batch
     if any(not _int(d) or d < 1 for d in v):
-        raise ValidationError(f"input dimensions must be positive integers; received {show(v)} for {name!r}",
-                              span=span, hint="leave the batch out, e.g. input: (28, 28, 1)")
+        raise ValidationError(
+            f"input dimensions must be positive integers; received {show(v)} for {name!r}",
+            span=span,
+            hint="leave the batch out, e.g. input: (28, 28, 1)",
+        )
     return v
 
 
 def parse_layout(section: S.Section) -> str:
     v = evaluate(section.values[0], {}, section.span)
     if v not in LAYOUTS:
-        raise ValidationError(f"layout must be channels_last or channels_first; received {show(v)}",
-                              span=section.span, hint=did_you_mean(str(v), LAYOUTS))
+        raise ValidationError(
+            f"layout must be channels_last or channels_first; received {show(v)}",
+            span=section.span,
+            hint=did_you_mean(str(v), LAYOUTS),
+        )
     return v
 
 
@@ -93,9 +101,12 @@ def _unquoted(section: S.Section):
 
 def _one(v, what: str, example: str, span: Span) -> None:
     if isinstance(v, HPO):
-        raise ValidationError(f"{what} must be one {what}, e.g. {example}; received the search value {show(v)}: "
-                              f"a search value cannot choose the {what}", span=span,
-                              hint=f"search its arguments instead, e.g. {example}, or write one network per {what}")
+        raise ValidationError(
+            f"{what} must be one {what}, e.g. {example}; received the search value {show(v)}: "
+            f"a search value cannot choose the {what}",
+            span=span,
+            hint=f"search its arguments instead, e.g. {example}, or write one network per {what}",
+        )
 
 
 def parse_loss(section: S.Section):
@@ -104,8 +115,11 @@ def parse_loss(section: S.Section):
     name = v.name if isinstance(v, Call) else v
     canonical = canonical_loss(name) if isinstance(name, str) else None
     if canonical is None:
-        raise ValidationError(f"loss must be a known loss; received {show(name)}", span=section.span,
-                              hint=did_you_mean(str(name), LOSSES) or "known: " + ", ".join(LOSSES))
+        raise ValidationError(
+            f"loss must be a known loss; received {show(name)}",
+            span=section.span,
+            hint=did_you_mean(str(name), LOSSES) or "known: " + ", ".join(LOSSES),
+        )
     return Call(canonical, v.args, v.kwargs) if isinstance(v, Call) else canonical
 
 
@@ -118,15 +132,21 @@ def parse_optimizer(section: S.Section) -> Call:
     call = v if isinstance(v, Call) else Call(v) if isinstance(v, str) else None
     info = OPTIMIZERS.get(call.name.lower()) if call else None
     if info is None:
-        raise ValidationError(f"optimizer must be a known optimizer; received {show(v)}", span=section.span,
-                              hint=did_you_mean(str(getattr(v, "name", v)), [o.name for o in OPTIMIZERS.values()])
-                              or "known: " + ", ".join(o.name for o in OPTIMIZERS.values()))
+        raise ValidationError(
+            f"optimizer must be a known optimizer; received {show(v)}",
+            span=section.span,
+            hint=did_you_mean(str(getattr(v, "name", v)), [o.name for o in OPTIMIZERS.values()])
+            or "known: " + ", ".join(o.name for o in OPTIMIZERS.values()),
+        )
     kwargs = {**call.kwargs, **extra}
     lr = kwargs.get("learning_rate", kwargs.get("lr"))
     lr = lr.default if isinstance(lr, HPO) else lr
     if lr is not None and not isinstance(lr, Call) and (not _num(lr) or lr <= 0):
-        raise ValidationError(f"{info.name} learning_rate must be a positive number; received {show(lr)}",
-                              span=section.span, hint="e.g. learning_rate=1e-3")
+        raise ValidationError(
+            f"{info.name} learning_rate must be a positive number; received {show(lr)}",
+            span=section.span,
+            hint="e.g. learning_rate=1e-3",
+        )
     return Call(info.name, call.args, kwargs)
 
 
@@ -134,15 +154,19 @@ def parse_metrics(section: S.Section) -> tuple[str, ...]:
     v = evaluate(section.values[0], {}, section.span)
     items = v if isinstance(v, tuple) else (v,)
     if not all(isinstance(m, str) for m in items):
-        raise ValidationError(f'metrics must be names like ["accuracy"]; received {show(v)}', span=section.span)
+        raise ValidationError(
+            f'metrics must be names like ["accuracy"]; received {show(v)}', span=section.span
+        )
     return tuple(items)
 
 
 def parse_schedule(section: S.Section) -> Call:
     v = evaluate(section.values[0], {}, section.span)
     if not isinstance(v, Call):
-        raise ValidationError(f"lr_schedule must be a call like StepDecay(step_size=10, gamma=0.1); "
-                              f"received {show(v)}", span=section.span)
+        raise ValidationError(
+            f"lr_schedule must be a call like StepDecay(step_size=10, gamma=0.1); received {show(v)}",
+            span=section.span,
+        )
     return v
 
 
@@ -152,8 +176,11 @@ def parse_settings(section: S.Section, keys: dict[str, tuple[Any, str]], what: s
     out = {}
     for key, value, span in block.pairs:
         if key not in keys:
-            raise ValidationError(f"{what} has no setting {key!r}", span=span,
-                                  hint=did_you_mean(key, keys) or f"{what} settings: {', '.join(keys)}")
+            raise ValidationError(
+                f"{what} has no setting {key!r}",
+                span=span,
+                hint=did_you_mean(key, keys) or f"{what} settings: {', '.join(keys)}",
+            )
         v = evaluate(value, {}, span)
         check, expected = keys[key]
         probe = v.default if isinstance(v, HPO) else v

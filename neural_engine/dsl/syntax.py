@@ -20,7 +20,7 @@ class Var:
 
 @dataclass(frozen=True)
 class BinOp:
-    op: str            # + - * /
+    op: str  # + - * /
     left: Any
     right: Any
     span: Span
@@ -48,7 +48,7 @@ class CallExpr:
     args: tuple = ()
     kwargs: tuple[tuple[str, Any, Span], ...] = ()
     span: Span | None = None
-    bare: bool = False    # written without parentheses (``Stem``)
+    bare: bool = False  # written without parentheses (``Stem``)
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class ListExpr:
 
 @dataclass(frozen=True)
 class DictExpr:
-    pairs: tuple[tuple[str, Any, Span], ...]   # (key, value, span of the key)
+    pairs: tuple[tuple[str, Any, Span], ...]  # (key, value, span of the key)
 
 
 @dataclass(frozen=True)
@@ -66,8 +66,8 @@ class LayerItem:
     call: CallExpr
     span: Span
     label: str | None = None
-    body: tuple | None = None        # items in ``{ … }`` after the call
-    repeat: Any = None               # value after ``*``
+    body: tuple | None = None  # items in ``{ … }`` after the call
+    repeat: Any = None  # value after ``*``
     device: tuple[str, Span] | None = None
     sources: tuple[str, ...] | None = None
 
@@ -82,14 +82,14 @@ class Branch:
 @dataclass(frozen=True)
 class MacroDef:
     name: str
-    params: tuple[tuple[str, Any], ...]   # (name, default or REQUIRED)
+    params: tuple[tuple[str, Any], ...]  # (name, default or REQUIRED)
     items: tuple
     span: Span
 
 
 @dataclass(frozen=True)
 class Section:
-    kind: str                        # input, layout, layers, loss, …
+    kind: str  # input, layout, layers, loss, …
     values: tuple
     span: Span
 
@@ -104,4 +104,4 @@ class NetworkDef:
 
 @dataclass(frozen=True)
 class Program:
-    items: tuple = field(default=())   # NetworkDef and MacroDef in file order
+    items: tuple = field(default=())  # NetworkDef and MacroDef in file order

@@ -14,12 +14,44 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from neural_engine.errors import DSLSyntaxError, Span
 
-_KEYWORDS = {"network", "define", "macro", "input", "layout", "layers", "loss", "optimizer",
-             "metrics", "lr_schedule", "train", "training", "execution", "execute"}
-_PRETTY = {"RPAR": ")", "LPAR": "(", "RBRACE": "}", "LBRACE": "{", "RSQB": "]", "LSQB": "[",
-           "COMMA": ",", "COLON": ":", "EQUAL": "=", "NAME": "a name", "NUMBER": "a number",
-           "STRING": "a string", "VAR": "a $variable", "STAR": "*", "AT": "@", "MINUS": "-",
-           "PLUS": "+", "SLASH": "/", "__ANON_0": "<-", "$END": "the end of the file"}
+_KEYWORDS = {
+    "network",
+    "define",
+    "macro",
+    "input",
+    "layout",
+    "layers",
+    "loss",
+    "optimizer",
+    "metrics",
+    "lr_schedule",
+    "train",
+    "training",
+    "execution",
+    "execute",
+}
+_PRETTY = {
+    "RPAR": ")",
+    "LPAR": "(",
+    "RBRACE": "}",
+    "LBRACE": "{",
+    "RSQB": "]",
+    "LSQB": "[",
+    "COMMA": ",",
+    "COLON": ":",
+    "EQUAL": "=",
+    "NAME": "a name",
+    "NUMBER": "a number",
+    "STRING": "a string",
+    "VAR": "a $variable",
+    "STAR": "*",
+    "AT": "@",
+    "MINUS": "-",
+    "PLUS": "+",
+    "SLASH": "/",
+    "__ANON_0": "<-",
+    "$END": "the end of the file",
+}
 
 
 def _expected(names) -> str:
@@ -42,16 +74,23 @@ def syntax_error(err: UnexpectedInput, text: str, file: str | None) -> DSLSyntax
     if isinstance(err, UnexpectedEOF) or (isinstance(err, UnexpectedToken) and err.token.type == "$END"):
         return _unclosed(text, file) or DSLSyntaxError(
             "the file ended early; expected " + _expected(getattr(err, "expected", ())),
-            span=Span(*_end_position(text), file=file))
+            span=Span(*_end_position(text), file=file),
+        )
     if (inside := _top_level_inside(text, err.pos_in_stream, file)) is not None:
         return inside
     span = Span(err.line, err.column, file=file)
     if isinstance(err, UnexpectedCharacters):
         ch = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
-        hint = "strings need quotes on both ends" if ch in "\"'" else \
-            "names are letters, digits and _; numbers like 1e-3" if ch else None
-        return DSLSyntaxError(f"unexpected character {ch!r}; expected {_expected(err.allowed)}",
-                              span=span, hint=hint)
+        hint = (
+            "strings need quotes on both ends"
+            if ch in "\"'"
+            else "names are letters, digits and _; numbers like 1e-3"
+            if ch
+            else None
+        )
+        return DSLSyntaxError(
+            f"unexpected character {ch!r}; expected {_expected(err.allowed)}", span=span, hint=hint
+        )
     token = err.token
     expected = _expected(err.expected)
     hint = None
@@ -111,7 +150,7 @@ def _misplaced(text: str, pairs, after: int) -> int | None:
 
 def _opener(text: str, pos: int) -> str:
     """What opened the ``{`` at ``pos``: ``network MnistCNN``, ``Dense``, ``image``, ``train``."""
-    head = text[text.rfind("\n", 0, pos) + 1:pos].rstrip()
+    head = text[text.rfind("\n", 0, pos) + 1 : pos].rstrip()
     if m := _HEAD.search(head):
         return f"{m.group(1)} {m.group(2)}"
     if head.endswith(")"):  # a layer call: the name before its parentheses
@@ -144,9 +183,11 @@ def _unclosed(text: str, file: str | None) -> DSLSyntaxError | None:
         pos = stack[-1]
     line, col = _where(text, pos)
     what = _opener(text, pos)
-    return DSLSyntaxError(f"expected `}}` to close `{what}` opened at line {line}; received the end "
-                          f"of the file{note}", span=Span(line, col, file=file),
-                          hint=f"add `}}` after the last item of `{what}`")
+    return DSLSyntaxError(
+        f"expected `}}` to close `{what}` opened at line {line}; received the end of the file{note}",
+        span=Span(line, col, file=file),
+        hint=f"add `}}` after the last item of `{what}`",
+    )
 
 
 _TOP = re.compile(r"^[ \t]*(network|define|macro)[ \t]+[A-Za-z_]\w*", re.MULTILINE)
@@ -154,7 +195,7 @@ _TOP = re.compile(r"^[ \t]*(network|define|macro)[ \t]+[A-Za-z_]\w*", re.MULTILI
 
 def _top_level_inside(text: str, pos: int, file: str | None) -> DSLSyntaxError | None:
     """A ``network``/``define`` line met while a block is still open: that block's ``}`` is missing."""
-    tops = [m for m in _TOP.finditer(text, 0, pos)]
+    tops = list(_TOP.finditer(text, 0, pos))
     if not tops:
         return None
     stack: list[int] = []
@@ -171,10 +212,12 @@ def _top_level_inside(text: str, pos: int, file: str | None) -> DSLSyntaxError |
         if stack and not inside_text:
             line, col = _where(text, stack[-1])
             what = _opener(text, stack[-1])
-            return DSLSyntaxError(f"expected `}}` to close `{what}` opened at line {line}; received "
-                                  f"`{m.group(1)}` at line {_where(text, m.start(1))[0]}",
-                                  span=Span(line, col, file=file),
-                                  hint=f"add `}}` after the last item of `{what}`")
+            return DSLSyntaxError(
+                f"expected `}}` to close `{what}` opened at line {line}; received "
+                f"`{m.group(1)}` at line {_where(text, m.start(1))[0]}",
+                span=Span(line, col, file=file),
+                hint=f"add `}}` after the last item of `{what}`",
+            )
     return None
 
 

@@ -17,13 +17,18 @@ def evaluate(v: Any, env: dict[str, Any], span: Span | None = None) -> Any:
     if isinstance(v, S.Var):
         if v.name not in env:
             known = ", ".join(f"${k}" for k in env) or "none"
-            raise ValidationError(f"unknown macro parameter ${v.name}; known here: {known}", span=v.span,
-                                  hint=did_you_mean(v.name, env) and did_you_mean(v.name, env).replace('"', '"$', 1))
+            raise ValidationError(
+                f"unknown macro parameter ${v.name}; known here: {known}",
+                span=v.span,
+                hint=did_you_mean(v.name, env) and did_you_mean(v.name, env).replace('"', '"$', 1),
+            )
         return env[v.name]
     if isinstance(v, S.Name):
         return LITERALS.get(v.name, v.name)
     if isinstance(v, S.BinOp):
-        return _arith(v.op, _number(evaluate(v.left, env), v.span), _number(evaluate(v.right, env), v.span), v.span)
+        return _arith(
+            v.op, _number(evaluate(v.left, env), v.span), _number(evaluate(v.right, env), v.span), v.span
+        )
     if isinstance(v, S.Neg):
         return -_number(evaluate(v.value, env), v.span)
     if isinstance(v, tuple):
@@ -35,8 +40,11 @@ def evaluate(v: Any, env: dict[str, Any], span: Span | None = None) -> Any:
     if isinstance(v, S.CallExpr):
         if v.name.lower() in HPO_NAMES:
             return hpo(v, env)
-        return Call(v.name, tuple(evaluate(a, env, v.span) for a in v.args),
-                    {k: evaluate(x, env, s) for k, x, s in v.kwargs})
+        return Call(
+            v.name,
+            tuple(evaluate(a, env, v.span) for a in v.args),
+            {k: evaluate(x, env, s) for k, x, s in v.kwargs},
+        )
     return v
 
 
@@ -47,6 +55,7 @@ def show(v) -> str:
     ('HPO(range(16, 64))', '(1, "a")')
     """
     from neural_engine.dsl.printer import value  # the printer imports the lowering, which imports us
+
     try:
         return value(v)
     except (ValueError, TypeError):
@@ -71,7 +80,7 @@ def _arith(op: str, a, b, span: Span):
     if b == 0:
         raise ValidationError(f"division needs a non-zero divisor; received {a} / 0", span=span)
     if isinstance(a, int) and isinstance(b, int) and a % b == 0:
-        return a // b   # exact integer division stays an integer
+        return a // b  # exact integer division stays an integer
     return a / b
 
 
@@ -80,12 +89,18 @@ def hpo(call: S.CallExpr, env: dict) -> HPO:
     name = call.name.lower()
     if name == "hpo":
         if len(call.args) != 1 or call.kwargs or not isinstance(call.args[0], S.CallExpr):
-            raise ValidationError("HPO takes one search value: choice(…), range(…) or log_range(…); "
-                                  f"received {len(call.args) + len(call.kwargs)} arguments", span=call.span)
+            raise ValidationError(
+                "HPO takes one search value: choice(…), range(…) or log_range(…); "
+                f"received {len(call.args) + len(call.kwargs)} arguments",
+                span=call.span,
+            )
         inner = call.args[0]
         if inner.name.lower() not in HPO_NAMES:
-            raise ValidationError(f"HPO takes choice, range or log_range; received {inner.name}",
-                                  span=inner.span, hint=did_you_mean(inner.name, ["choice", "range", "log_range"]))
+            raise ValidationError(
+                f"HPO takes choice, range or log_range; received {inner.name}",
+                span=inner.span,
+                hint=did_you_mean(inner.name, ["choice", "range", "log_range"]),
+            )
         return hpo(inner, env)  # HPO(HPO(choice(…))) is the same search value
     _no_nesting(call)
     args = [evaluate(a, env, call.span) for a in call.args]
@@ -98,28 +113,39 @@ def hpo(call: S.CallExpr, env: dict) -> HPO:
         _no_layers(call, values)
         kinds = {_kind(v) for v in values}
         if not values or len(kinds) > 1:
-            raise ValidationError(f"choice needs one or more values of one type; received "
-                                  f"{', '.join(map(show, values)) or 'none'}", span=call.span)
+            raise ValidationError(
+                f"choice needs one or more values of one type; received "
+                f"{', '.join(map(show, values)) or 'none'}",
+                span=call.span,
+            )
         return HPO("choice", values)
     low = kwargs.pop("low", kwargs.pop("min", args[0] if args else None))
     high = kwargs.pop("high", kwargs.pop("max", args[1] if len(args) > 1 else None))
     step = kwargs.pop("step", args[2] if len(args) > 2 else None)
     if kwargs or len(args) > 3:
-        raise ValidationError(f"{call.name} takes (low, high, step=…); received extra "
-                              f"{', '.join(kwargs) or 'positional arguments'}", span=call.span)
+        raise ValidationError(
+            f"{call.name} takes (low, high, step=…); received extra "
+            f"{', '.join(kwargs) or 'positional arguments'}",
+            span=call.span,
+        )
     for what, v in (("start", low), ("end", high)):
         if isinstance(v, bool) or not isinstance(v, int | float):
             raise ValidationError(f"{call.name} {what} must be a number; received {show(v)}", span=call.span)
     if high <= low:
-        raise ValidationError(f"{call.name} end must be greater than its start; received {low} to {high}",
-                              span=call.span)
+        raise ValidationError(
+            f"{call.name} end must be greater than its start; received {low} to {high}", span=call.span
+        )
     if step is not None and (isinstance(step, bool) or not isinstance(step, int | float) or step <= 0):
-        raise ValidationError(f"{call.name} step must be a positive number; received {show(step)}",
-                              span=call.span)
+        raise ValidationError(
+            f"{call.name} step must be a positive number; received {show(step)}", span=call.span
+        )
     if name == "log_range":
         if low <= 0:
-            raise ValidationError(f"log_range start must be positive; received {low}", span=call.span,
-                                  hint="a log scale cannot reach 0; start at e.g. 1e-5")
+            raise ValidationError(
+                f"log_range start must be positive; received {low}",
+                span=call.span,
+                hint="a log scale cannot reach 0; start at e.g. 1e-5",
+            )
         return HPO("log_range", low=low, high=high)
     return HPO("range", low=low, high=high, step=step)
 
@@ -127,27 +153,33 @@ def hpo(call: S.CallExpr, env: dict) -> HPO:
 def _no_nesting(call: S.CallExpr) -> None:
     """A search value inside another one (``choice(HPO(range(16, 64)), 128)``) is refused where written."""
     for a in (*call.args, *(x for _, x, _ in call.kwargs)):
-        for inner in (a if isinstance(a, tuple) else (a,)):
+        for inner in a if isinstance(a, tuple) else (a,):
             if isinstance(inner, S.CallExpr) and inner.name.lower() in HPO_NAMES:
                 raise _nested(call, f"{inner.name}(…)", inner.span)
 
 
 def _nested(call: S.CallExpr, inner, span: Span) -> ValidationError:
     what = show(inner) if isinstance(inner, HPO) else inner
-    return ValidationError(f"{call.name} takes plain values (numbers, strings, booleans, tuples); received "
-                           f"the search value {what} inside it: nested search values are not supported",
-                           span=span, hint="list every value in one search value, e.g. choice(16, 32, 64, 128), "
-                           "or use one range(16, 128)")
+    return ValidationError(
+        f"{call.name} takes plain values (numbers, strings, booleans, tuples); received "
+        f"the search value {what} inside it: nested search values are not supported",
+        span=span,
+        hint="list every value in one search value, e.g. choice(16, 32, 64, 128), or use one range(16, 128)",
+    )
 
 
 def _no_layers(call: S.CallExpr, values: tuple) -> None:
     from neural_engine import layers
+
     found = [v for v in values if isinstance(v, Call) and v.name.lower() in layers._LOOKUP]
     if found:
-        raise ValidationError(f"choice takes parameter values; received the layer {show(found[0])}: "
-                              "a search value cannot choose between layers", span=call.span,
-                              hint="search a layer's parameters instead, e.g. Dense(HPO(choice(64, 128))), "
-                              "or write one network per alternative (a file may hold several)")
+        raise ValidationError(
+            f"choice takes parameter values; received the layer {show(found[0])}: "
+            "a search value cannot choose between layers",
+            span=call.span,
+            hint="search a layer's parameters instead, e.g. Dense(HPO(choice(64, 128))), "
+            "or write one network per alternative (a file may hold several)",
+        )
 
 
 def _kind(v) -> str:

@@ -132,7 +132,7 @@ def export_torchscript(module: torch.nn.Module, analysis, path: str | Path) -> E
             scripted = torch.jit.trace(
                 module, _examples(analysis, 2), check_inputs=[_examples(analysis, 3)], strict=False
             )
-        except Exception as e:  # TracerWarning-as-error, data-dependent control flow, unsupported ops
+        except Exception as e:  # noqa: BLE001 - TracerWarning-as-error, data-dependent control flow, unsupported ops
             notes.append(
                 f"tracing failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); scripted instead"
             )

@@ -163,9 +163,11 @@ def markdown(result) -> str:
     lines = [
         f"# Export report: {result.name}",
         "",
-        f"Format {r.format}, file `{r.file}` ({size(r.size_bytes)}); "
-        f"{r.samples} samples from {r.sample_source}; "
-        f"status {status}.",
+        (
+            f"Format {r.format}, file `{r.file}` ({size(r.size_bytes)}); "
+            f"{r.samples} samples from {r.sample_source}; "
+            f"status {status}."
+        ),
         "",
     ]
     lines += [*(f"- failed: {f}" for f in r.failures), ""] if r.failures else []

@@ -47,6 +47,7 @@ class TorchScriptRunner(TorchRunner):
 
 def session_options(level: str = "all", threads: int | None = None):
     from neural_engine.export.assets.predictor import session_options as options
+
     return options(level, threads or torch.get_num_threads())
 
 

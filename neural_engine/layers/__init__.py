@@ -30,8 +30,11 @@ def get(name: str, node: str | None = None) -> LayerSpec:
     spec = REGISTRY.get(name) or _LOOKUP.get(name.lower())
     if spec is None:
         names = [k for s in REGISTRY.values() for k in (s.name, *s.aliases)]
-        raise ValidationError(f'unknown layer type "{name}"', node=node,
-                              hint=did_you_mean(name, names) or "run `neuralforge layers` for the list")
+        raise ValidationError(
+            f'unknown layer type "{name}"',
+            node=node,
+            hint=did_you_mean(name, names) or "run `neuralforge layers` for the list",
+        )
     return spec
 
 
@@ -56,8 +59,20 @@ def _load() -> None:
         regularization,
         spatial,
     )
-    for module in (core, activations, conv, pooling, norm, recurrent, attention, merge, spatial,
-                   regularization, containers):
+
+    for module in (
+        core,
+        activations,
+        conv,
+        pooling,
+        norm,
+        recurrent,
+        attention,
+        merge,
+        spatial,
+        regularization,
+        containers,
+    ):
         register(*module.SPECS)
 
 

@@ -11,15 +11,30 @@ from neural_engine.layers.base import LayerSpec, Param, Site, TorchCall
 
 # name -> (torch class, fixed kwargs). ``softmax``/``log_softmax`` also get ``dim``.
 ACTIVATIONS: dict[str, tuple[str, dict]] = {
-    "relu": ("nn.ReLU", {}), "relu6": ("nn.ReLU6", {}), "sigmoid": ("nn.Sigmoid", {}),
-    "tanh": ("nn.Tanh", {}), "softmax": ("nn.Softmax", {}), "log_softmax": ("nn.LogSoftmax", {}),
-    "gelu": ("nn.GELU", {}), "elu": ("nn.ELU", {}), "selu": ("nn.SELU", {}),
-    "silu": ("nn.SiLU", {}), "mish": ("nn.Mish", {}), "leaky_relu": ("nn.LeakyReLU", {}),
-    "softplus": ("nn.Softplus", {}), "softsign": ("nn.Softsign", {}),
-    "hard_sigmoid": ("nn.Hardsigmoid", {}), "hard_swish": ("nn.Hardswish", {}),
+    "relu": ("nn.ReLU", {}),
+    "relu6": ("nn.ReLU6", {}),
+    "sigmoid": ("nn.Sigmoid", {}),
+    "tanh": ("nn.Tanh", {}),
+    "softmax": ("nn.Softmax", {}),
+    "log_softmax": ("nn.LogSoftmax", {}),
+    "gelu": ("nn.GELU", {}),
+    "elu": ("nn.ELU", {}),
+    "selu": ("nn.SELU", {}),
+    "silu": ("nn.SiLU", {}),
+    "mish": ("nn.Mish", {}),
+    "leaky_relu": ("nn.LeakyReLU", {}),
+    "softplus": ("nn.Softplus", {}),
+    "softsign": ("nn.Softsign", {}),
+    "hard_sigmoid": ("nn.Hardsigmoid", {}),
+    "hard_swish": ("nn.Hardswish", {}),
 }
-ALIASES = {"swish": "silu", "leakyrelu": "leaky_relu", "hardsigmoid": "hard_sigmoid",
-           "hardswish": "hard_swish", "logsoftmax": "log_softmax"}
+ALIASES = {
+    "swish": "silu",
+    "leakyrelu": "leaky_relu",
+    "hardsigmoid": "hard_sigmoid",
+    "hardswish": "hard_swish",
+    "logsoftmax": "log_softmax",
+}
 NO_ACTIVATION = ("linear", "none", "identity")
 
 
@@ -28,8 +43,9 @@ def canonical_activation(spec: LayerSpec, p: Param, value, node_id: str | None) 
     if value is None:
         return None
     if not isinstance(value, str):
-        raise ValidationError(f"{spec.name} {p.name} must be an activation name; received {value!r}",
-                              node=node_id)
+        raise ValidationError(
+            f"{spec.name} {p.name} must be an activation name; received {value!r}", node=node_id
+        )
     name = value.lower()
     if name in NO_ACTIVATION:
         return None
@@ -37,10 +53,13 @@ def canonical_activation(spec: LayerSpec, p: Param, value, node_id: str | None) 
     if name not in ACTIVATIONS:
         names = [*ACTIVATIONS, *ALIASES, "linear"]
         padding = name in ("same", "valid") and any(q.name == "padding" for q in spec.params)
-        raise ValidationError(f'{spec.name} {p.name} must be a known activation; received "{value}"',
-                              node=node_id, hint=f'padding is named: padding="{name}" (a string after the '
-                              f'kernel size is the activation)' if padding else did_you_mean(value, names)
-                              or "known: " + ", ".join(sorted(names)))
+        raise ValidationError(
+            f'{spec.name} {p.name} must be a known activation; received "{value}"',
+            node=node_id,
+            hint=f'padding is named: padding="{name}" (a string after the kernel size is the activation)'
+            if padding
+            else did_you_mean(value, names) or "known: " + ", ".join(sorted(names)),
+        )
     return name
 
 
@@ -62,9 +81,15 @@ def _same(site: Site):
 
 
 def _simple(name: str, act: str, *, params=(), torch=None, aliases=(), doc="") -> LayerSpec:
-    return LayerSpec(name=name, family="activation", params=tuple(params), infer=_same,
-                     torch=torch or (lambda site: activation_call(act, site)), aliases=aliases,
-                     doc=doc or f"{name} activation, element-wise.")
+    return LayerSpec(
+        name=name,
+        family="activation",
+        params=tuple(params),
+        infer=_same,
+        torch=torch or (lambda site: activation_call(act, site)),
+        aliases=aliases,
+        doc=doc or f"{name} activation, element-wise.",
+    )
 
 
 def _softmax_infer(site: Site):
@@ -78,31 +103,60 @@ def _softmax_call(site: Site) -> TorchCall:
 
 
 SPECS = (
-    LayerSpec("Activation", "activation", (Param("activation", "activation", doc="e.g. \"relu\""),),
-              infer=_same, doc="Applies a named activation.",
-              torch=lambda site: activation_call(site.params["activation"], site)
-              if site.params["activation"] else TorchCall("nn.Identity")),
+    LayerSpec(
+        "Activation",
+        "activation",
+        (Param("activation", "activation", doc='e.g. "relu"'),),
+        infer=_same,
+        doc="Applies a named activation.",
+        torch=lambda site: (
+            activation_call(site.params["activation"], site)
+            if site.params["activation"]
+            else TorchCall("nn.Identity")
+        ),
+    ),
     _simple("ReLU", "relu"),
-    _simple("LeakyReLU", "leaky_relu",
-            params=[Param("negative_slope", "float", 0.01, low=0, aliases=("alpha",),
-                          doc="slope for x < 0")],
-            torch=lambda s: TorchCall("nn.LeakyReLU", {"negative_slope": s.params["negative_slope"]})),
-    LayerSpec("PReLU", "activation",
-              (Param("per_channel", "bool", False, doc="one learned slope per channel, else one in all"),),
-              infer=_same, order="channels", doc="Leaky ReLU with a learned slope.",
-              torch=lambda s: TorchCall("nn.PReLU", {"num_parameters": _prelu_n(s)}),
-              param_count=lambda s: _prelu_n(s)),
-    _simple("ELU", "elu", params=[Param("alpha", "float", 1.0, low=0)],
-            torch=lambda s: TorchCall("nn.ELU", {"alpha": s.params["alpha"]})),
+    _simple(
+        "LeakyReLU",
+        "leaky_relu",
+        params=[Param("negative_slope", "float", 0.01, low=0, aliases=("alpha",), doc="slope for x < 0")],
+        torch=lambda s: TorchCall("nn.LeakyReLU", {"negative_slope": s.params["negative_slope"]}),
+    ),
+    LayerSpec(
+        "PReLU",
+        "activation",
+        (Param("per_channel", "bool", False, doc="one learned slope per channel, else one in all"),),
+        infer=_same,
+        order="channels",
+        doc="Leaky ReLU with a learned slope.",
+        torch=lambda s: TorchCall("nn.PReLU", {"num_parameters": _prelu_n(s)}),
+        param_count=lambda s: _prelu_n(s),
+    ),
+    _simple(
+        "ELU",
+        "elu",
+        params=[Param("alpha", "float", 1.0, low=0)],
+        torch=lambda s: TorchCall("nn.ELU", {"alpha": s.params["alpha"]}),
+    ),
     _simple("SELU", "selu"),
-    _simple("GELU", "gelu", params=[Param("approximate", "str", "none", choices=("none", "tanh"))],
-            torch=lambda s: TorchCall("nn.GELU", {"approximate": s.params["approximate"]})),
+    _simple(
+        "GELU",
+        "gelu",
+        params=[Param("approximate", "str", "none", choices=("none", "tanh"))],
+        torch=lambda s: TorchCall("nn.GELU", {"approximate": s.params["approximate"]}),
+    ),
     _simple("SiLU", "silu", aliases=("Swish",)),
     _simple("Mish", "mish"),
     _simple("Tanh", "tanh"),
     _simple("Sigmoid", "sigmoid"),
-    LayerSpec("Softmax", "activation", (Param("axis", "int", -1, doc="axis in your notation"),),
-              infer=_softmax_infer, torch=_softmax_call, doc="Softmax over one axis (default: last)."),
+    LayerSpec(
+        "Softmax",
+        "activation",
+        (Param("axis", "int", -1, doc="axis in your notation"),),
+        infer=_softmax_infer,
+        torch=_softmax_call,
+        doc="Softmax over one axis (default: last).",
+    ),
 )
 
 

@@ -64,8 +64,10 @@ class Param:
             return None
         lo = "-inf" if self.low is None else _num(self.low)
         hi = "inf" if self.high is None else _num(self.high)
-        return f"{'(' if self.low_open or self.low is None else '['}{lo}, {hi}" \
-               f"{')' if self.high_open or self.high is None else ']'}"
+        return (
+            f"{'(' if self.low_open or self.low is None else '['}{lo}, {hi}"
+            f"{')' if self.high_open or self.high is None else ']'}"
+        )
 
     def in_range(self, v) -> bool:
         if self.low is not None and (v < self.low or (self.low_open and v == self.low)):
@@ -90,10 +92,10 @@ class Site:
     node_id: str
     params: dict[str, Any]
     inputs: tuple[Shape, ...]
-    cf: bool = False               # the inputs are channels-first, the user's notation channels-last
-    output: Shape | None = None    # filled in after infer
-    body: Any = None               # containers and wrappers: the analysed body (shapes.Chain)
-    memo: Any = None               # a spec's derived geometry, computed once per site (conv.py)
+    cf: bool = False  # the inputs are channels-first, the user's notation channels-last
+    output: Shape | None = None  # filled in after infer
+    body: Any = None  # containers and wrappers: the analysed body (shapes.Chain)
+    memo: Any = None  # a spec's derived geometry, computed once per site (conv.py)
 
     @property
     def x(self) -> Shape:
@@ -114,8 +116,11 @@ class Site:
         """The channel count of a channels-first input; unknown is an error."""
         c = self.x[0]
         if c is None:
-            self.fail(f"needs a known channel count; received {fmt_shape(self.user_x)}", shape=True,
-                      hint="give the input shape in full")
+            self.fail(
+                f"needs a known channel count; received {fmt_shape(self.user_x)}",
+                shape=True,
+                hint="give the input shape in full",
+            )
         return c
 
     def axis(self, user_axis: int, rank: int | None = None) -> int:
@@ -140,8 +145,12 @@ class Site:
         got = len(self.x)
         if got not in ranks:
             want = " or ".join(str(r) for r in ranks)
-            self.fail(f"expected a rank-{want} {what} (batch excluded); received shape "
-                      f"{fmt_shape(self.user_x)} of rank {got}", self.spec.rank_hint, shape=True)
+            self.fail(
+                f"expected a rank-{want} {what} (batch excluded); received shape "
+                f"{fmt_shape(self.user_x)} of rank {got}",
+                self.spec.rank_hint,
+                shape=True,
+            )
 
 
 SPATIAL = {1: "steps, ", 2: "height, width, ", 3: "depth, height, width, "}
@@ -181,16 +190,16 @@ class LayerSpec:
     non_trainable: Callable[[Site], int] = _zero
     flops: Callable[[Site], int] = _zero
     order: Order = "any"
-    arity: tuple[int, int | None] = (1, 1)   # (min, max) inputs; max None = unbounded
+    arity: tuple[int, int | None] = (1, 1)  # (min, max) inputs; max None = unbounded
     aliases: tuple[str, ...] = ()
     doc: str = ""
     rank_hint: str | None = None
-    input_dtype: str = "float"               # "long" for index inputs (Embedding)
+    input_dtype: str = "float"  # "long" for index inputs (Embedding)
     container: Literal[None, "chain", "wrapper"] = None
     # containers: (body input shape, its cf flag, cf wanted at the body's end); the analysed
     # body (a ``shapes.Chain``) is then in ``site.body`` for infer/param_count/flops/torch.
     body_input: Callable[[Site], tuple[Shape, bool, bool]] | None = None
-    activation_param: bool = False           # has an ``activation`` param applied after the layer
+    activation_param: bool = False  # has an ``activation`` param applied after the layer
     # Neural DSL's positional order where it defines one; ``params`` is Keras' order otherwise
     neural_order: tuple[str, ...] = ()
 
@@ -204,7 +213,7 @@ class LayerSpec:
     def neural_positional(self) -> tuple[Param, ...]:
         """Neural DSL's positional order, continued in Keras' order when it is a prefix of it."""
         neural = tuple(self.param(n) for n in self.neural_order)
-        return self.params if self.params[:len(neural)] == neural else neural
+        return self.params if self.params[: len(neural)] == neural else neural
 
     @cached_property
     def _fork(self) -> int | None:
@@ -236,10 +245,12 @@ class LayerSpec:
         if self._fork is None:
             return names
         slot = ("first", "second", "third", "fourth")[self._fork]
-        keras = ", ".join(p.name for p in self.params[:self._fork + 2])
-        return (f"{names} (Neural DSL); when the {slot} is not a "
-                f"{_KIND_WORD.get(self.neural_positional[self._fork].kind, 'string')}: "
-                f"{keras}, … (Keras)")
+        keras = ", ".join(p.name for p in self.params[: self._fork + 2])
+        return (
+            f"{names} (Neural DSL); when the {slot} is not a "
+            f"{_KIND_WORD.get(self.neural_positional[self._fork].kind, 'string')}: "
+            f"{keras}, … (Keras)"
+        )
 
     @cached_property
     def _by_name(self) -> dict[str, Param]:
@@ -277,8 +288,11 @@ class LayerSpec:
         for p in self.params:
             if p.name not in out:
                 if p.required:
-                    raise ValidationError(f"{self.name} needs {p.name!r}; received no value",
-                                          node=node_id, hint=f"e.g. {self.name}({p.name}=…) — {p.doc}")
+                    raise ValidationError(
+                        f"{self.name} needs {p.name!r}; received no value",
+                        node=node_id,
+                        hint=f"e.g. {self.name}({p.name}=…) — {p.doc}",
+                    )
                 out[p.name] = p.default
         return out
 
@@ -310,8 +324,9 @@ def coerce(spec: LayerSpec, p: Param, v: Any, node_id: str | None):
     """One parameter value, checked against its kind and range."""
 
     def bad(expected: str):
-        raise ValidationError(f"{spec.name} {p.name} must be {expected}; received {v!r}", node=node_id,
-                              hint=p.doc or None)
+        raise ValidationError(
+            f"{spec.name} {p.name} must be {expected}; received {v!r}", node=node_id, hint=p.doc or None
+        )
 
     kind = p.kind
     if v is None and (p.default is None or kind == "activation"):
@@ -333,6 +348,7 @@ def coerce(spec: LayerSpec, p: Param, v: Any, node_id: str | None):
         return v.lower() if p.choices else v
     elif kind == "activation":
         from neural_engine.layers.activations import canonical_activation
+
         return canonical_activation(spec, p, v, node_id)
     elif kind in ("size", "ints"):
         return _ints(spec, p, v, bad)
@@ -345,8 +361,11 @@ def coerce(spec: LayerSpec, p: Param, v: Any, node_id: str | None):
     if isinstance(v, int | float) and not isinstance(v, bool) and not p.in_range(v):
         bad(f"in {p.range_text()}")
     if p.refused and v != p.default:
-        raise ValidationError(f"{spec.name} {p.name} must be {_literal(p.default)}: {p.refused}; received "
-                              f"{_literal(v)}", node=node_id, hint=p.doc or None)
+        raise ValidationError(
+            f"{spec.name} {p.name} must be {_literal(p.default)}: {p.refused}; received {_literal(v)}",
+            node=node_id,
+            hint=p.doc or None,
+        )
     return v
 
 
@@ -376,5 +395,3 @@ def expand(value, rank: int, site: Site, name: str) -> tuple[int, ...]:
     if len(value) != rank:
         site.fail(f"{name} needs 1 or {rank} values; received {value}")
     return tuple(value)
-
-

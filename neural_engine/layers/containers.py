@@ -18,24 +18,47 @@ def _residual_infer(site: Site):
     out = site.body.output.shape
     if out != site.x:
         user = site.body.output.user
-        site.fail(f"the body must keep the input's shape {fmt_shape(site.user_x)} to add it back; "
-                  f"received {fmt_shape(user)}", shape=True,
-                  hint='use padding="same" and keep the channel count, or add a projection with '
-                       "Add() <- [body, Conv2D(channels, 1) <- input]")
+        site.fail(
+            f"the body must keep the input's shape {fmt_shape(site.user_x)} to add it back; "
+            f"received {fmt_shape(user)}",
+            shape=True,
+            hint='use padding="same" and keep the channel count, or add a projection with '
+            "Add() <- [body, Conv2D(channels, 1) <- input]",
+        )
     return out
 
 
 def _container(name: str, infer, torch, doc: str, aliases=()) -> LayerSpec:
-    return LayerSpec(name, "container", (), infer=infer, torch=torch, order="any",
-                     param_count=body_sum("params"), non_trainable=body_sum("non_trainable"),
-                     flops=body_sum("flops"), container="chain", body_input=_chain_input,
-                     aliases=aliases, doc=doc)
+    return LayerSpec(
+        name,
+        "container",
+        (),
+        infer=infer,
+        torch=torch,
+        order="any",
+        param_count=body_sum("params"),
+        non_trainable=body_sum("non_trainable"),
+        flops=body_sum("flops"),
+        container="chain",
+        body_input=_chain_input,
+        aliases=aliases,
+        doc=doc,
+    )
 
 
 SPECS = (
-    _container("ResidualConnection", _residual_infer,
-               lambda s: TorchCall("nf.Residual", {"body": BODY}), aliases=("Residual",),
-               doc="out = body(x) + x; the body must keep the shape."),
-    _container("Sequential", lambda s: s.body.output.shape, lambda s: BODY, aliases=("Block",),
-               doc="Runs its body in order, as one node."),
+    _container(
+        "ResidualConnection",
+        _residual_infer,
+        lambda s: TorchCall("nf.Residual", {"body": BODY}),
+        aliases=("Residual",),
+        doc="out = body(x) + x; the body must keep the shape.",
+    ),
+    _container(
+        "Sequential",
+        lambda s: s.body.output.shape,
+        lambda s: BODY,
+        aliases=("Block",),
+        doc="Runs its body in order, as one node.",
+    ),
 )

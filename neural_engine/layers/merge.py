@@ -19,8 +19,15 @@ def _same_shapes(site: Site):
 
 
 def _elementwise(name: str, op: str, arity=(2, None), doc="") -> LayerSpec:
-    return LayerSpec(name, "merge", (), infer=_same_shapes, arity=arity, doc=doc,
-                     torch=lambda s: TorchCall("nf.Merge", {"op": op}))
+    return LayerSpec(
+        name,
+        "merge",
+        (),
+        infer=_same_shapes,
+        arity=arity,
+        doc=doc,
+        torch=lambda s: TorchCall("nf.Merge", {"op": op}),
+    )
 
 
 def _concat_axis(site: Site) -> int:
@@ -30,16 +37,21 @@ def _concat_axis(site: Site) -> int:
 def _concat_infer(site: Site):
     ranks = {len(s) for s in site.inputs}
     if len(ranks) != 1:
-        site.fail("expected inputs of one rank; received " + ", ".join(fmt_shape(s) for s in site.user_inputs),
-                  shape=True)
+        site.fail(
+            "expected inputs of one rank; received " + ", ".join(fmt_shape(s) for s in site.user_inputs),
+            shape=True,
+        )
     axis = _concat_axis(site)
     out = list(site.inputs[0])
     for other in site.inputs[1:]:
         for i, (a, b) in enumerate(zip(out, other)):
             if i != axis and a is not None and b is not None and a != b:
-                site.fail("inputs must match on every axis but the concatenation axis; received "
-                          + ", ".join(fmt_shape(s) for s in site.user_inputs), shape=True,
-                          hint="resize one branch (pooling, UpSampling, Cropping) before concatenating")
+                site.fail(
+                    "inputs must match on every axis but the concatenation axis; received "
+                    + ", ".join(fmt_shape(s) for s in site.user_inputs),
+                    shape=True,
+                    hint="resize one branch (pooling, UpSampling, Cropping) before concatenating",
+                )
         out[axis] = None if out[axis] is None or other[axis] is None else out[axis] + other[axis]
     return tuple(out)
 
@@ -56,8 +68,10 @@ def _dot_axes(site: Site) -> tuple[int, int]:
 def _dot_infer(site: Site):
     a, b = site.inputs
     if len(a) != len(b) or len(a) not in (1, 2):
-        site.fail(f"expected two inputs of rank 1 or 2 (batch excluded); received {fmt_shape(a)}, "
-                  f"{fmt_shape(b)}", shape=True)
+        site.fail(
+            f"expected two inputs of rank 1 or 2 (batch excluded); received {fmt_shape(a)}, {fmt_shape(b)}",
+            shape=True,
+        )
     ia, ib = _dot_axes(site)
     if a[ia - 1] is not None and b[ib - 1] is not None and a[ia - 1] != b[ib - 1]:
         site.fail(f"the dotted axes must have one size; received {a[ia - 1]} and {b[ib - 1]}", shape=True)
@@ -73,13 +87,27 @@ SPECS = (
     _elementwise("Average", "average", doc="Element-wise mean."),
     _elementwise("Maximum", "maximum", doc="Element-wise maximum."),
     _elementwise("Minimum", "minimum", doc="Element-wise minimum."),
-    LayerSpec("Concatenate", "merge", (Param("axis", "int", -1, doc="axis in your notation"),),
-              infer=_concat_infer, arity=(2, None), doc="Joins inputs along an axis (default: channels).",
-              torch=lambda s: TorchCall("nf.Concatenate", {"dim": _concat_axis(s) + 1})),
-    LayerSpec("Dot", "merge", (Param("axes", "ints", -1, doc="axis of each input to contract"),
-                               Param("normalize", "bool", False, doc="cosine similarity")),
-              infer=_dot_infer, arity=(2, 2), order="features",
-              flops=lambda s: 2 * numel(s.output) * s.inputs[0][_dot_axes(s)[0] - 1],
-              torch=lambda s: TorchCall("nf.Dot", {"axes": _dot_axes(s), "normalize": s.params["normalize"]}),
-              doc="Dot product of two inputs along the given axes."),
+    LayerSpec(
+        "Concatenate",
+        "merge",
+        (Param("axis", "int", -1, doc="axis in your notation"),),
+        infer=_concat_infer,
+        arity=(2, None),
+        doc="Joins inputs along an axis (default: channels).",
+        torch=lambda s: TorchCall("nf.Concatenate", {"dim": _concat_axis(s) + 1}),
+    ),
+    LayerSpec(
+        "Dot",
+        "merge",
+        (
+            Param("axes", "ints", -1, doc="axis of each input to contract"),
+            Param("normalize", "bool", False, doc="cosine similarity"),
+        ),
+        infer=_dot_infer,
+        arity=(2, 2),
+        order="features",
+        flops=lambda s: 2 * numel(s.output) * s.inputs[0][_dot_axes(s)[0] - 1],
+        torch=lambda s: TorchCall("nf.Dot", {"axes": _dot_axes(s), "normalize": s.params["normalize"]}),
+        doc="Dot product of two inputs along the given axes.",
+    ),
 )

@@ -19,22 +19,45 @@ RNN_HINT = "recurrent layers take (steps, features); add a Reshape first, or an 
 def rnn_params(name: str, *, tanh_only: bool) -> tuple[Param, ...]:
     """Keras' order (units, activation, use_bias, dropout, recurrent_dropout, return_sequences)
     plus num_layers."""
-    act_doc = "torch's LSTM and GRU use tanh; SimpleRNN takes tanh or relu" if tanh_only \
-        else "tanh or relu"
+    act_doc = "torch's LSTM and GRU use tanh; SimpleRNN takes tanh or relu" if tanh_only else "tanh or relu"
     return (
         Param("units", "int", low=1, aliases=("hidden_size",), doc="size of the hidden state"),
-        Param("activation", "str", "tanh", choices=("tanh",) if tanh_only else ("tanh", "relu"),
-              aliases=("nonlinearity",), doc=act_doc),
+        Param(
+            "activation",
+            "str",
+            "tanh",
+            choices=("tanh",) if tanh_only else ("tanh", "relu"),
+            aliases=("nonlinearity",),
+            doc=act_doc,
+        ),
         Param("use_bias", "bool", True, aliases=("bias",)),
-        Param("dropout", "float", 0.0, low=0, high=1, high_open=True,
-              doc="dropout between stacked layers (torch semantics, not Keras' input dropout); "
-                  "no effect when num_layers is 1"),
-        Param("recurrent_dropout", "float", 0.0, low=0, high=1, high_open=True,
-              refused=f"PyTorch's {TORCH_CLASS[name]} (fused, cuDNN) has no dropout on the recurrent state",
-              doc="for dropout between stacked layers use dropout=… with num_layers > 1; "
-                  "for dropout on the outputs add Dropout(…) after this layer"),
-        Param("return_sequences", "bool", False,
-              doc="return every step (steps, units) instead of the last state (units,)"),
+        Param(
+            "dropout",
+            "float",
+            0.0,
+            low=0,
+            high=1,
+            high_open=True,
+            doc="dropout between stacked layers (torch semantics, not Keras' input dropout); "
+            "no effect when num_layers is 1",
+        ),
+        Param(
+            "recurrent_dropout",
+            "float",
+            0.0,
+            low=0,
+            high=1,
+            high_open=True,
+            refused=f"PyTorch's {TORCH_CLASS[name]} (fused, cuDNN) has no dropout on the recurrent state",
+            doc="for dropout between stacked layers use dropout=… with num_layers > 1; "
+            "for dropout on the outputs add Dropout(…) after this layer",
+        ),
+        Param(
+            "return_sequences",
+            "bool",
+            False,
+            doc="return every step (steps, units) instead of the last state (units,)",
+        ),
         Param("num_layers", "int", 1, low=1, doc="stacked recurrent layers"),
     )
 
@@ -43,8 +66,11 @@ def _steps_features(site: Site) -> tuple[int | None, int]:
     site.need_rank(2)
     steps, features = site.x
     if features is None:
-        site.fail(f"needs a known feature count; received {fmt_shape(site.x)}", shape=True,
-                  hint="give the input shape in full, e.g. (steps, 32)")
+        site.fail(
+            f"needs a known feature count; received {fmt_shape(site.x)}",
+            shape=True,
+            hint="give the input shape in full, e.g. (steps, 32)",
+        )
     return steps, features
 
 
@@ -76,10 +102,15 @@ def _rnn_infer(site: Site):
 
 def rnn_call(site: Site, directions: int = 1, merge_mode: str = "concat") -> TorchCall:
     p = site.params
-    kwargs = {"input_size": _steps_features(site)[1], "hidden_size": p["units"],
-              "num_layers": p["num_layers"], "bias": p["use_bias"], "batch_first": True,
-              "dropout": p["dropout"] if p["num_layers"] > 1 else 0.0,
-              "bidirectional": directions == 2}
+    kwargs = {
+        "input_size": _steps_features(site)[1],
+        "hidden_size": p["units"],
+        "num_layers": p["num_layers"],
+        "bias": p["use_bias"],
+        "batch_first": True,
+        "dropout": p["dropout"] if p["num_layers"] > 1 else 0.0,
+        "bidirectional": directions == 2,
+    }
     if site.spec.name == "SimpleRNN":
         kwargs["nonlinearity"] = p["activation"]
     outer = {"rnn": TorchCall(TORCH_CLASS[site.spec.name], kwargs), "return_sequences": p["return_sequences"]}
@@ -89,9 +120,19 @@ def rnn_call(site: Site, directions: int = 1, merge_mode: str = "concat") -> Tor
 
 
 def _rnn_spec(name: str, doc: str, aliases=()) -> LayerSpec:
-    return LayerSpec(name, "recurrent", rnn_params(name, tanh_only=name != "SimpleRNN"),
-                     infer=_rnn_infer, torch=rnn_call, param_count=rnn_param_count, flops=rnn_flops,
-                     order="features", aliases=aliases, rank_hint=RNN_HINT, doc=doc)
+    return LayerSpec(
+        name,
+        "recurrent",
+        rnn_params(name, tanh_only=name != "SimpleRNN"),
+        infer=_rnn_infer,
+        torch=rnn_call,
+        param_count=rnn_param_count,
+        flops=rnn_flops,
+        order="features",
+        aliases=aliases,
+        rank_hint=RNN_HINT,
+        doc=doc,
+    )
 
 
 # Bidirectional --------------------------------------------------------------------------------
@@ -103,8 +144,10 @@ def _inner_rnn(site: Site) -> Site:
     """The wrapped recurrent layer's analysed site; anything else is refused."""
     inner = site.body.infos[0]
     if inner.spec.name not in GATES:
-        site.fail(f"wraps a recurrent layer (LSTM, GRU or SimpleRNN); received {inner.spec.name}",
-                  hint="write Bidirectional(LSTM(64, return_sequences=true))")
+        site.fail(
+            f"wraps a recurrent layer (LSTM, GRU or SimpleRNN); received {inner.spec.name}",
+            hint="write Bidirectional(LSTM(64, return_sequences=true))",
+        )
     return inner.site
 
 
@@ -115,10 +158,14 @@ def _bidirectional_infer(site: Site):
 
 # TimeDistributed ------------------------------------------------------------------------------
 
+
 def _time_body_input(site: Site):
     if len(site.x) < 2:
-        site.fail(f"expected an input of rank 2 or more (steps, ...); received {fmt_shape(site.x)}",
-                  "TimeDistributed applies its layer to every step of axis 1", shape=True)
+        site.fail(
+            f"expected an input of rank 2 or more (steps, ...); received {fmt_shape(site.x)}",
+            "TimeDistributed applies its layer to every step of axis 1",
+            shape=True,
+        )
     return site.x[1:], False, False
 
 
@@ -127,27 +174,56 @@ def _time_flops(site: Site) -> int:
 
 
 SPECS = (
-    _rnn_spec("LSTM", "Long short-term memory over (steps, features); returns (units,) or, with "
-                      "return_sequences, (steps, units). num_layers stacks LSTMs."),
-    _rnn_spec("GRU", "Gated recurrent unit (torch's formulation, Keras' reset_after=True); "
-                     "returns (units,) or (steps, units)."),
-    _rnn_spec("SimpleRNN", "Elman RNN: h = activation(W x + U h + b); returns (units,) or "
-                           "(steps, units).", aliases=("RNN",)),
-    LayerSpec("Bidirectional", "recurrent",
-              (Param("merge_mode", "str", "concat", choices=MERGE_MODES,
-                     doc="how forward and backward outputs combine"),),
-              infer=_bidirectional_infer, order="features", container="wrapper",
-              body_input=lambda s: (s.x, False, False),
-              torch=lambda s: rnn_call(_inner_rnn(s), 2, s.params["merge_mode"]),
-              param_count=lambda s: rnn_param_count(_inner_rnn(s), 2),
-              flops=lambda s: rnn_flops(_inner_rnn(s), 2),
-              doc="Runs its recurrent layer forwards and backwards (torch bidirectional=True) and "
-                  "merges both: concat doubles the features."),
-    LayerSpec("TimeDistributed", "recurrent", (), order="features", container="wrapper",
-              body_input=_time_body_input, infer=lambda s: (s.x[0], *s.body.output.shape),
-              torch=lambda s: TorchCall("nf.TimeDistributed", {"layer": BODY}),
-              param_count=body_sum("params"), non_trainable=body_sum("non_trainable"),
-              flops=_time_flops,
-              doc="Applies its layer to every step of axis 1 with shared weights: "
-                  "(steps, ...) -> (steps, *layer output)."),
+    _rnn_spec(
+        "LSTM",
+        "Long short-term memory over (steps, features); returns (units,) or, with "
+        "return_sequences, (steps, units). num_layers stacks LSTMs.",
+    ),
+    _rnn_spec(
+        "GRU",
+        "Gated recurrent unit (torch's formulation, Keras' reset_after=True); "
+        "returns (units,) or (steps, units).",
+    ),
+    _rnn_spec(
+        "SimpleRNN",
+        "Elman RNN: h = activation(W x + U h + b); returns (units,) or (steps, units).",
+        aliases=("RNN",),
+    ),
+    LayerSpec(
+        "Bidirectional",
+        "recurrent",
+        (
+            Param(
+                "merge_mode",
+                "str",
+                "concat",
+                choices=MERGE_MODES,
+                doc="how forward and backward outputs combine",
+            ),
+        ),
+        infer=_bidirectional_infer,
+        order="features",
+        container="wrapper",
+        body_input=lambda s: (s.x, False, False),
+        torch=lambda s: rnn_call(_inner_rnn(s), 2, s.params["merge_mode"]),
+        param_count=lambda s: rnn_param_count(_inner_rnn(s), 2),
+        flops=lambda s: rnn_flops(_inner_rnn(s), 2),
+        doc="Runs its recurrent layer forwards and backwards (torch bidirectional=True) and "
+        "merges both: concat doubles the features.",
+    ),
+    LayerSpec(
+        "TimeDistributed",
+        "recurrent",
+        (),
+        order="features",
+        container="wrapper",
+        body_input=_time_body_input,
+        infer=lambda s: (s.x[0], *s.body.output.shape),
+        torch=lambda s: TorchCall("nf.TimeDistributed", {"layer": BODY}),
+        param_count=body_sum("params"),
+        non_trainable=body_sum("non_trainable"),
+        flops=_time_flops,
+        doc="Applies its layer to every step of axis 1 with shared weights: "
+        "(steps, ...) -> (steps, *layer output).",
+    ),
 )

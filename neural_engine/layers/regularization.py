@@ -14,30 +14,48 @@ def _spatial_infer(rank: int):
     def infer(site: Site):
         site.need_rank(rank + 1)
         return site.x
+
     return infer
 
 
 def _spatial_dropout(rank: int) -> LayerSpec:
     name = f"SpatialDropout{rank}D"
     return LayerSpec(
-        name, "regularization", (_rate("fraction of channels dropped in training"),),
-        infer=_spatial_infer(rank), order="channels", rank_hint=rank_hint(name, rank),
+        name,
+        "regularization",
+        (_rate("fraction of channels dropped in training"),),
+        infer=_spatial_infer(rank),
+        order="channels",
+        rank_hint=rank_hint(name, rank),
         torch=lambda s: TorchCall(f"nn.Dropout{rank}d", {"p": s.params["rate"]}),
-        doc=f"Drops whole channels of a {rank}D input at random in training.")
+        doc=f"Drops whole channels of a {rank}D input at random in training.",
+    )
 
 
 SPECS = (
     *(_spatial_dropout(r) for r in (1, 2, 3)),
-    LayerSpec("GaussianNoise", "regularization",
-              (Param("stddev", "float", low=0, aliases=("std",), doc="standard deviation of the noise"),),
-              infer=lambda s: s.x,
-              torch=lambda s: TorchCall("nf.GaussianNoise", {"stddev": s.params["stddev"]}),
-              doc="Adds zero-mean Gaussian noise in training."),
-    LayerSpec("GaussianDropout", "regularization", (_rate("drop probability the noise mimics"),),
-              infer=lambda s: s.x,
-              torch=lambda s: TorchCall("nf.GaussianDropout", {"rate": s.params["rate"]}),
-              doc="Multiplies by Gaussian noise of mean 1 and variance rate / (1 - rate) in training."),
-    LayerSpec("AlphaDropout", "regularization", (_rate("fraction of units dropped in training"),),
-              infer=lambda s: s.x, torch=lambda s: TorchCall("nn.AlphaDropout", {"p": s.params["rate"]}),
-              doc="Dropout that keeps SELU's self-normalising mean and variance."),
+    LayerSpec(
+        "GaussianNoise",
+        "regularization",
+        (Param("stddev", "float", low=0, aliases=("std",), doc="standard deviation of the noise"),),
+        infer=lambda s: s.x,
+        torch=lambda s: TorchCall("nf.GaussianNoise", {"stddev": s.params["stddev"]}),
+        doc="Adds zero-mean Gaussian noise in training.",
+    ),
+    LayerSpec(
+        "GaussianDropout",
+        "regularization",
+        (_rate("drop probability the noise mimics"),),
+        infer=lambda s: s.x,
+        torch=lambda s: TorchCall("nf.GaussianDropout", {"rate": s.params["rate"]}),
+        doc="Multiplies by Gaussian noise of mean 1 and variance rate / (1 - rate) in training.",
+    ),
+    LayerSpec(
+        "AlphaDropout",
+        "regularization",
+        (_rate("fraction of units dropped in training"),),
+        infer=lambda s: s.x,
+        torch=lambda s: TorchCall("nn.AlphaDropout", {"p": s.params["rate"]}),
+        doc="Dropout that keeps SELU's self-normalising mean and variance.",
+    ),
 )

@@ -20,8 +20,18 @@ class MultiHeadAttention(nn.Module):
     ``F.scaled_dot_product_attention`` and projects back to ``output_dim`` -> (N, L, output_dim).
     """
 
-    def __init__(self, query_features: int, key_features: int, value_features: int, num_heads: int,
-                 key_dim: int, value_dim: int, output_dim: int, dropout: float = 0.0, bias: bool = True):
+    def __init__(
+        self,
+        query_features: int,
+        key_features: int,
+        value_features: int,
+        num_heads: int,
+        key_dim: int,
+        value_dim: int,
+        output_dim: int,
+        dropout: float = 0.0,
+        bias: bool = True,
+    ):
         super().__init__()
         self.num_heads, self.key_dim, self.value_dim, self.dropout = num_heads, key_dim, value_dim, dropout
         self.query = nn.Linear(query_features, num_heads * key_dim, bias=bias)
@@ -31,7 +41,7 @@ class MultiHeadAttention(nn.Module):
 
     def _heads(self, x, dim: int):
         n, length = x.shape[:2]
-        return x.view(n, length, self.num_heads, dim).transpose(1, 2)   # (N, heads, length, dim)
+        return x.view(n, length, self.num_heads, dim).transpose(1, 2)  # (N, heads, length, dim)
 
     def forward(self, query, value=None, key=None):
         value = query if value is None else value

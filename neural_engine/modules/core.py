@@ -91,8 +91,8 @@ class Dot(nn.Module):
             b = nn.functional.normalize(b, dim=self.axes[1])
         if a.dim() == 2:  # (N, d) · (N, d) -> (N, 1)
             return torch.bmm(a.unsqueeze(1), b.unsqueeze(2)).squeeze(1)
-        a = a if self.axes[0] == 2 else a.transpose(1, 2)   # (N, L1, d)
-        b = b if self.axes[1] == 1 else b.transpose(1, 2)   # (N, d, L2)
+        a = a if self.axes[0] == 2 else a.transpose(1, 2)  # (N, L1, d)
+        b = b if self.axes[1] == 1 else b.transpose(1, 2)  # (N, d, L2)
         return torch.bmm(a, b)
 
     def extra_repr(self) -> str:

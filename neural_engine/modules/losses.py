@@ -19,7 +19,7 @@ class DiceLoss(nn.Module):
     def forward(self, logits, target):
         probs = logits.softmax(dim=1)
         one_hot = nn.functional.one_hot(target, probs.shape[1]).movedim(-1, 1).to(probs.dtype)
-        dims = (0, *range(2, probs.dim()))                  # all but the class axis
+        dims = (0, *range(2, probs.dim()))  # all but the class axis
         overlap = (probs * one_hot).sum(dims)
         total = probs.sum(dims) + one_hot.sum(dims)
         loss = 1 - ((2 * overlap + 1) / (total + 1)).mean()

@@ -13,8 +13,7 @@ class ChannelAffine(nn.Module):
     """An affine-free norm followed by a learned scale and/or shift along ``dim`` — Keras'
     ``center`` without ``scale`` (or the reverse), which torch's ``affine`` cannot express."""
 
-    def __init__(self, norm: nn.Module, channels: int, scale: bool = True, center: bool = True,
-                 dim: int = 1):
+    def __init__(self, norm: nn.Module, channels: int, scale: bool = True, center: bool = True, dim: int = 1):
         super().__init__()
         self.norm, self.dim = norm, dim
         self.weight = nn.Parameter(torch.ones(channels)) if scale else None
@@ -23,7 +22,7 @@ class ChannelAffine(nn.Module):
     def forward(self, x):
         x = self.norm(x)
         view = [1] * x.dim()
-        view[self.dim] = -1                      # (1, C, 1, 1) for dim=1; (1, …, C) for dim=-1
+        view[self.dim] = -1  # (1, C, 1, 1) for dim=1; (1, …, C) for dim=-1
         if self.weight is not None:
             x = x * self.weight.view(view)
         if self.bias is not None:

@@ -30,15 +30,15 @@ class Recurrent(nn.Module):
 
     def forward(self, x):
         out, h_n = self.rnn(x)
-        h_n = h_n[0] if isinstance(h_n, tuple) else h_n   # LSTM: (h_n, c_n)
+        h_n = h_n[0] if isinstance(h_n, tuple) else h_n  # LSTM: (h_n, c_n)
         if self.return_sequences:
             if not self.rnn.bidirectional or self.merge_mode == "concat":
-                return out                                  # (N, L, H·d)
+                return out  # (N, L, H·d)
             forward, backward = out.chunk(2, dim=-1)
             return _MERGE[self.merge_mode](forward, backward)
-        if self.rnn.bidirectional:                          # h_n: (layers·2, N, H)
+        if self.rnn.bidirectional:  # h_n: (layers·2, N, H)
             return _MERGE[self.merge_mode](h_n[-2], h_n[-1])
-        return h_n[-1]                                      # (N, H)
+        return h_n[-1]  # (N, H)
 
     def extra_repr(self) -> str:
         return f"return_sequences={self.return_sequences}, merge_mode={self.merge_mode!r}"

@@ -9,8 +9,9 @@ def _bn_relu(g: GraphBuilder, x: str, relu=True) -> str:
 
 
 def _conv(g: GraphBuilder, x: str, filters: int, kernel: int, stride: int) -> str:
-    return g.add("Conv2D", x, filters=filters, kernel_size=kernel, strides=stride,
-                 padding=kernel // 2, use_bias=False)
+    return g.add(
+        "Conv2D", x, filters=filters, kernel_size=kernel, strides=stride, padding=kernel // 2, use_bias=False
+    )
 
 
 def basic_block(g: GraphBuilder, x: str, filters: int, stride: int, in_filters: int) -> str:
@@ -22,8 +23,13 @@ def basic_block(g: GraphBuilder, x: str, filters: int, stride: int, in_filters: 
     return g.add("ReLU", g.add("Add", y, x))
 
 
-def resnet18(classes: int = 1000, input_shape=(224, 224, 3), width: int = 64, stem: str = "imagenet",
-             name: str = "ResNet18") -> Graph:
+def resnet18(
+    classes: int = 1000,
+    input_shape=(224, 224, 3),
+    width: int = 64,
+    stem: str = "imagenet",
+    name: str = "ResNet18",
+) -> Graph:
     """ResNet-18; ``width`` is the first stage's channels (64), doubled at each of the 4 stages.
 
     ``stem="imagenet"``: 7x7/2 conv + 3x3/2 max pool; ``stem="cifar"``: one 3x3/1 conv.
@@ -36,7 +42,7 @@ def resnet18(classes: int = 1000, input_shape=(224, 224, 3), width: int = 64, st
         x = g.add("MaxPooling2D", x, pool_size=3, strides=2, padding=1)
     channels = width
     for stage in range(4):
-        filters = width * 2 ** stage
+        filters = width * 2**stage
         for block in range(2):
             stride = 2 if stage > 0 and block == 0 else 1
             x = basic_block(g, x, filters, stride, channels)

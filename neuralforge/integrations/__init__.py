@@ -28,7 +28,25 @@ from neuralforge.integrations.errors import (
 )
 from neuralforge.integrations.retry import RetryPolicy, retry
 
-__all__ = ["BaseConnector", "ConnectorAuthError", "ConnectorError", "CredentialsError", "Endpoint", "JobInfo",
-           "JobNotFoundError", "JobResult", "JobSpec", "JobStatus", "NotFoundError", "ResourceConfig",
-           "ResourceUsage", "RetryPolicy", "TransientError", "UnsupportedError", "credentials_path",
-           "load_credentials", "retry", "save_credentials"]
+__all__ = [
+    "BaseConnector",
+    "ConnectorAuthError",
+    "ConnectorError",
+    "CredentialsError",
+    "Endpoint",
+    "JobInfo",
+    "JobNotFoundError",
+    "JobResult",
+    "JobSpec",
+    "JobStatus",
+    "NotFoundError",
+    "ResourceConfig",
+    "ResourceUsage",
+    "RetryPolicy",
+    "TransientError",
+    "UnsupportedError",
+    "credentials_path",
+    "load_credentials",
+    "retry",
+    "save_credentials",
+]

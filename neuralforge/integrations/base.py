@@ -33,11 +33,11 @@ T = TypeVar("T")
 
 
 class JobStatus(StrEnum):
-    PENDING = "PENDING"      # accepted, not started (queued, waiting for resources, setting up)
+    PENDING = "PENDING"  # accepted, not started (queued, waiting for resources, setting up)
     RUNNING = "RUNNING"
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
-    STOPPED = "STOPPED"      # cancelled by a user
+    STOPPED = "STOPPED"  # cancelled by a user
 
     @property
     def terminal(self) -> bool:
@@ -49,13 +49,16 @@ class JobStatus(StrEnum):
         try:
             return states[str(state)]
         except KeyError:
-            raise ConnectorError(f"the {backend} job state must be one of {', '.join(states)}; received "
-                                 f"{state!r}", hint=f"add it to the {backend} connector's table") from None
+            raise ConnectorError(
+                f"the {backend} job state must be one of {', '.join(states)}; received {state!r}",
+                hint=f"add it to the {backend} connector's table",
+            ) from None
 
 
 # A backend's job states by its own names (each connector sets its table as ``states``).
-RAY_STATES: Mapping[str, JobStatus] = {s: JobStatus(s) for s in ("PENDING", "RUNNING", "SUCCEEDED",
-                                                                  "FAILED", "STOPPED")}
+RAY_STATES: Mapping[str, JobStatus] = {
+    s: JobStatus(s) for s in ("PENDING", "RUNNING", "SUCCEEDED", "FAILED", "STOPPED")
+}
 
 
 def _check(name: str, ok: bool, expected: str, value) -> None:
@@ -77,17 +80,29 @@ class ResourceConfig:
     memory_mb: int | None = None
     workers: int = 1
     env_vars: Mapping[str, str] = field(default_factory=dict)
-    pip: tuple[str, ...] = ()            # packages installed for the job
-    working_dir: str | None = None       # a local folder uploaded as the job's current directory
+    pip: tuple[str, ...] = ()  # packages installed for the job
+    working_dir: str | None = None  # a local folder uploaded as the job's current directory
 
     def __post_init__(self):
-        _check("cpus", self.cpus is None or _number(self.cpus) and self.cpus >= 0, "a number >= 0", self.cpus)
+        _check(
+            "cpus", self.cpus is None or (_number(self.cpus) and self.cpus >= 0), "a number >= 0", self.cpus
+        )
         _check("gpus", _number(self.gpus) and self.gpus >= 0, "a number >= 0", self.gpus)
-        _check("memory_mb", self.memory_mb is None or isinstance(self.memory_mb, int) and self.memory_mb > 0,
-               "a positive integer", self.memory_mb)
-        _check("workers", isinstance(self.workers, int) and self.workers >= 1, "an integer >= 1", self.workers)
-        _check("env_vars", all(isinstance(k, str) and isinstance(v, str) for k, v in self.env_vars.items()),
-               "a mapping of strings to strings", dict(self.env_vars))
+        _check(
+            "memory_mb",
+            self.memory_mb is None or (isinstance(self.memory_mb, int) and self.memory_mb > 0),
+            "a positive integer",
+            self.memory_mb,
+        )
+        _check(
+            "workers", isinstance(self.workers, int) and self.workers >= 1, "an integer >= 1", self.workers
+        )
+        _check(
+            "env_vars",
+            all(isinstance(k, str) and isinstance(v, str) for k, v in self.env_vars.items()),
+            "a mapping of strings to strings",
+            dict(self.env_vars),
+        )
         _check("pip", all(isinstance(p, str) for p in self.pip), "a tuple of requirement strings", self.pip)
 
 
@@ -96,20 +111,24 @@ class JobSpec:
     """What to run: a NeuralForge command (``train``, ``tune``) with its flags by field name, or a
     shell ``entrypoint``. Flags: ``True`` → ``--flag``; ``False``/``None`` left out; a list repeats."""
 
-    kind: str                                     # "train", "tune" or "command"
+    kind: str  # "train", "tune" or "command"
     args: Mapping[str, Any] = field(default_factory=dict)
-    entrypoint: tuple[str, ...] | str = ()        # kind "command": arguments, or one shell string
-    name: str = ""                                # a label kept with the job
+    entrypoint: tuple[str, ...] | str = ()  # kind "command": arguments, or one shell string
+    name: str = ""  # a label kept with the job
 
     KINDS: ClassVar[tuple[str, ...]] = ("train", "tune", "command")
 
     def __post_init__(self):
         if self.kind not in self.KINDS:
-            raise ConnectorError(f"JobSpec.kind must be one of {', '.join(self.KINDS)}; received {self.kind!r}")
-        if (self.kind == "command") != bool(self.entrypoint) or self.kind == "command" and self.args:
-            raise ConnectorError("a command job needs an `entrypoint` and no `args`; a train or tune job "
-                                 f"needs `args` and no `entrypoint`; received kind={self.kind!r}, "
-                                 f"entrypoint={self.entrypoint!r}, args={dict(self.args)!r}")
+            raise ConnectorError(
+                f"JobSpec.kind must be one of {', '.join(self.KINDS)}; received {self.kind!r}"
+            )
+        if (self.kind == "command") != bool(self.entrypoint) or (self.kind == "command" and self.args):
+            raise ConnectorError(
+                "a command job needs an `entrypoint` and no `args`; a train or tune job "
+                f"needs `args` and no `entrypoint`; received kind={self.kind!r}, "
+                f"entrypoint={self.entrypoint!r}, args={dict(self.args)!r}"
+            )
 
     @classmethod
     def train(cls, name: str = "", **args) -> JobSpec:
@@ -122,8 +141,9 @@ class JobSpec:
     @classmethod
     def command(cls, entrypoint: Sequence[str] | str, name: str = "") -> JobSpec:
         """Any command: a list of arguments (quoted for the shell) or one shell string."""
-        return cls("command", entrypoint=entrypoint if isinstance(entrypoint, str) else tuple(entrypoint),
-                   name=name)
+        return cls(
+            "command", entrypoint=entrypoint if isinstance(entrypoint, str) else tuple(entrypoint), name=name
+        )
 
     def flags(self) -> list[str]:
         """The command-line flags of ``args`` (``smoke_test=True`` → ``--smoke-test``)."""
@@ -147,7 +167,7 @@ class JobInfo:
     kind: str = ""
     name: str = ""
     message: str = ""
-    start_time: float | None = None   # seconds since the epoch
+    start_time: float | None = None  # seconds since the epoch
     end_time: float | None = None
 
 
@@ -189,11 +209,16 @@ class BaseConnector(ABC):
     """Subclass it, set ``name`` and ``states``, implement the abstract methods and any optional ones."""
 
     name: ClassVar[str] = "base"
-    states: ClassVar[Mapping[str, JobStatus]] = {}           # the backend's job states → JobStatus
-    OPTIONAL: ClassVar[tuple[str, ...]] = ("deploy_model", "delete_endpoint", "upload_file", "download_file",
-                                           "get_resource_usage")
+    states: ClassVar[Mapping[str, JobStatus]] = {}  # the backend's job states → JobStatus
+    OPTIONAL: ClassVar[tuple[str, ...]] = (
+        "deploy_model",
+        "delete_endpoint",
+        "upload_file",
+        "download_file",
+        "get_resource_usage",
+    )
     retry_policy: RetryPolicy = RetryPolicy()
-    sleep: Callable[[float], object] = staticmethod(time.sleep)   # replaced in tests
+    sleep: Callable[[float], object] = staticmethod(time.sleep)  # replaced in tests
 
     # -- required ---------------------------------------------------------------------------------
 
@@ -266,8 +291,13 @@ class BaseConnector(ABC):
         """``fn()`` with retries of transient errors, per ``retry_policy``."""
         return retry(fn, policy=self.retry_policy, is_transient=self.is_transient, sleep=self.sleep)
 
-    def wait(self, job_id: str, timeout: float = 600, poll: float = 0.5,
-             on_status: Callable[[JobStatus], object] | None = None) -> JobStatus:
+    def wait(
+        self,
+        job_id: str,
+        timeout: float = 600,
+        poll: float = 0.5,
+        on_status: Callable[[JobStatus], object] | None = None,
+    ) -> JobStatus:
         """Poll until the job ends; its final status (ConnectorError after ``timeout`` s).
         ``on_status`` sees every status polled."""
         deadline = time.monotonic() + timeout
@@ -278,6 +308,8 @@ class BaseConnector(ABC):
             if status.terminal:
                 return status
             if time.monotonic() > deadline:
-                raise ConnectorError(f"job {job_id} must end within {timeout:g} s; it is still {status}",
-                                     hint="cancel_job stops it")
+                raise ConnectorError(
+                    f"job {job_id} must end within {timeout:g} s; it is still {status}",
+                    hint="cancel_job stops it",
+                )
             self.sleep(poll)

@@ -37,8 +37,13 @@ from neuralforge.integrations.errors import (
 )
 
 MARK = "neuralforge contract: quick job ran"
-ORDER = {JobStatus.PENDING: 0, JobStatus.RUNNING: 1, JobStatus.SUCCEEDED: 2, JobStatus.FAILED: 2,
-         JobStatus.STOPPED: 2}
+ORDER = {
+    JobStatus.PENDING: 0,
+    JobStatus.RUNNING: 1,
+    JobStatus.SUCCEEDED: 2,
+    JobStatus.FAILED: 2,
+    JobStatus.STOPPED: 2,
+}
 UNKNOWN_JOB = "nf-contract-no-such-job"
 
 
@@ -59,7 +64,7 @@ def _wait(connector: BaseConnector, job_id: str, timeout: float, what: str, **kw
 class ConnectorContract:
     """Inherit as ``Test<Name>Connector`` and override ``connector`` (a class-scoped fixture)."""
 
-    timeout: ClassVar[float] = 180   # seconds a quick job may take to end, and a cancel to land
+    timeout: ClassVar[float] = 180  # seconds a quick job may take to end, and a cancel to land
 
     # -- fixtures to override ---------------------------------------------------------------------
 
@@ -148,8 +153,12 @@ class ConnectorContract:
                 connector.cancel_job(job_id)
 
     def test_unknown_job_ids_raise_not_found(self, connector):
-        for call in (connector.get_job_status, connector.get_job_result, connector.get_logs,
-                     connector.cancel_job):
+        for call in (
+            connector.get_job_status,
+            connector.get_job_result,
+            connector.get_logs,
+            connector.cancel_job,
+        ):
             with pytest.raises(JobNotFoundError):
                 call(UNKNOWN_JOB)
 
@@ -157,8 +166,13 @@ class ConnectorContract:
         caps = connector.capabilities()
         assert caps <= set(BaseConnector.OPTIONAL), caps - set(BaseConnector.OPTIONAL)
         for capability in set(BaseConnector.OPTIONAL) - caps:
-            args = {"deploy_model": ("m", "n"), "delete_endpoint": ("n",), "upload_file": ("f", "k"),
-                    "download_file": ("k", "f"), "get_resource_usage": ()}[capability]
+            args = {
+                "deploy_model": ("m", "n"),
+                "delete_endpoint": ("n",),
+                "upload_file": ("f", "k"),
+                "download_file": ("k", "f"),
+                "get_resource_usage": (),
+            }[capability]
             _unsupported(connector, capability, *args)
 
     def test_files_round_trip(self, connector, tmp_path):
@@ -217,12 +231,14 @@ class ConnectorContract:
             if len(calls) < policy.attempts:
                 raise TransientError("the backend is restarting")
             return "done"
+
         assert connector.call(flaky) == "done" and len(calls) == policy.attempts
         assert len(slept) == policy.attempts - 1 and all(0 <= s <= policy.max_delay for s in slept), slept
 
         def refused():
             calls.append(1)
             raise JobNotFoundError("no such job")
+
         calls.clear()
         slept.clear()
         with pytest.raises(JobNotFoundError):
@@ -232,6 +248,7 @@ class ConnectorContract:
         def down():
             calls.append(1)
             raise TransientError("still down")
+
         calls.clear()
         with pytest.raises(TransientError, match="still down"):
             connector.call(down)

@@ -60,20 +60,27 @@ def load_credentials(path: str | Path) -> dict[str, str]:
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
-        raise CredentialsError(f"a credentials file must exist at {path}; there is none",
-                               hint="save one first (the connector's save_credentials)") from None
+        raise CredentialsError(
+            f"a credentials file must exist at {path}; there is none",
+            hint="save one first (the connector's save_credentials)",
+        ) from None
     except OSError as e:
-        raise CredentialsError(f"the credentials file {path} must be readable; it is not ({e.strerror})") from None
+        raise CredentialsError(
+            f"the credentials file {path} must be readable; it is not ({e.strerror})"
+        ) from None
     with os.fdopen(fd, encoding="utf-8") as f:
         st = os.fstat(f.fileno())  # of the file opened, so a swap after the check cannot slip through
         _check_private(path, st)
         try:
             data = json.load(f)
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise CredentialsError(f"the credentials file {path} must hold a JSON object; it does not ({e})") from None
+            raise CredentialsError(
+                f"the credentials file {path} must hold a JSON object; it does not ({e})"
+            ) from None
     if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
-        raise CredentialsError(f"the credentials file {path} must hold a JSON object of strings; "
-                               f"received {type(data).__name__}")
+        raise CredentialsError(
+            f"the credentials file {path} must hold a JSON object of strings; received {type(data).__name__}"
+        )
     return data
 
 
@@ -81,12 +88,16 @@ def _check_private(path: Path, st: os.stat_result) -> None:
     if not stat.S_ISREG(st.st_mode):
         raise CredentialsError(f"the credentials file {path} must be a regular file; it is not")
     if st.st_uid != os.getuid():
-        raise CredentialsError(f"the credentials file {path} must belong to this user (uid {os.getuid()}); "
-                               f"it belongs to uid {st.st_uid}",
-                               hint=f"save the credentials again as this user, or chown it: chown {os.getuid()} {path}")
+        raise CredentialsError(
+            f"the credentials file {path} must belong to this user (uid {os.getuid()}); "
+            f"it belongs to uid {st.st_uid}",
+            hint=f"save the credentials again as this user, or chown it: chown {os.getuid()} {path}",
+        )
     mode = stat.S_IMODE(st.st_mode)
     if mode & 0o077:
         who = "everyone" if mode & 0o007 else "its group"
-        raise CredentialsError(f"the credentials file {path} must be private to its owner (mode 0600); it is "
-                               f"{mode:04o}, so {who} may read or change it",
-                               hint=f"chmod 600 {path} — and replace the secret if others could have read it")
+        raise CredentialsError(
+            f"the credentials file {path} must be private to its owner (mode 0600); it is "
+            f"{mode:04o}, so {who} may read or change it",
+            hint=f"chmod 600 {path} — and replace the secret if others could have read it",
+        )

@@ -50,7 +50,9 @@ class UnsupportedError(ConnectorError, NotImplementedError):
     """An optional capability this connector does not offer (see ``capabilities()``)."""
 
     def __init__(self, connector: str, capability: str):
-        super().__init__(f"the {connector} connector must support {capability} to do this; it does not",
-                         hint=f"check `{capability}` in connector.capabilities() before calling it")
+        super().__init__(
+            f"the {connector} connector must support {capability} to do this; it does not",
+            hint=f"check `{capability}` in connector.capabilities() before calling it",
+        )
         self.connector = connector
         self.capability = capability

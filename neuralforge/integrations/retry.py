@@ -35,17 +35,20 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    attempts: int = 5         # tries in all; 1 never retries
-    base_delay: float = 0.5   # seconds before the first retry
-    factor: float = 2.0       # growth of the delay per retry
-    max_delay: float = 10.0   # cap of one delay
-    jitter: float = 0.5       # 0: exact delays; 1: anywhere between 0 and the delay
+    attempts: int = 5  # tries in all; 1 never retries
+    base_delay: float = 0.5  # seconds before the first retry
+    factor: float = 2.0  # growth of the delay per retry
+    max_delay: float = 10.0  # cap of one delay
+    jitter: float = 0.5  # 0: exact delays; 1: anywhere between 0 and the delay
 
     def __post_init__(self):
-        checks = (("attempts", isinstance(self.attempts, int) and self.attempts >= 1, "an integer >= 1"),
-                  ("base_delay", self.base_delay >= 0, ">= 0"), ("factor", self.factor >= 1, ">= 1"),
-                  ("max_delay", self.max_delay >= self.base_delay, f">= base_delay ({self.base_delay})"),
-                  ("jitter", 0 <= self.jitter <= 1, "between 0 and 1"))
+        checks = (
+            ("attempts", isinstance(self.attempts, int) and self.attempts >= 1, "an integer >= 1"),
+            ("base_delay", self.base_delay >= 0, ">= 0"),
+            ("factor", self.factor >= 1, ">= 1"),
+            ("max_delay", self.max_delay >= self.base_delay, f">= base_delay ({self.base_delay})"),
+            ("jitter", 0 <= self.jitter <= 1, "between 0 and 1"),
+        )
         for name, ok, expected in checks:
             if not ok:
                 raise ValueError(f"RetryPolicy.{name} must be {expected}; received {getattr(self, name)!r}")
@@ -60,9 +63,14 @@ def is_transient(err: BaseException) -> bool:
     return isinstance(err, TransientError)
 
 
-def retry(fn: Callable[[], T], *, policy: RetryPolicy | None = None,
-          is_transient: Callable[[BaseException], bool] = is_transient,
-          sleep: Callable[[float], object] = time.sleep, rand: Callable[[], float] = random.random) -> T:
+def retry(
+    fn: Callable[[], T],
+    *,
+    policy: RetryPolicy | None = None,
+    is_transient: Callable[[BaseException], bool] = is_transient,
+    sleep: Callable[[float], object] = time.sleep,
+    rand: Callable[[], float] = random.random,
+) -> T:
     """``fn()``, retried per ``policy`` while it raises errors ``is_transient`` accepts.
 
     ``sleep`` and ``rand`` are injectable so tests run without waiting.
@@ -75,6 +83,8 @@ def retry(fn: Callable[[], T], *, policy: RetryPolicy | None = None,
             if attempt == policy.attempts or not is_transient(err):
                 raise
             wait = max(policy.delay(attempt - 1, rand()), getattr(err, "retry_after", None) or 0.0)
-            log.warning("attempt %d of %d failed (%s); retrying in %.2f s", attempt, policy.attempts, err, wait)
+            log.warning(
+                "attempt %d of %d failed (%s); retrying in %.2f s", attempt, policy.attempts, err, wait
+            )
             sleep(wait)
     raise AssertionError("unreachable: the last attempt returns or raises")

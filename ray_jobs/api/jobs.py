@@ -175,8 +175,12 @@ def find_run(tracking, job_id: str) -> str | None:
     experiments = [e.experiment_id for e in tracking.search_experiments()]
     if not experiments:
         return None
-    runs = tracking.search_runs(experiments, f"tags.`neuralforge.job_id` = '{job_id}'",
-                                order_by=["attributes.start_time ASC"], max_results=20)
+    runs = tracking.search_runs(
+        experiments,
+        f"tags.`neuralforge.job_id` = '{job_id}'",
+        order_by=["attributes.start_time ASC"],
+        max_results=20,
+    )
     return next((r.info.run_id for r in runs if "mlflow.parentRunId" not in r.data.tags), None)
 
 

@@ -106,7 +106,9 @@ class Lease:
             if self._renewing:
                 return
             self._renewing = True
-        renewer = threading.Thread(target=self._renew_until, args=(stop,), name=f"lease-{self.prefix}", daemon=True)
+        renewer = threading.Thread(
+            target=self._renew_until, args=(stop,), name=f"lease-{self.prefix}", daemon=True
+        )
         renewer.start()
 
     def _renew_until(self, stop: threading.Event) -> None:

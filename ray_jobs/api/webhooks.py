@@ -59,8 +59,10 @@ def check_url(url: str, hosts: tuple[str, ...]) -> None:
         return
     host = (urlparse(url).hostname or "").lower()
     if not any(host == h or (h.startswith(".") and host.endswith(h)) for h in hosts):
-        raise ValidationError(f"webhook_url's host must be one NEURALFORGE_WEBHOOK_HOSTS allows "
-                              f"({', '.join(hosts)}); received {host or url}")
+        raise ValidationError(
+            f"webhook_url's host must be one NEURALFORGE_WEBHOOK_HOSTS allows "
+            f"({', '.join(hosts)}); received {host or url}"
+        )
 
 
 def sign(secret: str, body: bytes, timestamp: str) -> str:
@@ -161,8 +163,10 @@ class Webhooks:
             timeout,
         )
         if lease < 2 * timeout:
-            raise ValidationError(f"the webhook lease must last at least twice the delivery timeout "
-                                  f"({2 * timeout:g} s); received lease={lease:g}")
+            raise ValidationError(
+                f"the webhook lease must last at least twice the delivery timeout "
+                f"({2 * timeout:g} s); received lease={lease:g}"
+            )
         self.lease = lease
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"  # this process
         self.log_path = s.home / "api" / "webhooks.jsonl"

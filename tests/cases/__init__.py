@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 class Case:
     layer: str
     params: dict = field(default_factory=dict)
-    inputs: tuple = ((8,),)               # one shape per input, batch excluded, user notation
+    inputs: tuple = ((8,),)  # one shape per input, batch excluded, user notation
     expect: tuple | None = None
     layout: str = "channels_last"
-    body: tuple = ()                      # ((type, params), …) for containers and wrappers
+    body: tuple = ()  # ((type, params), …) for containers and wrappers
     note: str = ""
 
     @property

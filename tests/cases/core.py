@@ -19,5 +19,7 @@ CASES = [
     Case("Dropout", {"rate": 0.0}, ((4, 4, 3),), (4, 4, 3)),
     Case("Embedding", {"input_dim": 50, "output_dim": 8}, ((12,),), (12, 8)),
     Case("Embedding", {"input_dim": 20, "output_dim": 4, "padding_idx": 0}, ((6,),), (6, 4)),
-    Case("Embedding", {"input_dim": 20, "output_dim": 4, "mask_zero": True}, ((6,),), (6, 4)),  # padding_idx=0
+    Case(
+        "Embedding", {"input_dim": 20, "output_dim": 4, "mask_zero": True}, ((6,),), (6, 4)
+    ),  # padding_idx=0
 ]

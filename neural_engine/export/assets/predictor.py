@@ -125,7 +125,6 @@ def answer(outputs: list[np.ndarray], names: list[str]) -> dict:
     return body
 
 
-
 def session_options(level: str = "all", threads: int = 1):
     """onnxruntime session options: ``threads`` intra-op threads, one inter-op, the given
     graph optimisation level, errors-only logging (also used by the engine's runners)."""
@@ -192,13 +191,13 @@ def _handler(predictor: Predictor, lock: threading.Lock):
             self.end_headers()
             self.wfile.write(data)
 
-        def do_GET(self):  # noqa: N802 (http.server's naming)
+        def do_GET(self):
             if self.path in ("/health", "/"):
                 self._send(200, {"status": "ok", "signature": predictor.spec})
             else:
                 self._send(404, {"error": f"unknown path {self.path}; use POST /predict"})
 
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             if self.path not in ("/predict", "/"):
                 return self._send(404, {"error": f"unknown path {self.path}; use POST /predict"})
             length = int(self.headers.get("Content-Length") or 0)
@@ -215,7 +214,7 @@ def _handler(predictor: Predictor, lock: threading.Lock):
                     body = predictor.predict(payload)
             except BadInput as e:
                 return self._send(400, {"error": str(e)})
-            except Exception as e:  # the server keeps serving; the client learns what failed
+            except Exception as e:  # noqa: BLE001 - the server keeps serving; the client learns what failed
                 return self._send(500, {"error": f"inference failed: {type(e).__name__}: {e}"})
             self._send(200, body)
 
