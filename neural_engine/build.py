@@ -24,6 +24,7 @@ from torch import nn
 
 from neural_engine.errors import ValidationError
 from neural_engine.ir import Graph
+from neural_engine.layers import get
 from neural_engine.layers.activations import activation_call
 from neural_engine.layers.base import BODY, TorchCall
 from neural_engine.modules import NF_MODULES
@@ -52,11 +53,12 @@ def instantiate(call: TorchCall, body: nn.Module | None = None) -> nn.Module:
 def node_calls(info: NodeInfo, *, logits: bool = False) -> list[TorchCall]:
     """The TorchCalls for one node: the layer, then its activation if it has one.
 
-    ``logits=True`` leaves out the activation of ``Output`` heads (the loss applies it).
+    ``logits=True`` leaves out the activation of heads (:attr:`LayerSpec.head`: Output), which the
+    loss applies.
     """
     calls = [info.spec.torch(info.site)]
     act = info.site.params.get("activation") if info.spec.activation_param else None
-    if act and not (logits and info.spec.name == "Output"):
+    if act and not (logits and info.spec.head):
         calls.append(activation_call(act, info.site, out_cf=info.output.cf))
     return calls
 
@@ -122,6 +124,27 @@ def build(graph: Graph | Analysis, *, logits: bool = False) -> GraphModule:
     steps = [(nid, info.sources, info.adapters) for nid, info in analysis.nodes.items()]
     modules = {nid: node_module(info, logits=logits) for nid, info in analysis.nodes.items()}
     return GraphModule(analysis.graph.inputs, steps, analysis.outputs, modules)
+
+
+def prefers_channels_last(graph: Graph) -> bool:
+    """Whether the built module runs faster with ``torch.channels_last`` tensors on a GPU: some
+    layer, container bodies included, declares ``memory_format="channels_last"`` (2D
+    convolutions, depthwise and separable ones too). Convert only 4D tensors.
+
+    >>> from neural_engine.ir import GraphBuilder
+    >>> g = GraphBuilder("Net", {"x": (8, 8, 3)})
+    >>> _ = g.add("DepthwiseConv2D", g.input("x"), kernel_size=3)
+    >>> prefers_channels_last(g.build())
+    True
+    >>> from neural_engine.templates import template
+    >>> prefers_channels_last(template("mnist_cnn")), prefers_channels_last(template("lstm_classifier"))
+    (True, False)
+    """
+
+    def wants(nodes) -> bool:
+        return any(get(n.type, n.id).memory_format == "channels_last" or wants(n.body) for n in nodes)
+
+    return wants(graph.nodes)
 
 
 def example_inputs(analysis: Analysis, batch: int = 2, generator: torch.Generator | None = None):

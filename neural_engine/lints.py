@@ -54,11 +54,11 @@ def _feeders(a: Analysis, info: NodeInfo) -> list[NodeInfo]:
 
 def _dense_after_big_flatten(a: Analysis, batch: int, b: int):
     for nid, info in a.nodes.items():
-        if "units" not in info.site.params or info.spec.name not in ("Dense", "Output"):
+        if not info.spec.dense:
             continue
         for src in _feeders(a, info):
             features = info.site.x[-1] or 0
-            if src.spec.name == "Flatten" and (features > BIG_FLATTEN or info.params > BIG_DENSE_PARAMS):
+            if src.spec.flattens and (features > BIG_FLATTEN or info.params > BIG_DENSE_PARAMS):
                 yield Lint(
                     "dense-after-flatten",
                     nid,
@@ -101,8 +101,8 @@ def _softmax_before_ce(a: Analysis, batch: int, b: int):
     for nid in a.outputs:
         info = a.nodes[nid]
         params = info.site.params
-        softmax = info.spec.name == "Softmax" or params.get("activation") == "softmax"
-        if softmax and info.spec.name != "Output":
+        softmax = info.spec.applies_softmax or params.get("activation") == "softmax"
+        if softmax and not info.spec.head:
             yield Lint(
                 "softmax-before-cross-entropy",
                 nid,
@@ -131,7 +131,7 @@ def _mask_not_passed(a: Analysis, batch: int, b: int):
         for s in info.sources:
             readers.setdefault(s, []).append(nid)
     for nid, info in a.nodes.items():
-        if info.spec.name != "Embedding" or not info.site.params.get("mask_zero"):
+        if not info.site.params.get("mask_zero"):  # an Embedding that marks id 0 as padding
             continue
         seen, todo = set(), list(readers.get(nid, ()))
         while todo:

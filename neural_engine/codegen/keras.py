@@ -25,11 +25,11 @@ True
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from neural_engine.codegen.keras_helpers import HELPERS, NEEDS
+from neural_engine.codegen.keras_calls import Body, Code, Ctx, K
+from neural_engine.codegen.keras_writer import KerasWriter
 from neural_engine.errors import ExportError
 from neural_engine.ir import Graph
 from neural_engine.layers.base import expand
@@ -37,76 +37,6 @@ from neural_engine.layers.recurrent import GATES
 from neural_engine.layers.spatial import pairs
 from neural_engine.shapes import Analysis, NodeInfo, propagate
 
-RESERVED = ("keras", "layers", "math", "build_model", "model", *HELPERS, "sinusoid_table")
-
-
-@dataclass(frozen=True)
-class K:
-    """One Keras layer: ``cls(**kwargs)``, called on the node's inputs as ``call`` says:
-    "one" (a tensor), "list" (merges), "args" (positional), "self" (attention on one input)."""
-
-    cls: str
-    kwargs: dict = field(default_factory=dict)
-    call: str = "one"
-
-
-@dataclass(frozen=True)
-class Body:
-    """A container: its body is written inline; ``residual`` adds the input back."""
-
-    residual: bool
-
-
-@dataclass
-class Ctx:
-    """What a table entry sees: the analysed node and the graph's data_format."""
-
-    info: NodeInfo
-    data_format: str
-    helpers: set = field(default_factory=set)
-
-    @property
-    def p(self) -> dict:
-        return self.info.site.params
-
-    @property
-    def rank(self) -> int:  # spatial rank from the name: Conv2D -> 2
-        return int(re.search(r"(\d)D", self.info.spec.name).group(1))
-
-    @property
-    def user_in(self) -> tuple:
-        return self.info.site.user_x
-
-    def channel_axis(self) -> int:
-        return 1 if self.data_format == "channels_first" and len(self.user_in) >= 2 else -1
-
-    def helper(self, name: str) -> str:
-        self.helpers.update((name, *NEEDS.get(name, ())))
-        return name
-
-
-# Keras' defaults: kwargs equal to these are left out (a tuple repeating the value counts)
-KERAS_DEFAULTS = {
-    "padding": "valid",
-    "dilation_rate": 1,
-    "groups": 1,
-    "activation": None,
-    "use_bias": True,
-    "depth_multiplier": 1,
-    "momentum": 0.99,
-    "epsilon": 0.001,
-    "center": True,
-    "scale": True,
-    "keepdims": False,
-    "merge_mode": "concat",
-    "return_sequences": False,
-    "dropout": 0.0,
-    "normalize": False,
-    "axis": -1,
-    "interpolation": "nearest",
-    "size": 2,
-    "alpha": 1.0,
-}
 # our activation name -> Keras' (same function); others become a layer after the main one
 KERAS_ACTIVATIONS = {
     n: n
@@ -176,11 +106,11 @@ def _no_data_format(ctx: Ctx, layer: K) -> list[K]:
 
 
 def _df(ctx: Ctx) -> dict:
-    return {"data_format": _Code("DATA_FORMAT")}
+    return {"data_format": Code("DATA_FORMAT")}
 
 
 def _conv(ctx: Ctx) -> list[K]:
-    name, p = ctx.info.spec.name, ctx.p
+    name, p, transposed = ctx.info.spec.name, ctx.p, ctx.info.spec.transposed
     kwargs = {
         "filters": p.get("filters"),
         "kernel_size": p["kernel_size"],
@@ -200,13 +130,13 @@ def _conv(ctx: Ctx) -> list[K]:
     if not isinstance(p["padding"], str):  # an int per side: pad (or crop) explicitly
         pads = expand(p["padding"], ctx.rank, ctx.info.site, "padding")
         kwargs["padding"] = "valid"
-        axis_cls = "Cropping" if "Transpose" in name else "ZeroPadding"
+        axis_cls = "Cropping" if transposed else "ZeroPadding"
         kw = {"cropping" if axis_cls == "Cropping" else "padding": pads[0] if ctx.rank == 1 else pads}
         extra = _no_data_format(
             ctx, K(f"layers.{axis_cls}{ctx.rank}D", kw if ctx.rank == 1 else {**kw, **_df(ctx)})
         )
         (after if axis_cls == "Cropping" else before).extend(extra)
-    if "Transpose" in name and p["padding"] != "same":
+    if transposed and p["padding"] != "same":
         op = expand(p["output_padding"], ctx.rank, ctx.info.site, "output_padding")
         if any(op):
             kwargs["output_padding"] = op
@@ -225,7 +155,7 @@ def _pool(ctx: Ctx) -> list[K]:
     spatial = [(a, a) for a in pads]
     width = [(0, 0), *spatial, (0, 0)] if ctx.data_format == "channels_last" else [(0, 0), (0, 0), *spatial]
     pool = K(f"layers.{name}", {**kwargs, "padding": "valid"})
-    if name.startswith("Max"):  # torch pads max pooling with -inf
+    if ctx.info.spec.pooling == "max":  # torch pads max pooling with -inf
         return [K(ctx.helper("Pad"), {"pad_width": tuple(width), "value": float("-inf")}), pool]
     return [K(ctx.helper("PaddedAveragePooling"), {"pool": pool, "pad_width": tuple(width)})]
 
@@ -275,7 +205,7 @@ def _rnn_stack(site, directions: int = 1, merge_mode: str = "concat") -> list[K]
             "use_bias": p["use_bias"],
             "return_sequences": p["return_sequences"] if last else True,
         }
-        if site.spec.name == "SimpleRNN":
+        if len(site.spec.param("activation").choices) > 1:  # SimpleRNN's; LSTM and GRU: tanh only
             kwargs["activation"] = p["activation"]
         layer = K(f"layers.{site.spec.name}", kwargs)
         if directions == 2:
@@ -290,7 +220,7 @@ def _rnn_stack(site, directions: int = 1, merge_mode: str = "concat") -> list[K]
 
 def _time_distributed(ctx: Ctx) -> list[K]:
     (inner,) = ctx.info.body.infos
-    layers = _layers_for(Ctx(inner, ctx.data_format, ctx.helpers))
+    layers = layers_for(Ctx(inner, ctx.data_format, ctx.helpers))
     if isinstance(layers, Body):
         raise ExportError(
             "TimeDistributed of a container has no Keras export; wrap a single layer", node=ctx.info.node.id
@@ -321,7 +251,7 @@ def _attention(ctx: Ctx) -> list[K]:
 
 def _transformer(ctx: Ctx) -> list[K]:
     p, site = ctx.p, ctx.info.site
-    embed, decoder = site.x[1], ctx.info.spec.name == "TransformerDecoder"
+    embed = site.x[1]
     cross = len(site.inputs) == 2
     kwargs = {
         "embed_dim": embed,
@@ -330,7 +260,7 @@ def _transformer(ctx: Ctx) -> list[K]:
         "dropout": p["dropout"],
         "activation": p["activation"],
         "norm_first": p["norm_first"],
-        "causal": decoder and p["causal"],
+        "causal": p.get("causal", False),  # decoders only
         "cross": cross,
     }
     block = K(ctx.helper("TransformerBlock"), kwargs, "args" if cross else "one")
@@ -339,7 +269,7 @@ def _transformer(ctx: Ctx) -> list[K]:
 
 def _gelu(ctx: Ctx) -> list[K]:
     fn = "gelu" if ctx.p["approximate"] == "none" else ctx.helper("gelu_tanh")
-    return [K("layers.Activation", {"activation": fn if fn == "gelu" else _Code(fn)})]
+    return [K("layers.Activation", {"activation": fn if fn == "gelu" else Code(fn)})]
 
 
 def _prelu(ctx: Ctx) -> list[K]:
@@ -395,10 +325,6 @@ def _pool_to(kind: str):
 def _axes(axes):
     """Keras' Dot takes an int or a pair; ``(1,)`` means ``1``."""
     return axes[0] if isinstance(axes, tuple) and len(axes) == 1 else axes
-
-
-class _Code(str):
-    """A name in the generated file (a helper function), written as is rather than as a string."""
 
 
 # THE table: registry layer -> Keras layers (or Body for containers written inline)
@@ -465,7 +391,7 @@ KERAS: dict[str, Callable[[Ctx], list[K] | Body]] = {
 }
 
 
-def _layers_for(ctx: Ctx) -> list[K] | Body:
+def layers_for(ctx: Ctx) -> list[K] | Body:
     name = ctx.info.spec.name
     entry = KERAS.get(name)
     if entry is not None:
@@ -488,27 +414,28 @@ class Convention:
     difference: Callable[[NodeInfo], int]  # NeuralForge's (torch's) trainable count minus Keras'
 
 
-def _second_bias(site, directions: int = 1) -> int:
-    """torch's recurrent layers keep b_ih and b_hh; Keras' LSTM and SimpleRNN one bias."""
-    p = site.params
-    if not p["use_bias"] or site.spec.name == "GRU":  # Keras' GRU (reset_after=True) keeps two too
-        return 0
-    return directions * p["num_layers"] * GATES[site.spec.name] * p["units"]
+def _second_bias(info: NodeInfo) -> int:
+    """torch's recurrent layers keep b_ih and b_hh; Keras' LSTM and SimpleRNN one bias (Keras' GRU,
+    reset_after=True, keeps two too, so GRU has no convention)."""
+    p = info.site.params
+    return p["num_layers"] * GATES[info.spec.name] * p["units"] if p["use_bias"] else 0
+
+
+def _both_directions(info: NodeInfo) -> int:
+    """Bidirectional: its recurrent layer's difference, once per direction."""
+    inner = info.body.infos[0]
+    convention = KERAS_PARAM_CONVENTIONS.get(inner.spec.name)
+    return 2 * convention.difference(inner) if convention is not None else 0
 
 
 # The one list of differences between NeuralForge's parameter report and Keras' trainable weights.
 # (BatchNormalization is none: Keras' moving statistics are non-trainable weights, and the report
 # counts torch's running statistics as non-trainable too.)
 KERAS_PARAM_CONVENTIONS: dict[str, Convention] = {
-    "LSTM": Convention(
-        "torch keeps two bias vectors per layer (b_ih, b_hh); Keras one", lambda info: _second_bias(info.site)
-    ),
-    "SimpleRNN": Convention(
-        "torch keeps two bias vectors per layer (b_ih, b_hh); Keras one", lambda info: _second_bias(info.site)
-    ),
+    "LSTM": Convention("torch keeps two bias vectors per layer (b_ih, b_hh); Keras one", _second_bias),
+    "SimpleRNN": Convention("torch keeps two bias vectors per layer (b_ih, b_hh); Keras one", _second_bias),
     "Bidirectional": Convention(
-        "the wrapped LSTM/SimpleRNN's second bias, in both directions",
-        lambda info: _second_bias(info.body.infos[0].site, 2),
+        "the wrapped LSTM/SimpleRNN's second bias, in both directions", _both_directions
     ),
 }
 
@@ -538,6 +465,4 @@ def keras_param_difference(graph: Graph | Analysis) -> int:
 def generate_keras(graph: Graph | Analysis) -> str:
     """Python source of ``build_model()`` returning a ``keras.Model`` for ``graph`` (Keras 3, any
     backend), in the user's notation. Raises ExportError for a layer with no Keras mapping."""
-    from neural_engine.codegen.keras_writer import KerasWriter
-
-    return KerasWriter(graph if isinstance(graph, Analysis) else propagate(graph)).source()
+    return KerasWriter(graph if isinstance(graph, Analysis) else propagate(graph), layers_for).source()

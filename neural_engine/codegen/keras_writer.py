@@ -1,12 +1,15 @@
 """Writes the Keras file for :func:`neural_engine.codegen.keras.generate_keras`: the inputs, one
 line per Keras layer in topological order (containers inline), the helpers used, ``build_model``.
 
-Layers come from the table in :mod:`neural_engine.codegen.keras`; this module only prints them.
+Layers come from the table in :mod:`neural_engine.codegen.keras`, handed in as ``layers_for``;
+this module only prints them.
 """
 
 from __future__ import annotations
 
-from neural_engine.codegen.keras import KERAS_DEFAULTS, RESERVED, Body, Ctx, K, _Code, _layers_for
+from collections.abc import Callable
+
+from neural_engine.codegen.keras_calls import Body, Code, Ctx, K
 from neural_engine.codegen.keras_helpers import HELPERS, NEEDS_MATH
 from neural_engine.codegen.names import (
     Names,
@@ -19,6 +22,29 @@ from neural_engine.codegen.names import (
 from neural_engine.shapes import Analysis, NodeInfo
 
 WIDTH = 100
+RESERVED = ("keras", "layers", "math", "build_model", "model", *HELPERS, "sinusoid_table")
+# Keras' defaults: kwargs equal to these are left out (a tuple repeating the value counts)
+KERAS_DEFAULTS = {
+    "padding": "valid",
+    "dilation_rate": 1,
+    "groups": 1,
+    "activation": None,
+    "use_bias": True,
+    "depth_multiplier": 1,
+    "momentum": 0.99,
+    "epsilon": 0.001,
+    "center": True,
+    "scale": True,
+    "keepdims": False,
+    "merge_mode": "concat",
+    "return_sequences": False,
+    "dropout": 0.0,
+    "normalize": False,
+    "axis": -1,
+    "interpolation": "nearest",
+    "size": 2,
+    "alpha": 1.0,
+}
 
 # leading keyword arguments Keras users write positionally (each is the first of its class)
 POSITIONAL = {
@@ -46,8 +72,11 @@ SECOND = {"kernel_size", "output_dim", "key_dim"}  # after filters, input_dim, n
 
 
 class KerasWriter:
-    def __init__(self, analysis: Analysis):
+    """Prints ``analysis`` as a Keras file; ``layers_for`` maps one node to its Keras layers."""
+
+    def __init__(self, analysis: Analysis, layers_for: Callable[[Ctx], list[K] | Body]):
         self.analysis = analysis
+        self.layers_for = layers_for
         self.data_format = analysis.graph.layout
         self.helpers: set[str] = set()
         self.vars = Names(RESERVED + ("DATA_FORMAT",))
@@ -106,7 +135,7 @@ class KerasWriter:
         return any(name in i.sources and i.spec.input_dtype == "long" for i in self.analysis.nodes.values())
 
     def _node(self, info: NodeInfo, in_vars: list[str], out: str):
-        result = _layers_for(Ctx(info, self.data_format, self.helpers))
+        result = self.layers_for(Ctx(info, self.data_format, self.helpers))
         comment = f"  # {batch_shape(info.output.user)}"
         if isinstance(result, Body):
             v = in_vars[0]
@@ -145,7 +174,7 @@ def _value(v, indent: int) -> str:
         return _render(v, indent + 4, indent + 4)
     if isinstance(v, list) and v and all(isinstance(x, K) for x in v):
         return "[" + ", ".join(_render(x, indent + 4, indent + 4) for x in v) + "]"
-    return str(v) if isinstance(v, _Code) else literal(v)
+    return str(v) if isinstance(v, Code) else literal(v)
 
 
 def _render(layer: K, indent: int, column: int, tail: int = 0) -> str:

@@ -289,8 +289,8 @@ def _uses_body(call) -> bool:
 
 
 def _is_switchable_head(info: NodeInfo) -> bool:
-    """An Output head whose activation ``build(graph, logits=True)`` leaves out."""
-    return info.spec.name == "Output" and len(node_calls(info)) == 2
+    """A head (Output) whose activation ``build(graph, logits=True)`` leaves out."""
+    return info.spec.head and len(node_calls(info)) == 2
 
 
 def _module_ref(info: NodeInfo) -> str:

@@ -339,18 +339,12 @@ class Lowering:
                 else None,
             )
         raw = {p.name: v for p, v in zip(order, values)}
-        by_name = spec._by_name
         for key, value, span in call.kwargs:
-            p = by_name.get(key)
-            if p is None:
-                names = [q.name for q in spec.params]
-                raise ValidationError(
-                    f"{spec.name} has no parameter {key!r}",
-                    span=span,
-                    hint=did_you_mean(key, names) or f"{spec.name} takes: {', '.join(names)}",
-                )
-            if p.name in raw:
-                raise ValidationError(f"{spec.name} {p.name} is given twice", span=span)
+            try:
+                p = spec.keyword(key, raw)
+            except NeuralForgeError as err:
+                err.span = span
+                raise
             raw[p.name] = evaluate(value, env, span)
         try:
             checked = spec.validate(raw)

@@ -155,6 +155,7 @@ SPECS = (
         (Param("axis", "int", -1, doc="axis in your notation"),),
         infer=_softmax_infer,
         torch=_softmax_call,
+        applies_softmax=True,
         doc="Softmax over one axis (default: last).",
     ),
 )

@@ -11,7 +11,7 @@ think about layouts; a layer whose parameters name an axis in the user's notatio
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
@@ -179,7 +179,29 @@ def _zero(site: Site) -> int:
 
 @dataclass(frozen=True)
 class LayerSpec:
-    """The single description of a layer type. See module docstring for ``order``."""
+    """The single description of a layer type. See module docstring for ``order``.
+
+    Facts that other stages need about a layer are fields set where the layer is defined, so no
+    stage tests layer names:
+
+    - ``spatial_rank``: the number of spatial axes the layer works on (Conv2D, MaxPooling2D,
+      UpSampling2D, DepthwiseConv2D: 2); None for layers that are not rank-parameterised. Keras
+      code generation picks its ``…{rank}D`` padding/cropping layers and 1D permutes from it.
+    - ``transposed``: a transposed convolution (Conv{1,2,3}DTranspose): integer padding crops the
+      output instead of padding the input, and ``output_padding`` applies.
+    - ``pooling``: how a pooling layer reduces a window, ``"max"`` or ``"average"`` (max pooling
+      pads with -inf); None for other layers.
+    - ``head``: the network's logits head (Output): ``build(logits=True)`` and the generated
+      module leave out its activation, because the loss applies it.
+    - ``dense``: a fully connected layer over the last axis with ``units`` outputs (Dense,
+      Output); lints look for oversized ones.
+    - ``flattens``: collapses every axis into one feature vector (Flatten).
+    - ``applies_softmax``: the layer itself is a softmax (Softmax); a layer whose ``activation``
+      parameter is ``"softmax"`` counts by that value instead.
+    - ``memory_format``: the torch memory format the layer runs fastest in on a GPU —
+      ``"channels_last"`` for 2D convolutions (cuDNN's NHWC kernels); None: no preference. See
+      :func:`neural_engine.build.prefers_channels_last`.
+    """
 
     name: str
     family: str
@@ -202,6 +224,15 @@ class LayerSpec:
     activation_param: bool = False  # has an ``activation`` param applied after the layer
     # Neural DSL's positional order where it defines one; ``params`` is Keras' order otherwise
     neural_order: tuple[str, ...] = ()
+    # layer facts read by codegen, build, lints and training (see the class docstring)
+    spatial_rank: int | None = None
+    transposed: bool = False
+    pooling: Literal[None, "max", "average"] = None
+    head: bool = False
+    dense: bool = False
+    flattens: bool = False
+    applies_softmax: bool = False
+    memory_format: Literal[None, "channels_last"] = None
 
     def param(self, name: str) -> Param:
         for p in self.params:
@@ -273,17 +304,30 @@ class LayerSpec:
                 _VALIDATED[key] = hit
         return hit
 
+    def keyword(self, key: str, given: Collection[str] = (), node_id: str | None = None) -> Param:
+        """The parameter a keyword names (its name or an alias), not already among ``given``
+        (canonical names). Raises ValidationError naming the closest parameter.
+
+        >>> from neural_engine.layers import get
+        >>> get("Conv2D").keyword("stride").name
+        'strides'
+        >>> get("Dense").keyword("unit")
+        Traceback (most recent call last):
+        neural_engine.errors.ValidationError: Dense has no parameter 'unit'
+        """
+        p = self._by_name.get(key)
+        if p is None:
+            names = [p.name for p in self.params]
+            hint = did_you_mean(key, names) or f"{self.name} takes: {', '.join(names) or 'no parameters'}"
+            raise ValidationError(f"{self.name} has no parameter {key!r}", node=node_id, hint=hint)
+        if p.name in given:
+            raise ValidationError(f"{self.name} {p.name} is given twice", node=node_id)
+        return p
+
     def _validate(self, params: dict[str, Any], node_id: str | None) -> dict[str, Any]:
-        by_name = self._by_name
         out: dict[str, Any] = {}
         for key, value in params.items():
-            p = by_name.get(key)
-            if p is None:
-                names = [p.name for p in self.params]
-                hint = did_you_mean(key, names) or f"{self.name} takes: {', '.join(names) or 'no parameters'}"
-                raise ValidationError(f"{self.name} has no parameter {key!r}", node=node_id, hint=hint)
-            if p.name in out:
-                raise ValidationError(f"{self.name} {p.name} is given twice", node=node_id)
+            p = self.keyword(key, out, node_id)
             out[p.name] = coerce(self, p, at_default(value), node_id)
         for p in self.params:
             if p.name not in out:

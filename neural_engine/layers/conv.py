@@ -190,6 +190,9 @@ def _conv_spec(rank: int, transpose=False) -> LayerSpec:
         neural_order=NEURAL_ORDER,
         aliases=(f"Convolution{rank}D",) if not transpose else (f"Deconvolution{rank}D",),
         rank_hint=rank_hint(name, rank),
+        spatial_rank=rank,
+        transposed=transpose,
+        memory_format="channels_last" if rank == 2 else None,
         doc=f"{rank}D {'transposed ' if transpose else ''}convolution.",
     )
 
@@ -258,6 +261,8 @@ SPECS = (
         order="channels",
         activation_param=True,
         neural_order=NEURAL_ORDER[1:],
+        spatial_rank=2,
+        memory_format="channels_last",
         doc="One filter (times depth_multiplier) per input channel.",
     ),
     LayerSpec(
@@ -272,6 +277,8 @@ SPECS = (
         activation_param=True,
         neural_order=NEURAL_ORDER,
         aliases=("SeparableConvolution2D",),
+        spatial_rank=2,
+        memory_format="channels_last",
         doc="Depthwise convolution followed by a 1x1 pointwise convolution.",
     ),
 )

@@ -50,9 +50,9 @@ def _dense_torch(site: Site) -> TorchCall:
     )
 
 
-def _dense(name: str, aliases=(), doc="", default_act=None) -> LayerSpec:
+def _dense(name: str, aliases=(), doc="", default_act=None, head=False) -> LayerSpec:
     params = (UNITS, Param("activation", "activation", default_act, doc=ACTIVATION.doc))
-    if name == "Dense":
+    if not head:
         params += (USE_BIAS,)
     return LayerSpec(
         name,
@@ -67,6 +67,8 @@ def _dense(name: str, aliases=(), doc="", default_act=None) -> LayerSpec:
         doc=doc,
         activation_param=True,
         neural_order=("units", "activation"),
+        dense=True,
+        head=head,
     )
 
 
@@ -144,6 +146,7 @@ SPECS = (
         "Output",
         doc="The network's head: a Dense layer whose activation (e.g. softmax) is "
         "applied at inference and left to the loss in training.",
+        head=True,
     ),
     LayerSpec(
         "Flatten",
@@ -151,6 +154,7 @@ SPECS = (
         (),
         infer=_flatten_infer,
         torch=lambda s: TorchCall("nn.Flatten"),
+        flattens=True,
         doc="Flattens all non-batch axes (in PyTorch's channels-first order).",
     ),
     LayerSpec(

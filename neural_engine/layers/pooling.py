@@ -13,6 +13,7 @@ from neural_engine.layers.base import LayerSpec, Param, Site, TorchCall, expand,
 from neural_engine.shape_math import pool_out, same_pad
 
 KINDS = {"max": ("Max", "Max"), "avg": ("Average", "Avg")}  # kind -> (Keras word, torch word)
+POOLING = {"max": "max", "avg": "average"}  # kind -> LayerSpec.pooling
 POOL_HINT = 'use padding="same", a smaller pool_size, or remove an earlier downsampling layer'
 
 
@@ -113,6 +114,8 @@ def _pool_spec(kind: str, rank: int) -> LayerSpec:
         torch=lambda s: Pool(s, rank).torch_call(kind),
         aliases=(f"{short}Pool{rank}D",) + ((f"AveragePool{rank}D",) if kind == "avg" else ()),
         rank_hint=rank_hint(name, rank),
+        spatial_rank=rank,
+        pooling=POOLING[kind],
         doc=f"{rank}D {word.lower()} pooling over pool_size windows; strides default to pool_size.{diff}",
     )
 
@@ -146,6 +149,8 @@ def _global_spec(kind: str, rank: int) -> LayerSpec:
         order="channels",
         aliases=(f"Global{short}Pool{rank}D",) + ((f"GlobalAveragePool{rank}D",) if kind == "avg" else ()),
         rank_hint=rank_hint(name, rank),
+        spatial_rank=rank,
+        pooling=POOLING[kind],
         doc=f"{word} over all {rank}D positions: (…, channels) -> (channels,).",
     )
 
@@ -173,6 +178,8 @@ def _adaptive_spec(kind: str, rank: int) -> LayerSpec:
         ),
         aliases=(f"Adaptive{short}Pool{rank}D",),
         rank_hint=rank_hint(name, rank),
+        spatial_rank=rank,
+        pooling=POOLING[kind],
         doc=f"{word} pooling to a fixed {rank}D output_size, whatever the input size.",
     )
 

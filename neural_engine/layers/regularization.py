@@ -27,6 +27,7 @@ def _spatial_dropout(rank: int) -> LayerSpec:
         infer=_spatial_infer(rank),
         order="channels",
         rank_hint=rank_hint(name, rank),
+        spatial_rank=rank,
         torch=lambda s: TorchCall(f"nn.Dropout{rank}d", {"p": s.params["rate"]}),
         doc=f"Drops whole channels of a {rank}D input at random in training.",
     )

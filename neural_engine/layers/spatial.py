@@ -78,6 +78,7 @@ def _upsampling_spec(rank: int) -> LayerSpec:
         order="channels",
         aliases=(f"Upsample{rank}D",),
         rank_hint=rank_hint(name, rank),
+        spatial_rank=rank,
         doc=f"Repeats each {rank}D position size times"
         + (" (or interpolates: bilinear, bicubic)." if rank == 2 else "."),
     )
@@ -110,6 +111,7 @@ def _padding_spec(rank: int) -> LayerSpec:
         order="channels",
         aliases=(f"ZeroPad{rank}D",),
         rank_hint=rank_hint(name, rank),
+        spatial_rank=rank,
         doc=f"Adds rows of zeros around a {rank}D input.",
     )
 
@@ -142,6 +144,7 @@ def _cropping_spec(rank: int) -> LayerSpec:
         infer=_crop_infer(rank),
         order="channels",
         rank_hint=rank_hint(name, rank),
+        spatial_rank=rank,
         torch=lambda s: TorchCall("nf.Crop", {"cropping": pairs(s.params["cropping"], rank, s, "cropping")}),
         doc=f"Removes positions at the edges of a {rank}D input.",
     )
