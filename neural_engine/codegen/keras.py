@@ -78,7 +78,6 @@ SAME_AS_KERAS = {
     "Maximum",
     "Minimum",
 }
-MERGES = {"Concatenate", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"}
 
 
 def _with_activation(ctx: Ctx, layer: K) -> list[K]:
@@ -397,7 +396,8 @@ def layers_for(ctx: Ctx) -> list[K] | Body:
     if entry is not None:
         return entry(ctx)
     if name in SAME_AS_KERAS:
-        return [K(f"layers.{name}", dict(ctx.p), "list" if name in MERGES else "one")]
+        merge = ctx.info.spec.family == "merge"  # Keras' merge layers take a list of tensors
+        return [K(f"layers.{name}", dict(ctx.p), "list" if merge else "one")]
     raise ExportError(
         f"{name} has no Keras export; expected one of the layers in neural_engine.codegen.keras.KERAS",
         node=ctx.info.node.id,
