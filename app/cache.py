@@ -183,7 +183,7 @@ def artifact_bytes(uri: str, run_id: str, path: str) -> bytes:
     import tempfile
     from pathlib import Path
 
-    from ray_jobs.reproduce import quiet_downloads
+    from ray_jobs.runs.load import quiet_downloads
 
     quiet_downloads()
     with tempfile.TemporaryDirectory() as d:
@@ -229,7 +229,7 @@ def dataset_names() -> list[str]:
 def fits(source: str, ref: str, dataset: str) -> bool:
     """Whether the architecture can train on ``dataset`` (shapes, classes): the form's first choice."""
     from ray_jobs.config import TrainConfig
-    from ray_jobs.preflight import preflight
+    from ray_jobs.train.preflight import preflight
 
     try:
         preflight(TrainConfig(**{source: ref}, dataset=dataset), measure=False)
@@ -276,7 +276,7 @@ def preflight(config):
 def _checked(config):
     import dataclasses
 
-    from ray_jobs.preflight import preflight as check
+    from ray_jobs.train.preflight import preflight as check
 
     p = check(config, measure=False)
     return dataclasses.replace(
@@ -291,7 +291,7 @@ def _checked(config):
 def fixed_costs() -> tuple[float, float, int] | None:
     """Fixed and per-epoch costs as this cluster's latest runs measured them (None: no runs)."""
     from neural_engine.settings import settings
-    from ray_jobs.preflight import fixed_costs as measured
+    from ray_jobs.train.preflight import fixed_costs as measured
 
     try:
         client = mlflow_client(settings().mlflow_uri)
@@ -303,7 +303,7 @@ def fixed_costs() -> tuple[float, float, int] | None:
 @st.cache_data(max_entries=64, show_spinner="Measuring a few training steps…")
 def _step_seconds(project, template, graph, dataset, batch_size) -> float:
     from ray_jobs.config import TrainConfig
-    from ray_jobs.preflight import step_seconds
+    from ray_jobs.train.preflight import step_seconds
 
     return step_seconds(
         TrainConfig(project=project, template=template, graph=graph, dataset=dataset, batch_size=batch_size)
@@ -374,7 +374,7 @@ def sweeps() -> list[dict]:
 def trials(sweep_id: str) -> list[dict]:
     """One row per trial of a sweep: status, sampled values, latest validation metrics."""
     from neural_engine.settings import settings
-    from ray_jobs.sweep_tracking import STATUS_TAG
+    from ray_jobs.tune.tracking import STATUS_TAG
 
     client = mlflow_client(settings().mlflow_uri)
     parent = client.get_run(sweep_id)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 CURVES = ("train_loss", "val_loss", "train_accuracy", "val_accuracy")
 KINDS = ("train", "tune", "reproduce")
-MODULES = {"ray_jobs.train": "train", "ray_jobs.tune": "tune", "ray_jobs.reproduce": "reproduce"}
+MODULES = {"ray_jobs.train": "train", "ray_jobs.tune": "tune", "ray_jobs.runs.reproduce": "reproduce"}
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ def curve_rows(history: dict[str, list[tuple[int, float]]]) -> list[dict]:
 def defaults(graph, task: str = "classification") -> Defaults:
     """The hyperparameters training would use for ``graph`` with no flags (search values: their default)."""
     from ray_jobs.config import TrainConfig, resolve
-    from ray_jobs.run_setup import DEFAULT_LOSS
+    from ray_jobs.train.setup import DEFAULT_LOSS
 
     hyper = resolve(TrainConfig(template="placeholder"), graph, DEFAULT_LOSS.get(task, "mse"))
     return Defaults(

@@ -86,7 +86,7 @@ def submittable(config):
 
 def ray_address() -> str | None:
     """The cluster's address, or None with a banner saying what to start."""
-    from ray_jobs import submit
+    from ray_jobs.cluster import submit
 
     try:
         return submit.resolve_address()

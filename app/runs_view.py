@@ -111,7 +111,7 @@ def curve_frame(
     """Long table of curves: run, metric, step, value and its smoothed value.
 
     ``histories``: run label -> metric -> [(step, value)]; ``smooth(values, alpha)`` is the CLI's
-    exponential moving average (``ray_jobs.runs.smooth``), so the page draws what
+    exponential moving average (``ray_jobs.runs.plots.smooth``), so the page draws what
     ``runs compare --smoothing`` plots.
     """
     rows = []

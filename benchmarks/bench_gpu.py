@@ -4,7 +4,7 @@ On 50,000 synthetic CIFAR-shaped uint8 images, the engine-built CIFAR ResNet-18 
 batch 512, bf16 autocast, channels_last, Adam:
 
 1. **ceiling**: the images held on the GPU, no augmentation, no loop code: index, scale, step.
-2. **the training loop** (``ray_jobs.loop.run_epochs``, the code every run uses, here without Ray or
+2. **the training loop** (``ray_jobs.train.loop.run_epochs``, the code every run uses, here without Ray or
    MLflow) on each data path (``device``: held on the GPU, augmentation batched there; ``workers``:
    DataLoader workers), without augmentation and with RandomCrop(32, padding 4) + horizontal flip,
    eager and ``--compile``: images/s and the ratio to the ceiling. Targets: the device path ≥ 0.85
@@ -102,8 +102,8 @@ def loop_speed(
     """Images/s of ``run_epochs`` (training pass only; the first epoch is the warm-up)."""
     from neural_engine.data.augment import Pipeline
     from neural_engine.templates import template
-    from ray_jobs import loop
     from ray_jobs.config import TrainConfig, resolve
+    from ray_jobs.train import loop
 
     graph = template("resnet18_cifar", classes=10)
     config = TrainConfig(

@@ -5,7 +5,7 @@ Tune per trial against the same training without Tune, measured in the same run.
    learning rate, Dense width, dropout and batch size); target <= 180 s on 2 CPUs.
 2. Per-trial overhead: each trial's wall time in the sweep (its MLflow child run, from Tune
    starting it to its last result) minus the time of the same training — the trial's sampled
-   network and hyperparameters, the epochs it ran, the same per-epoch code (``ray_jobs.loop``) —
+   network and hyperparameters, the epochs it ran, the same per-epoch code (``ray_jobs.train.loop``) —
    run here in one process without Tune, Ray or MLflow.
 
     python -m benchmarks.bench_tune [--trials 8] [--epochs 6] [--json]
@@ -73,8 +73,8 @@ def replay(home: str, child) -> float:
     from neural_engine.data import load
     from neural_engine.ir import Graph
     from ray_jobs.config import TrainConfig
-    from ray_jobs.loop import Session, run_epochs
-    from ray_jobs.run_setup import loop_config, plan
+    from ray_jobs.train.loop import Session, run_epochs
+    from ray_jobs.train.setup import loop_config, plan
 
     client = MlflowClient(f"sqlite:///{home}/mlflow.db")
     with tempfile.TemporaryDirectory() as d:

@@ -19,6 +19,7 @@ False
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import Any
 
@@ -171,3 +172,25 @@ def _put(value, path: str, values: dict):
         }
         return Call(value.name, args, {**kwargs, **added})
     return value
+
+
+def dsl_value(value, h: HPO):
+    """A sampled value as the DSL would write it: integers stay integers, steps lose float noise."""
+    if h.kind == "choice":
+        return value
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in (h.low, h.high, h.step or 1)):
+        return round(value)
+    if h.step is not None:
+        decimals = max(0, -math.floor(math.log10(h.step))) + 6
+        return round(float(value), decimals)
+    return float(value)
+
+
+def sampled(space: dict[str, HPO], trial_values: dict) -> dict[str, Any]:
+    """The values a search algorithm drew for ``space``, written as the DSL would write them.
+
+    >>> from neural_engine.ir import HPO
+    >>> sampled({"units": HPO("range", (), 16, 64, 16)}, {"units": 31.9999, "other": 1})
+    {'units': 32}
+    """
+    return {p: dsl_value(trial_values[p], h) for p, h in space.items() if p in trial_values}

@@ -157,7 +157,7 @@ class Settings:
 
 # boto3 reads AWS_ENDPOINT_URL_S3 for S3 clients only (AWS_ENDPOINT_URL would redirect every AWS
 # service); MLflow's S3 artifact store reads MLFLOW_S3_ENDPOINT_URL; Ray's pyarrow filesystem is
-# given the endpoint explicitly (``ray_jobs.run_setup.ray_storage``).
+# given the endpoint explicitly (``ray_jobs.train.setup.ray_storage``).
 S3_ENDPOINT_VARIABLES = ("NEURALFORGE_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "MLFLOW_S3_ENDPOINT_URL")
 
 

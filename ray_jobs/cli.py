@@ -8,9 +8,12 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from pathlib import Path
 
 from neural_engine import cli as engine_cli
-from ray_jobs import jobs_cli
+from neural_engine.errors import ValidationError
+from neural_engine.settings import apply_s3_endpoint, settings
+from ray_jobs.cluster import jobs as jobs_cli
 
 
 def lazy(module: str, add: str = "add_arguments", run: str = "run"):
@@ -39,9 +42,6 @@ def cmd_ui(args) -> int:
     """Start the Streamlit dashboard on the embedded defaults (see neural_engine.settings): unless
     RAY_ADDRESS names a cluster, a local Ray head (``neuralforge cluster up``) that outlives the
     dashboard, so jobs survive its restarts; ``neuralforge cluster down`` stops it."""
-    from pathlib import Path
-
-    from neural_engine.settings import settings
 
     if not (args.no_cluster or settings().ray_address):
         from ray_jobs import cluster
@@ -84,17 +84,17 @@ COMMANDS = {
     ),
     "evaluate": (
         "evaluate a run's best weights (metrics, tables, figures) into its MLflow run",
-        *lazy("ray_jobs.evaluate", add="add_args"),
+        *lazy("ray_jobs.runs.evaluate", add="add_args"),
     ),
     "runs": ("MLflow runs: list (filters), compare, tag, untag", *lazy("ray_jobs.runs", add="add_args")),
     "reproduce": (
         "train a run again from its recorded configuration, as a new run",
-        *lazy("ray_jobs.reproduce", add="add_args"),
+        *lazy("ray_jobs.runs.reproduce", add="add_args"),
     ),
     "ui": ("start the dashboard (Streamlit) on http://127.0.0.1:8501", _ui_args, cmd_ui),
     "export": (
         "export a run or network to ONNX/TorchScript, validated vs torch; quantize, prune, serving configs",
-        *lazy("ray_jobs.export"),
+        *lazy("ray_jobs.serve.export"),
     ),
     "serve": (
         "Ray Serve deployments of an export: deploy, status, scale, canary, promote, rollback, delete",
@@ -103,15 +103,13 @@ COMMANDS = {
     "api": ("the REST API (FastAPI): serve it, manage its keys", *lazy("ray_jobs.api.cli")),
     "tracking": (
         "an MLflow tracking server on PostgreSQL: up, down, status",
-        *lazy("ray_jobs.tracking_server", add="add_args"),
+        *lazy("ray_jobs.cluster.tracking_server", add="add_args"),
     ),
     **jobs_cli.COMMANDS,  # jobs, cluster, usage
 }
 
 
 def main(argv: list[str] | None = None) -> int:
-    from neural_engine.errors import ValidationError
-    from neural_engine.settings import apply_s3_endpoint
 
     try:
         apply_s3_endpoint()  # before any client or child process starts

@@ -1,5 +1,5 @@
 """The Experiments and Export pages in Streamlit's AppTest: runs written to a real MLflow store
-(params, curves, graphs and an evaluation in ``ray_jobs.evaluate``'s own format) are filtered,
+(params, curves, graphs and an evaluation in ``ray_jobs.runs.evaluate``'s own format) are filtered,
 selected, drawn, diffed and shown; an unreachable store is a banner; the untrained MNIST CNN is
 exported to ONNX and validated; Ray being absent is a banner. Serve and Ray job calls are
 replaced in the page's modules (a live Serve deployment takes minutes here; tests/test_serve.py
@@ -26,12 +26,12 @@ CLEARED = ("MLFLOW_TRACKING_URI", "NEURALFORGE_STORAGE", "RAY_ADDRESS", "RAY_AUT
 
 
 def evaluation(seed: int):
-    """An Evaluation as ``ray_jobs.evaluate`` makes it: 3 classes, 30 samples, some misclassified."""
+    """An Evaluation as ``ray_jobs.runs.evaluate`` makes it: 3 classes, 30 samples, some misclassified."""
     import numpy as np
     import torch
 
     from neural_engine.metrics import classification_report
-    from ray_jobs.evaluate import Evaluation
+    from ray_jobs.runs.evaluate import Evaluation
 
     rng = np.random.default_rng(seed)
     y = np.repeat([0, 1, 2], 10)
@@ -53,7 +53,7 @@ def store(tmp_path_factory):
     from mlflow.entities import Metric, Param, RunTag
     from mlflow.tracking import MlflowClient
 
-    from ray_jobs import evaluate
+    from ray_jobs.runs import evaluate
     from ray_jobs.tracking import experiment_id
 
     home = tmp_path_factory.mktemp("runs-app")
@@ -228,7 +228,9 @@ def test_the_selected_runs_evaluation_and_actions(runs, monkeypatch):
         for w in at.warning
     )
     submitted = []
-    monkeypatch.setattr("ray_jobs.submit.submit", lambda args, **kw: submitted.append(args) or "raysubmit_1")
+    monkeypatch.setattr(
+        "ray_jobs.cluster.submit.submit", lambda args, **kw: submitted.append(args) or "raysubmit_1"
+    )
     at.button(key="runs_reproduce").click().run()
     assert submitted == [["neuralforge", "reproduce", runs["A"]]]
     assert any("raysubmit_1" in s.value for s in at.success)
@@ -238,7 +240,7 @@ def test_the_selected_runs_evaluation_and_actions(runs, monkeypatch):
 
 
 def test_curve_frame_smooths_each_run_and_metric_apart():
-    from ray_jobs.runs import smooth
+    from ray_jobs.runs.plots import smooth
 
     data = view.curve_frame({"a": {"loss": [(1, 0.0), (0, 1.0)]}, "b": {"loss": [(0, 4.0)]}}, 0.5, smooth)
     assert data.rows() == [("a", "loss", 0, 1.0, 1.0), ("a", "loss", 1, 0.0, 0.5), ("b", "loss", 0, 4.0, 4.0)]
@@ -418,7 +420,7 @@ def test_runs_frame_keeps_key_and_differing_params_and_run_metrics():
 def test_export_argv_is_what_neuralforge_export_parses():
     import argparse
 
-    from ray_jobs.export import add_arguments
+    from ray_jobs.serve.export import add_arguments
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)

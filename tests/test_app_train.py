@@ -13,7 +13,7 @@ from app.jobs_view import curve_rows, defaults, kind_of, neuralforge_jobs, progr
 from neural_engine.dsl import parse
 from neural_engine.projects import save_version, versions
 from neural_engine.templates import template
-from ray_jobs.submit import Job
+from ray_jobs.cluster.submit import Job
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app" / "streamlit_app.py")
@@ -145,7 +145,7 @@ def test_sweeps_page_lists_the_search_space_and_opens_the_best(nf_home):
 def test_train_page_submits_to_ray_lists_and_stops_the_job(ray_head):
     """A run on digits submitted through the page: the job is listed (also in a fresh session — jobs
     live in Ray), and Stop ends it. Its live curve is checked in a real browser (test_browser.py)."""
-    from ray_jobs import submit
+    from ray_jobs.cluster import submit
 
     at = page("train.py")
     assert not at.warning, [w.value for w in at.warning]

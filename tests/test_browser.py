@@ -385,7 +385,7 @@ def test_sweep_the_network_on_the_canvas(page, ray_head):
     """The Sweeps page sweeps what is on the Canvas: saved as a version first, then submitted."""
     from neural_engine.dsl import parse
     from neural_engine.projects import load_project_ref
-    from ray_jobs import submit as jobs
+    from ray_jobs.cluster import submit as jobs
 
     tab(page, "DSL")
     page.get_by_role("textbox", name="DSL").fill(DIGITS_HPO)
@@ -527,7 +527,7 @@ def submit(page) -> str:
 
 
 def wait_done(job_id: str, timeout: float = 300):
-    from ray_jobs import submit as jobs
+    from ray_jobs.cluster import submit as jobs
 
     deadline = time.monotonic() + timeout
     while not (job := jobs.status(job_id)).done:

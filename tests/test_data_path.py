@@ -10,7 +10,7 @@ from torch.utils.data import DistributedSampler
 from neural_engine.data import load
 from neural_engine.data.augment import Pipeline
 from neural_engine.errors import ValidationError
-from ray_jobs import data_path
+from ray_jobs.train import data_path
 
 CPU = torch.device("cpu")
 CROP_FLIP = Pipeline.from_json(

@@ -10,7 +10,7 @@ import torch
 from sklearn import metrics as skm
 
 from neural_engine.metrics import classification_report, regression_report, roc_auc, segmentation_report
-from ray_jobs import evaluate as ev
+from ray_jobs.runs import evaluate as ev
 
 
 def _probs(rng, n, c, *, ties=False):

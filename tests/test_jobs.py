@@ -1,4 +1,4 @@
-"""Job control (ray_jobs.submit) against a real local head: the SDK, `neuralforge jobs`, `ray job submit`."""
+"""Job control (ray_jobs.cluster.submit) against a real local head: the SDK, `neuralforge jobs`, `ray job submit`."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from neural_engine.errors import JobError
-from ray_jobs import cluster, submit
+from ray_jobs import cluster
 from ray_jobs.cli import main
+from ray_jobs.cluster import submit
 
 SCRIPT = """import os
 print("hello from", os.environ["NEURALFORGE_USER"], os.environ["NEURALFORGE_HOME"])

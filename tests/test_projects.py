@@ -67,7 +67,7 @@ def test_an_empty_project_says_to_save_first(tmp_path):
 def test_training_takes_a_saved_version(nf_home):
     from neural_engine.data import load
     from ray_jobs.config import TrainConfig
-    from ray_jobs.run_setup import _tags, load_network
+    from ray_jobs.train.setup import _tags, load_network
 
     g = template("mnist_cnn", input_shape=(8, 8, 1), classes=10)
     save_version("digits-cnn", g, "first")

@@ -124,7 +124,7 @@ def test_compare_command_prints_the_diff(runs, tmp_path, capsys):
 
 
 def test_smoothing_is_an_exponential_moving_average():
-    from ray_jobs.runs import smooth
+    from ray_jobs.runs.plots import smooth
 
     assert smooth([1.0, 0.0, 0.0], 0.0) == [1.0, 0.0, 0.0]
     assert smooth([1.0, 0.0, 0.0], 0.5) == [1.0, 0.5, 0.25]
@@ -177,7 +177,7 @@ def test_tag_and_untag(runs, capsys):
 
 TRAIN_THEN_REPRODUCE = """
 import sys
-from ray_jobs import reproduce
+from ray_jobs.runs import reproduce
 from ray_jobs.config import TrainConfig
 from ray_jobs.train import train
 run_id = train(TrainConfig(template="mnist_cnn", dataset="digits", epochs=2, split="70,15,15", seed=7,

@@ -23,7 +23,7 @@ from neural_engine.build import build
 from neural_engine.checkpoints import load_checkpoint
 from neural_engine.errors import CheckpointError
 from ray_jobs.cli import main
-from ray_jobs.loop import CHECKPOINT, Session, _report, _restore
+from ray_jobs.train.loop import CHECKPOINT, Session, _report, _restore
 from tests.digits_model import digits_graph
 
 REFUSED = "must hold only tensors and plain data"
@@ -127,7 +127,7 @@ def test_resuming_refuses_a_planted_ray_train_checkpoint(tmp_path, fmt):
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_the_best_weights_after_training_refuse_a_planted_checkpoint(tmp_path, fmt):
-    from ray_jobs.finish import best_model
+    from ray_jobs.train.finish import best_model
 
     marker = tmp_path / "marker"
     plant(tmp_path / "checkpoint_000005" / CHECKPOINT, marker, fmt)
@@ -208,15 +208,15 @@ def test_the_loops_checkpoint_resumes_model_optimizer_scheduler_and_counters(tmp
     assert again[1].state_dict()["state"][0]["step"] == optimizer.state_dict()["state"][0]["step"]
     assert again[2].state_dict() == scheduler.state_dict()
 
-    from ray_jobs.finish import best_model
+    from ray_jobs.train.finish import best_model
 
     best, _ = best_model(SimpleNamespace(graph=graph), ray_checkpoint(kept))
     assert all(torch.equal(best.state_dict()[k], v) for k, v in state["best_weights"].items())
 
 
 def test_a_runs_best_weights_load_for_evaluate_and_export(home, tmp_path):
-    from ray_jobs.export import run_source
-    from ray_jobs.reproduce import RunSource
+    from ray_jobs.runs.load import RunSource
+    from ray_jobs.serve.export import run_source
 
     weights = build(digits_graph(), logits=True).state_dict()
     torch.save(weights, tmp_path / "best.pt")

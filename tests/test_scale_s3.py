@@ -15,7 +15,8 @@ import pytest
 TRAIN_EXPORT_REPRODUCE = """
 import sys
 from neural_engine.data import load, registry
-from ray_jobs import export, reproduce
+from ray_jobs.serve import export
+from ray_jobs.runs import reproduce
 from ray_jobs.config import TrainConfig
 from ray_jobs.train import train
 version = registry.register_dataset(load("digits"), "digits-s3")

@@ -14,8 +14,9 @@ import pytest
 import requests
 import torch
 
-from ray_jobs import serve, serve_plans
+from ray_jobs import serve
 from ray_jobs.cli import main
+from ray_jobs.serve import plans as serve_plans
 from tests.digits_model import digits_graph, digits_test_samples, trained_state
 
 MODEL_V1 = {"storage": "/s", "key": "serving/d/aaa.onnx", "version": "aaa", "source": "run r"}
@@ -25,7 +26,7 @@ MODEL_V2 = {"storage": "/s", "key": "serving/d/bbb.onnx", "version": "bbb", "sou
 def test_a_canary_then_promote_or_rollback_only_changes_user_configs():
     app = serve_plans.new_app("d", MODEL_V1, replicas=2, cpus=0.5)
     deps = {d["name"]: d for d in app["deployments"]}
-    assert app["import_path"] == "ray_jobs.serve_app:build" and app["route_prefix"] == "/d"
+    assert app["import_path"] == "ray_jobs.serve.app:build" and app["route_prefix"] == "/d"
     assert deps["stable"]["num_replicas"] == 2 and deps["stable"]["ray_actor_options"] == {"num_cpus": 0.5}
     assert deps["canary"]["ray_actor_options"] == {"num_cpus": 0}  # parked: reserves nothing
     canary = serve_plans.with_canary(app, MODEL_V2, 0.2, replicas=1)

@@ -17,8 +17,8 @@ import pytest
 
 from neural_engine.errors import NeuralForgeError
 from ray_jobs import cluster
-from ray_jobs import postgres as pg
-from ray_jobs import tracking_server as ts
+from ray_jobs.cluster import postgres as pg
+from ray_jobs.cluster import tracking_server as ts
 
 
 @pytest.mark.parametrize(

@@ -67,7 +67,7 @@ def test_gpu_where_none_exists_and_oversized_batches_are_refused():
     import torch
 
     from neural_engine.shapes import propagate
-    from ray_jobs.run_setup import check_resources
+    from ray_jobs.train.setup import check_resources
 
     analysis = propagate(template("resnet18"))
     hyper = resolve(TrainConfig(template="resnet18"), template("resnet18"), "mse")
@@ -82,7 +82,7 @@ def test_gpu_where_none_exists_and_oversized_batches_are_refused():
 def test_network_must_fit_the_dataset():
     from neural_engine.data import load
     from neural_engine.shapes import propagate
-    from ray_jobs.run_setup import check_fit
+    from ray_jobs.train.setup import check_fit
 
     g = template("mnist_cnn")  # 28x28 input, digits are 8x8
     with pytest.raises(ValidationError, match=r"input image \(28, 28, 1\) must match dataset digits"):

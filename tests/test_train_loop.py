@@ -8,9 +8,9 @@ import torch
 
 from neural_engine.data import load
 from neural_engine.dsl import parse_file
-from ray_jobs import loop
 from ray_jobs.config import TrainConfig, resolve
-from ray_jobs.run_setup import DEFAULT_LOSS, loop_config
+from ray_jobs.train import loop
+from ray_jobs.train.setup import DEFAULT_LOSS, loop_config
 
 NET = """network Small {
   input: (8, 8, 1)

@@ -1,4 +1,4 @@
-"""Usage accounting (ray_jobs.usage) on a real MLflow SQLite store."""
+"""Usage accounting (ray_jobs.runs.usage) on a real MLflow SQLite store."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from neural_engine.errors import QuotaExceededError, ValidationError
 from neural_engine.settings import Settings
 from ray_jobs.cli import main
-from ray_jobs.usage import Usage, check_quota, month_range, record_usage, usage_by_user
+from ray_jobs.runs.usage import Usage, check_quota, month_range, record_usage, usage_by_user
 
 OCTOBER = month_range("2026-10")[1]  # first millisecond of October 2026 (UTC)
 NOVEMBER = month_range("2026-11")[1]

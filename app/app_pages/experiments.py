@@ -3,7 +3,7 @@ hyperparameter and architecture diff of two, a run's confusion matrix and miscla
 examples, CSV export, "Reproduce" as a Ray job, and the run in the MLflow UI.
 
 The work is ``neuralforge runs`` (``ray_jobs.runs``: list, compare, smooth, CSV) and
-``ray_jobs.submit``, called through ``app.cache``. An unreachable tracking store or Ray cluster
+``ray_jobs.cluster.submit``, called through ``app.cache``. An unreachable tracking store or Ray cluster
 is a banner saying what to start, never a traceback.
 """
 
@@ -22,6 +22,7 @@ from app import runs_view as view
 from neural_engine.errors import NeuralForgeError
 from neural_engine.settings import settings
 from ray_jobs import runs as runs_cmd
+from ray_jobs.runs.plots import smooth
 
 REPO = Path(__file__).resolve().parents[2]  # the job's working directory on Ray
 TABS = ["Curves", "Compare two", "Evaluation", "Reproduce & MLflow UI"]
@@ -159,7 +160,7 @@ def curves_ui(uri: str, chosen: list) -> None:
         view.label(r): {m: cache.metric_history(uri, r.info.run_id, m) for m in shown if m in r.data.metrics}
         for r in chosen
     }
-    data = view.curve_frame(histories, smoothing, runs_cmd.smooth)
+    data = view.curve_frame(histories, smoothing, smooth)
     columns = st.columns(min(len(shown), 3) or 1)
     for k, metric in enumerate(shown):
         columns[k % len(columns)].altair_chart(
@@ -257,7 +258,7 @@ def confusion_chart(frame: pl.DataFrame) -> alt.Chart:
 
 
 def actions_ui(uri: str, run) -> None:
-    from ray_jobs.reproduce import BEST_RUN_TAG
+    from ray_jobs.runs.load import BEST_RUN_TAG
 
     run_id = run.info.run_id
     url, command = view.mlflow_ui(uri, run.info.experiment_id, run_id)
@@ -284,7 +285,8 @@ def actions_ui(uri: str, run) -> None:
 
 
 def reproduce(run_id: str) -> None:
-    from ray_jobs import submit, usage
+    from ray_jobs.cluster import submit
+    from ray_jobs.runs import usage
 
     try:
         usage.check_quota()

@@ -2,7 +2,7 @@
 PyTorch, with quantized variants and the advisor's pick; the files to download; and Ray Serve
 deployments (deploy, status, scale, delete).
 
-The work is ``neuralforge export`` (``ray_jobs.export``: a run's export is recorded on the run)
+The work is ``neuralforge export`` (``ray_jobs.serve.export``: a run's export is recorded on the run)
 and ``neuralforge serve`` (``ray_jobs.serve``). No Ray cluster is a banner saying what to start.
 """
 
@@ -122,7 +122,7 @@ def options_ui() -> dict:
 def run_export(source: dict, options: dict) -> dict | None:
     """``neuralforge export`` with the page's choices, its progress read from the files it writes;
     the result for :func:`result_ui` (None when it raised, with the error shown)."""
-    from ray_jobs import export as export_cmd
+    from ray_jobs.serve import export as export_cmd
 
     fmt = options["fmt"]
     out = settings().home / "exports" / source["folder"] / fmt  # the CLI's default folder

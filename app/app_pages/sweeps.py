@@ -51,7 +51,7 @@ def sweep_ui(address: str | None) -> None:
     if not (space or searches):
         return
     if address and st.button("Start sweep", type="primary", key="sweep_start"):
-        from ray_jobs import submit
+        from ray_jobs.cluster import submit
 
         try:
             config = submittable(config)  # the Canvas's network is saved as a version first
@@ -117,7 +117,7 @@ def sweeps_ui() -> None:
 def open_best(run_id: str, name: str) -> None:
     """The sweep's winning network (``sweep/best.neural`` on its run) on the Canvas, undoably."""
     from neural_engine.dsl import parse_file
-    from ray_jobs.sweep_tracking import BEST_NETWORK
+    from ray_jobs.tune.tracking import BEST_NETWORK
 
     try:
         graph = parse_file(cache.artifact_text(run_id, BEST_NETWORK), "best.neural").default

@@ -135,7 +135,7 @@ def preflight_ui(config) -> bool:
 
 
 def submit_ui(config, address: str) -> None:
-    from ray_jobs import submit
+    from ray_jobs.cluster import submit
     from ray_jobs.config import to_flags
 
     if st.button("Submit to Ray", type="primary", key="train_submit"):
@@ -164,7 +164,7 @@ def planned_epochs(config) -> int:
 @st.fragment(run_every=3)
 def jobs_ui(address: str) -> None:
     """The cluster's NeuralForge jobs and the watched one's progress, curves and logs (refreshed)."""
-    from ray_jobs import submit
+    from ray_jobs.cluster import submit
 
     try:
         jobs = neuralforge_jobs(submit.list_jobs(address=address))
@@ -198,7 +198,7 @@ def _job_label(job) -> str:
 
 
 def job_ui(job, address: str) -> None:
-    from ray_jobs import submit
+    from ray_jobs.cluster import submit
 
     top = st.columns([3, 1])
     top[0].markdown(f"**{job.status}** · {job.entrypoint}" + (f"  \n{job.message}" if job.message else ""))

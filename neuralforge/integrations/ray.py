@@ -9,7 +9,7 @@
     ray.wait(job)
     ray.get_job_result(job).metrics["test_accuracy"]
 
-The cluster and token are found as ``neuralforge jobs`` finds them (``ray_jobs.submit``), unless
+The cluster and token are found as ``neuralforge jobs`` finds them (``ray_jobs.cluster.submit``), unless
 given here or in the credentials file (``<home>/credentials/ray.json``, mode 0600, written by
 ``save_credentials``). ``train``/``tune`` jobs run ``python -m ray_jobs.train|tune`` with their
 flags checked here first; their MLflow run carries the tag ``neuralforge.job_id``, which is how
@@ -53,11 +53,11 @@ from neuralforge.integrations.errors import (
     NotFoundError,
     TransientError,
 )
-from ray_jobs import submit
+from ray_jobs.cluster import submit
 
 MODULES = {"train": "ray_jobs.train", "tune": "ray_jobs.tune"}
 WORKER_FLAGS = {"train": "--workers", "tune": "--workers-per-trial"}
-JOB_TAG = "neuralforge.job_id"  # set on the MLflow run by ray_jobs.run_setup from NEURALFORGE_JOB_ID
+JOB_TAG = "neuralforge.job_id"  # set on the MLflow run by ray_jobs.train.setup from NEURALFORGE_JOB_ID
 log = logging.getLogger(__name__)
 
 
@@ -262,7 +262,7 @@ class RayConnector(BaseConnector):
         return save_credentials(path or credentials_path(self.name), {"address": address, "token": token})
 
     def submit_job(self, spec: JobSpec, resources: ResourceConfig | None = None) -> str:
-        from ray_jobs import usage
+        from ray_jobs.runs import usage
 
         r = resources or ResourceConfig()
         planned = plan(spec, r)

@@ -10,7 +10,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from neural_engine.dsl import parse_file
 from neural_engine.errors import NeuralForgeError
+from neural_engine.report import report
+from neural_engine.shapes import propagate
+from neural_engine.templates import template
 from ray_jobs.api import models as m
 from ray_jobs.api.auth import require
 from ray_jobs.api.errors import NotFound, body
@@ -41,7 +45,6 @@ def load(source: m.GraphSource):
         return parsed.pick(source.network), warnings_of(parsed)
     if source.graph is not None:
         return graph_from_json(source.graph), []
-    from neural_engine.templates import template
 
     options = {k: v for k, v in (("classes", source.classes), ("width", source.width)) if v is not None}
     if source.input_shape:
@@ -51,7 +54,6 @@ def load(source: m.GraphSource):
 
 @router.post("/parse", response_model=m.ParseResult, summary="DSL text -> graph JSON and warnings")
 def parse(req: m.ParseRequest):
-    from neural_engine.dsl import parse_file
 
     parsed = parse_file(req.dsl)
     graph = parsed.pick(req.network)
@@ -69,7 +71,6 @@ def parse(req: m.ParseRequest):
     summary="per-node shapes, parameters, FLOPs, memory estimate and lints",
 )
 def shapes(req: m.ShapesRequest):
-    from neural_engine.report import report
 
     graph, warnings = load(req)
     return {**report(graph, batch_size=req.batch_size, dtype=req.dtype).to_json(), "warnings": warnings}
@@ -77,7 +78,6 @@ def shapes(req: m.ShapesRequest):
 
 def compile_source(req: m.CompileRequest) -> dict:
     from neural_engine.codegen import generate_keras, generate_pytorch
-    from neural_engine.shapes import propagate
 
     graph, _ = load(req)
     propagate(graph)  # a network that does not check compiles to nothing: say where it fails

@@ -23,6 +23,8 @@ from neural_engine.errors import (
     ShapeError,
     ValidationError,
 )
+from ray_jobs.cluster import submit
+from ray_jobs.serve.plans import ServeError
 
 log = logging.getLogger("neuralforge.api")
 UNPROCESSABLE = (DSLSyntaxError, ValidationError, ShapeError, DatasetError, ExportError)
@@ -37,8 +39,6 @@ class Unavailable(NeuralForgeError):
 
 
 def status_of(err: NeuralForgeError) -> int:
-    from ray_jobs import submit
-    from ray_jobs.serve_plans import ServeError
 
     if isinstance(err, NotFound):
         return 404

@@ -10,12 +10,12 @@ from fastapi import APIRouter, Depends, Query, Request, WebSocket, WebSocketDisc
 from starlette.concurrency import run_in_threadpool
 
 from neural_engine.errors import NeuralForgeError
-from ray_jobs import submit
 from ray_jobs.api import jobs
 from ray_jobs.api import models as m
 from ray_jobs.api.auth import Principal, require, websocket_caller
 from ray_jobs.api.errors import status_of
 from ray_jobs.api.webhooks import check_url
+from ray_jobs.cluster import submit
 
 router = APIRouter(tags=["jobs"])
 Submitter = Annotated[Principal, Depends(require("submit"))]

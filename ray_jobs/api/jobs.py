@@ -19,10 +19,16 @@ import secrets
 import shutil
 from dataclasses import dataclass, fields, replace
 
-from neural_engine.errors import ValidationError
+from neural_engine.dsl import parse_file
+from neural_engine.errors import NeuralForgeError, ValidationError
+from neural_engine.ir import Graph
 from neural_engine.settings import Settings
-from ray_jobs import submit
+from neural_engine.shapes import propagate
+from neural_engine.templates import template
+from ray_jobs.cluster import submit
 from ray_jobs.config import TrainConfig, to_flags
+from ray_jobs.runs import usage
+from ray_jobs.tracking import client
 from ray_jobs.tune import SweepConfig
 
 KIND_ENV, RUN_NAME_ENV, WEBHOOK_ENV = (
@@ -45,9 +51,6 @@ class Submission:
 
 def _network_files(data: dict) -> tuple[dict[str, str], dict[str, str]]:
     """(TrainConfig source fields, files): DSL text and graph JSON checked by the engine first."""
-    from neural_engine.dsl import parse_file
-    from neural_engine.shapes import propagate
-    from neural_engine.templates import template
 
     fields_, files = {}, {}
     if data.get("dsl") is not None:
@@ -69,8 +72,6 @@ def _network_files(data: dict) -> tuple[dict[str, str], dict[str, str]]:
 
 def graph_from_json(d) -> object:
     """``Graph.from_json`` with any malformed document refused as a ValidationError."""
-    from neural_engine.errors import NeuralForgeError
-    from neural_engine.ir import Graph
 
     try:
         return Graph.from_json(d)
@@ -127,7 +128,6 @@ def prepare(kind: str, request: dict, user: str) -> Submission:
 
 def launch(sub: Submission, s: Settings) -> str:
     """Submit to Ray (after the user's quota check); the job id."""
-    from ray_jobs import usage
 
     usage.check_quota(sub.env["NEURALFORGE_USER"], s)
     working_dir = None
@@ -190,7 +190,6 @@ class JobObserver:
     ``end`` once the job has ended (after its last metrics)."""
 
     def __init__(self, job_id: str, s: Settings, *, logs: bool = False):
-        from ray_jobs.tracking import client
 
         self.job_id, self.logs = job_id, logs
         self.tracking, self.uri = client(s.mlflow_uri), s.mlflow_uri

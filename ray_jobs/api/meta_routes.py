@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from neural_engine.errors import NeuralForgeError
 from neural_engine.settings import Settings
 from ray_jobs.api import models as m
+from ray_jobs.cluster import submit
 
 router = APIRouter(tags=["meta"])
 
@@ -33,7 +34,6 @@ def redact(uri: str) -> str:
 
 
 def check_ray() -> dict:
-    from ray_jobs import submit
 
     try:
         c = submit.client()

@@ -1,5 +1,5 @@
 """MLflow through the API: experiments, runs (compare, artifacts, delete), logged models
-(download) and exports (``ray_jobs.export``, validation report in the answer)."""
+(download) and exports (``ray_jobs.serve.export``, validation report in the answer)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ from ray_jobs import runs
 from ray_jobs.api import models as m
 from ray_jobs.api.auth import require
 from ray_jobs.api.errors import NotFound, mlflow_error
+from ray_jobs.serve import export
+from ray_jobs.tracking import client
 
 router = APIRouter(tags=["tracking"])
 READ, SUBMIT, ADMIN = (Depends(require(s)) for s in ("read", "submit", "admin"))
@@ -29,8 +31,6 @@ READ, SUBMIT, ADMIN = (Depends(require(s)) for s in ("read", "submit", "admin"))
 def mlflow(request: Request) -> Iterator:
     """An MlflowClient of the settings; its errors as 404/422/503."""
     from mlflow.exceptions import MlflowException
-
-    from ray_jobs.tracking import client
 
     uri = request.app.state.settings.mlflow_uri
     try:
@@ -256,7 +256,6 @@ class _Parser(argparse.ArgumentParser):
 
 def export_args(req: m.ExportRequest) -> argparse.Namespace:
     """The request as ``neuralforge export`` arguments, parsed by that command's own parser."""
-    from ray_jobs import export
 
     argv = [req.run_id] if req.run_id else ["--template", req.template]
     optional = {
@@ -298,7 +297,6 @@ def export_args(req: m.ExportRequest) -> argparse.Namespace:
     summary="export to ONNX/TorchScript, validated against torch (quantize, prune); the report",
 )
 def create_export(req: m.ExportRequest, request: Request):
-    from ray_jobs import export
 
     with mlflow(request):
         result, run_id = export.export(export_args(req))

@@ -33,6 +33,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlparse
 
 from neural_engine.data.storage import Storage, open_storage
 from neural_engine.errors import NeuralForgeError, ValidationError
@@ -53,7 +54,6 @@ def check_url(url: str, hosts: tuple[str, ...]) -> None:
     Traceback (most recent call last):
     neural_engine.errors.ValidationError: webhook_url's host must be one NEURALFORGE_WEBHOOK_HOSTS allows (hooks.example.com); received 169.254.169.254
     """
-    from urllib.parse import urlparse
 
     if not hosts:
         return

@@ -20,12 +20,14 @@ experiments still count (deleting a run does not give the hours back).
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from neural_engine.errors import JobError, QuotaExceededError, ValidationError
 from neural_engine.settings import Settings, settings
+from ray_jobs.tracking import client as tracking_client
 
 USER_TAG = "neuralforge.user"
 DEVICE_TAG = "neuralforge.device"
@@ -78,11 +80,8 @@ class Usage:
 def record_usage(run_id: str, usage: Usage, *, client=None, step: int = 0) -> None:
     """Log ``usage`` on the MLflow run ``run_id`` in one batch (tracking URI from the settings
     unless a ``MlflowClient`` is given). Safe to call repeatedly; the latest values count."""
-    import time
 
     from mlflow.entities import Metric, RunTag
-
-    from ray_jobs.tracking import client as tracking_client
 
     client = client or tracking_client(settings().mlflow_uri)
     now = int(time.time() * 1000)

@@ -1,4 +1,4 @@
-"""After training: evaluate the best weights on the test split (``ray_jobs.evaluate``: metrics,
+"""After training: evaluate the best weights on the test split (``ray_jobs.runs.evaluate``: metrics,
 tables, figures) and log the model, the best checkpoint, usage and the final status to the run."""
 
 from __future__ import annotations
@@ -8,15 +8,19 @@ from pathlib import Path
 
 import torch
 
+from neural_engine.checkpoints import load_checkpoint
+from neural_engine.data import make_loaders
 from neural_engine.errors import NeuralForgeError
-from ray_jobs.loop import CHECKPOINT
-from ray_jobs.run_setup import Prepared, user
+from neural_engine.objectives import make_loss
+from ray_jobs.runs import evaluate as ev
+from ray_jobs.runs.usage import Usage, record_usage
+from ray_jobs.train.loop import CHECKPOINT
+from ray_jobs.train.setup import Prepared, user
 
 
 def best_model(p: Prepared, checkpoint):
     """The network with the best validation weights from the last checkpoint."""
     from neural_engine.build import build
-    from neural_engine.checkpoints import load_checkpoint
 
     if checkpoint is None:
         raise NeuralForgeError("training reported no checkpoint", hint="see the Ray logs for the failure")
@@ -28,10 +32,8 @@ def best_model(p: Prepared, checkpoint):
 
 
 def evaluate(p: Prepared, model):
-    """The full evaluation of ``model`` on the test split (``ray_jobs.evaluate.Evaluation``)."""
-    from neural_engine.data import make_loaders
-    from neural_engine.objectives import make_loss
-    from ray_jobs.evaluate import evaluate_model
+    """The full evaluation of ``model`` on the test split (``ray_jobs.runs.evaluate.Evaluation``)."""
+    from ray_jobs.runs.evaluate import evaluate_model
 
     h = p.hyper
     loaders = make_loaders(
@@ -51,9 +53,6 @@ def finish(p: Prepared, result, *, seconds: float, usage: bool = True) -> None:
     """Evaluate and log the best weights, the model and (``usage``) the device-hours; end the run."""
     import mlflow
     from mlflow.tracking import MlflowClient
-
-    from ray_jobs import evaluate as ev
-    from ray_jobs.usage import Usage, record_usage
 
     client = MlflowClient(p.tracking_uri)
     model, state = best_model(p, result.checkpoint)

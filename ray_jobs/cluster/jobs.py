@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 
 from neural_engine.errors import JobError
+from neural_engine.settings import settings
+from ray_jobs.runs import usage
 
 
 def _address(p: argparse.ArgumentParser) -> None:
@@ -56,7 +58,7 @@ def _env_pairs(pairs: list[str]) -> dict[str, str]:
 
 
 def cmd_jobs(args) -> int:
-    from ray_jobs import submit, usage
+    from ray_jobs.cluster import submit
 
     if args.action == "submit":
         command = args.entrypoint[1:] if args.entrypoint[:1] == ["--"] else args.entrypoint
@@ -162,8 +164,6 @@ def _usage_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_usage(args) -> int:
-    from neural_engine.settings import settings
-    from ray_jobs import usage
 
     month, _, _ = usage.month_range(args.month)
     totals = usage.usage_by_user(month)

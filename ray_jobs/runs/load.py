@@ -1,29 +1,25 @@
-"""Rebuild a run from what its MLflow run recorded, and train it again.
-
-    neuralforge reproduce RUN_ID
-
-A run's ``setup/`` holds the graph (``graph.json``), the configuration with the dataset pinned
-to its version and content fingerprint (``config.json``) and the augmentation pipeline; the
-hyperparameters and seeds follow from them exactly as they did the first time
-(``ray_jobs.config.resolve``). The new run is tagged ``neuralforge.reproduced_from``; on the same
-machine with one CPU worker its first epoch's training loss equals the original's. A sweep's
-parent run stands for its best trial. :func:`load_run` is shared with ``neuralforge evaluate``.
-"""
+"""A recorded run, loaded back: its configuration (dataset pinned to the version and content
+fingerprint it trained on), graph, dataset, hyperparameters and best weights, from the artifacts
+under its MLflow run's ``setup/``. Shared by ``neuralforge evaluate``, ``reproduce`` and ``export``.
+A sweep's parent run stands for its best trial (``neuralforge.best_run``)."""
 
 from __future__ import annotations
 
-import argparse
 import json
-from dataclasses import dataclass, fields, replace
+import os
+from dataclasses import dataclass, fields
 from pathlib import Path
 
+from neural_engine.checkpoints import load_checkpoint
+from neural_engine.data import load
 from neural_engine.errors import DatasetError, NeuralForgeError, ValidationError
 from neural_engine.ir import Graph
-from ray_jobs.config import Hyper, TrainConfig
-from ray_jobs.entry import module_main
+from neural_engine.settings import settings
+from ray_jobs.config import Hyper, TrainConfig, resolve
+from ray_jobs.tracking import client as tracking_client
+from ray_jobs.train.setup import DEFAULT_LOSS, loop_config
 
 BEST_RUN_TAG = "neuralforge.best_run"
-SOURCE_TAG = "neuralforge.reproduced_from"
 
 
 @dataclass(frozen=True)
@@ -43,7 +39,6 @@ class RunSource:
         from mlflow.tracking import MlflowClient
 
         from neural_engine.build import build
-        from neural_engine.checkpoints import load_checkpoint
 
         client = MlflowClient(self.tracking_uri)
         saved = {a.path for a in client.list_artifacts(self.run_id, "checkpoints")}
@@ -62,11 +57,6 @@ def load_run(run_id: str) -> RunSource:
     """The configuration, graph and dataset of a run, from its artifacts (downloaded under
     ``<home>/runs/<run id>/``)."""
     from mlflow.exceptions import MlflowException
-
-    from neural_engine.data import load
-    from neural_engine.settings import settings
-    from ray_jobs.run_setup import DEFAULT_LOSS, loop_config
-    from ray_jobs.tracking import client as tracking_client
 
     quiet_downloads()
     uri = settings().mlflow_uri
@@ -100,8 +90,6 @@ def load_run(run_id: str) -> RunSource:
             hint="register the original data again, or pin the version it had",
         )
     graph = Graph.from_json(json.loads((local / "graph.json").read_text()))
-    from ray_jobs.config import resolve
-
     hyper = resolve(config, graph, DEFAULT_LOSS[dataset.task])
     return RunSource(
         run_id,
@@ -118,8 +106,6 @@ def load_run(run_id: str) -> RunSource:
 
 def quiet_downloads() -> None:
     """No MLflow progress bars in the commands' output."""
-    import os
-
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
@@ -141,52 +127,3 @@ def _config(recorded: dict | None, params: dict, local: Path) -> TrainConfig:
     config = {k: v for k, v in recorded.items() if k in names}
     augment = str(local / "augmentation.json") if config.get("augment") else None
     return TrainConfig(**{**config, **source, "dataset": recorded["dataset_pinned"], "augment": augment})
-
-
-def reproduce(run_id: str) -> tuple[str, RunSource]:
-    """Train the run again as a new run; returns (new run id, the source)."""
-    from ray_jobs.train import train
-
-    source = load_run(run_id)
-    name = source.run.info.run_name or source.run_id
-    config = replace(source.config, run_name=f"{name}-reproduced", experiment=_experiment(source))
-    return train(config, tags={SOURCE_TAG: source.run_id, "neuralforge.kind": "reproduction"}), source
-
-
-def _experiment(source: RunSource) -> str:
-    from mlflow.tracking import MlflowClient
-
-    return MlflowClient(source.tracking_uri).get_experiment(source.run.info.experiment_id).name
-
-
-def first_losses(tracking_uri: str, *run_ids: str) -> list[float | None]:
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri)
-    out = []
-    for rid in run_ids:
-        history = [m for m in client.get_metric_history(rid, "train_loss") if m.step == 0]
-        out.append(history[0].value if history else None)
-    return out
-
-
-def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run_id", help="the MLflow run to train again (a sweep: its best trial)")
-
-
-def run(args: argparse.Namespace) -> int:
-    new_id, source = reproduce(args.run_id)
-    before, after = first_losses(source.tracking_uri, source.run_id, new_id)
-    print(f"MLflow run {new_id} finished: a reproduction of {source.run_id}")
-    if before is not None and after is not None:
-        same = "equal" if before == after else f"differs by {abs(after - before):.3g}"
-        print(f"first-epoch train_loss: original {before:.6f}, reproduction {after:.6f} ({same})")
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    return module_main("python -m ray_jobs.reproduce", __doc__, add_args, run, argv)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

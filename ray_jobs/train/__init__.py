@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 
 from neural_engine.errors import NeuralForgeError
 from neural_engine.settings import settings
 from ray_jobs.config import TrainConfig, add_arguments, from_args
 from ray_jobs.entry import module_main, stop_on_sigterm, stopped
-from ray_jobs.run_setup import Prepared, prepare, ray_storage
+from ray_jobs.train.setup import Prepared, prepare, ray_storage
 
 OBJECT_STORE_BYTES = 128 * 2**20
 
@@ -69,7 +68,7 @@ def fit(p: Prepared):
     import ray.train
     from ray.train.torch import TorchTrainer
 
-    from ray_jobs.loop import train_loop
+    from ray_jobs.train.loop import train_loop
 
     apply_train_env()  # read when the trainer starts its controller
     c = p.config
@@ -92,7 +91,7 @@ def train(config: TrainConfig, *, tags: dict[str, str] | None = None) -> str:
     ``tags`` go on the run besides the usual ones."""
     from mlflow.tracking import MlflowClient
 
-    from ray_jobs.finish import finish
+    from ray_jobs.train.finish import finish
 
     p = prepare(config, tags=tags)
     client = MlflowClient(p.tracking_uri)
@@ -124,7 +123,3 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     return module_main("python -m ray_jobs.train", __doc__, add_arguments, run, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -24,6 +24,9 @@ from dataclasses import dataclass
 
 import torch
 
+from neural_engine.errors import ValidationError
+from neural_engine.settings import settings
+
 PLACEMENTS = ("auto", "device", "workers")
 MAX_LOADER_WORKERS = 8
 
@@ -59,7 +62,6 @@ def choose(requested: str, dataset, pipeline, train_count: int, device: torch.de
     >>> choose("auto", load("digits"), None, 1257, torch.device("cpu")).path
     'device'
     """
-    from neural_engine.errors import ValidationError
 
     if requested not in PLACEMENTS:
         raise ValidationError(
@@ -75,7 +77,6 @@ def choose(requested: str, dataset, pipeline, train_count: int, device: torch.de
         ok, why = supported(pipeline)
         if not ok:
             reasons.append(f"the augmentation has no batched form on the device: {why}")
-    from neural_engine.settings import settings
 
     share, free = settings().device_data_share, free_memory(device)
     if size > share * free:

@@ -1,6 +1,6 @@
 """PostgreSQL for the MLflow tracking server: the database URL given (checked, its password masked), or a
 private local cluster (``initdb`` once, run as an unprivileged user when we are root, reached only on a Unix
-socket in a private folder, trust authentication there). :mod:`ray_jobs.tracking_server` starts and stops it.
+socket in a private folder, trust authentication there). :mod:`ray_jobs.cluster.tracking_server` starts and stops it.
 
 >>> backend_uri("postgresql://me:secret@db.example.com/mlflow")
 'postgresql+psycopg2://me:secret@db.example.com/mlflow'
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import glob
 import os
+import pwd
 import shutil
 import stat
 import subprocess
@@ -116,7 +117,6 @@ def popen_user() -> dict:
     """Popen arguments that run PostgreSQL as an unprivileged user: none unless we are root."""
     if os.geteuid() != 0:
         return {}
-    import pwd
 
     try:
         pw = pwd.getpwnam(SERVICE_USER)

@@ -11,12 +11,12 @@ step → ``tune.qrandint``/``tune.quniform``, range → ``tune.randint``/``tune.
 ``tune.loguniform``. ``--search PATH=VALUE`` adds or replaces a search value (or fixes a value);
 training flags (``--epochs``, ``--learning-rate``, …) fix what they name.
 
-Trials run the training loop of ``ray_jobs.loop`` in a Tune function trainable, one worker per
+Trials run the training loop of ``ray_jobs.train.loop`` in a Tune function trainable, one worker per
 trial (``--workers-per-trial N`` runs a TorchTrainer per trial, reporting through Ray Train's
 ``TuneReportCallback``). Each trial first substitutes its values into the graph and checks the
 shapes: an invalid sample ends as an errored trial carrying the shape error. ASHA stops weak
 trials early; Optuna proposes values (``bayesian``), or random / grid search. MLflow records one
-parent run and a child run per trial (:mod:`ray_jobs.sweep_tracking`); the winner is evaluated on
+parent run and a child run per trial (:mod:`ray_jobs.tune.tracking`); the winner is evaluated on
 the test split, and its network, every search value resolved, is written as ``best.neural``.
 """
 
@@ -25,17 +25,23 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import sys
 import time
 from dataclasses import MISSING, dataclass, field, fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from neural_engine.data import load
 from neural_engine.errors import NeuralForgeError, ValidationError
 from neural_engine.ir import HPO, Call, Graph
-from neural_engine.search import parse_search_value, search_values, substitute
-from ray_jobs.config import TrainConfig, add_arguments
+from neural_engine.objectives import named, plain
+from neural_engine.search import dsl_value, parse_search_value, sampled, search_values, substitute
+from neural_engine.settings import apply_s3_endpoint
+from ray_jobs.config import TrainConfig, add_arguments, from_args
 from ray_jobs.entry import module_main, stop_on_sigterm, stopped
-from ray_jobs.run_setup import ray_storage
+from ray_jobs.train import connect_ray
+from ray_jobs.train.setup import load_network, loop_config, plan, ray_storage
+
+if TYPE_CHECKING:
+    from ray_jobs.tune.tracking import SweepResult
 
 METHODS = ("bayesian", "random", "grid")
 TRAIN_FLAGS = (
@@ -119,7 +125,6 @@ class SweepConfig:
 def pin_flags(graph: Graph, config: TrainConfig) -> Graph:
     """``graph`` with the training flags written into its training section, so a flag fixes the
     value it names (``--epochs 3`` replaces ``epochs: HPO(...)``) and ``best.neural`` says what ran."""
-    from neural_engine.objectives import named
 
     t = dict(graph.training)
     t.update({k: getattr(config, k) for k in TRAIN_FLAGS if getattr(config, k) is not None})
@@ -161,25 +166,9 @@ def tune_domain(h: HPO, method: str):
     if h.step is not None:
         if method == "grid":
             n = math.floor((h.high - h.low) / h.step + 1e-9) + 1
-            return tune.grid_search([_clean(h.low + i * h.step, h) for i in range(n)])
+            return tune.grid_search([dsl_value(h.low + i * h.step, h) for i in range(n)])
         return tune.qrandint(h.low, h.high, h.step) if ints else tune.quniform(h.low, h.high, h.step)
     return tune.randint(h.low, h.high + 1) if ints else tune.uniform(h.low, h.high)
-
-
-def _clean(value, h: HPO):
-    """A sampled value as the DSL would write it: integers stay integers, steps lose float noise."""
-    if h.kind == "choice":
-        return value
-    if all(isinstance(v, int) and not isinstance(v, bool) for v in (h.low, h.high, h.step or 1)):
-        return round(value)
-    if h.step is not None:
-        decimals = max(0, -math.floor(math.log10(h.step))) + 6
-        return round(float(value), decimals)
-    return float(value)
-
-
-def sampled(space: dict[str, HPO], trial_values: dict) -> dict[str, Any]:
-    return {p: _clean(trial_values[p], h) for p, h in space.items() if p in trial_values}
 
 
 def max_epochs(space: dict[str, HPO], graph: Graph, config: TrainConfig) -> int:
@@ -188,7 +177,6 @@ def max_epochs(space: dict[str, HPO], graph: Graph, config: TrainConfig) -> int:
     h = space.get("train.epochs")
     if h is not None:
         return int(max(h.values) if h.kind == "choice" else h.high)
-    from neural_engine.objectives import plain
 
     return int(plain(graph.training.get("epochs", 10), "epochs"))
 
@@ -198,8 +186,6 @@ def max_epochs(space: dict[str, HPO], graph: Graph, config: TrainConfig) -> int:
 
 def run_trial(trial_config: dict, base: dict) -> None:
     """Substitute the sampled values, check shapes and fit to the data, then train."""
-    from neural_engine.data import load
-    from ray_jobs.run_setup import loop_config, plan
 
     config = TrainConfig(**base["config"])
     space = {p: HPO.from_json(h) for p, h in base["space"].items()}
@@ -210,7 +196,7 @@ def run_trial(trial_config: dict, base: dict) -> None:
     if config.workers > 1:
         _train_on_workers(loop, config)
     else:
-        from ray_jobs.loop import tune_trial_loop
+        from ray_jobs.train.loop import tune_trial_loop
 
         tune_trial_loop(loop)
 
@@ -222,7 +208,7 @@ def _train_on_workers(loop: dict, config: TrainConfig) -> None:
     from ray.train.torch import TorchTrainer
     from ray.tune.integration.ray_train import TuneReportCallback
 
-    from ray_jobs.loop import train_loop
+    from ray_jobs.train.loop import train_loop
 
     trainer = TorchTrainer(
         train_loop,
@@ -243,22 +229,10 @@ def _train_on_workers(loop: dict, config: TrainConfig) -> None:
 # ---- the sweep (driver) -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SweepResult:
-    parent_run_id: str
-    best_run_id: str
-    best_values: dict
-    best_path: str
-    trials: list
-
-
 def sweep(config: TrainConfig, s: SweepConfig) -> SweepResult:
     """Run the sweep; returns the parent run, the best trial's run and where best.neural went."""
     # checkpoints are kept to one per trial, which makes Tune snapshot often: cheap on local disk
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    from neural_engine.data import load
-    from neural_engine.settings import apply_s3_endpoint
-    from ray_jobs.run_setup import load_network
 
     apply_s3_endpoint()  # the sweep's artifacts go to the storage's S3 endpoint, also when used as a library
     config = replace(config, workers=s.workers_per_trial)
@@ -275,7 +249,7 @@ def sweep(config: TrainConfig, s: SweepConfig) -> SweepResult:
     if method == "bayesian" and any(h.kind == "choice" and len(h.values) == 1 for h in space.values()):
         method = "random"  # Optuna refuses one-value categoricals
     samples = s.num_samples or graph.training.get("num_trials") or (1 if method == "grid" else 10)
-    from ray_jobs.sweep_tracking import SweepTracker, finish_sweep, open_sweep
+    from ray_jobs.tune.tracking import SweepTracker, finish_sweep, open_sweep
 
     parent = open_sweep(config, s, space, fixed, method, samples)
     started = time.time()
@@ -306,8 +280,7 @@ def _fit(config, s, graph, space, fixed, method, samples, parent, tracker):
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
-    from ray_jobs.sweep_tracking import SweepLogger
-    from ray_jobs.train import connect_ray
+    from ray_jobs.tune.tracking import SweepLogger
 
     connect_ray()
     stop_on_sigterm()  # after ray.init, which replaced the handler
@@ -411,7 +384,6 @@ def sweep_config(args: argparse.Namespace) -> SweepConfig:
 
 def run(args: argparse.Namespace) -> int:
     """The ``neuralforge tune`` command."""
-    from ray_jobs.config import from_args
 
     out = sweep(from_args(args, workers=args.workers_per_trial), sweep_config(args))
     for row in out.trials:
@@ -428,7 +400,3 @@ def _values_text(values: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     return module_main("python -m ray_jobs.tune", __doc__, add_sweep_arguments, run, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

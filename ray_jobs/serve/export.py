@@ -20,11 +20,16 @@ import json
 import re
 import sys
 import tempfile
+import time
 from pathlib import Path
 
+from neural_engine.checkpoints import load_checkpoint
+from neural_engine.data import SplitSpec, load
 from neural_engine.errors import ExportError, NeuralForgeError
+from neural_engine.ir import Graph
 from neural_engine.settings import settings
 from ray_jobs.entry import module_main
+from ray_jobs.tracking import client
 
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -91,7 +96,6 @@ def spec_from_args(args, name: str):
 
 
 def _client():
-    from ray_jobs.tracking import client
 
     return client(settings().mlflow_uri)
 
@@ -99,9 +103,6 @@ def _client():
 def run_source(run_id: str, directory: Path):
     """(graph, training state dict, dataset, split) of a finished training run."""
     from mlflow.exceptions import MlflowException
-
-    from neural_engine.checkpoints import load_checkpoint
-    from neural_engine.ir import Graph
 
     client = _client()
     try:
@@ -130,7 +131,6 @@ def run_source(run_id: str, directory: Path):
 
 def _run_dataset(params: dict):
     """The run's dataset (``name@version`` when that version is registered) and its split."""
-    from neural_engine.data import SplitSpec, load
 
     name, version = params.get("dataset"), params.get("dataset_version")
     if not name:
@@ -151,7 +151,6 @@ def _run_dataset(params: dict):
 
 def graph_source(args):
     """(graph, state or None, dataset, split) for a graph file or template, with a checkpoint or not."""
-    from neural_engine.checkpoints import load_checkpoint
     from neural_engine.cli import load_graph
 
     graph = load_graph(args)
@@ -203,7 +202,6 @@ def record(run_id: str, result, label: str) -> None:
     """Log the export on the run under ``export/<label>/``: files (without ``rejected/``), metrics
     ``export.<label>.*``, the tag ``neuralforge.export.<label>``, the ONNX model (valid fp32 ONNX)."""
     prefix = f"export/{label}"
-    import time
 
     from mlflow.entities import Metric, RunTag
 
@@ -286,7 +284,7 @@ def run(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return module_main("python -m ray_jobs.export", __doc__, add_arguments, run, argv)
+    return module_main("python -m ray_jobs.serve.export", __doc__, add_arguments, run, argv)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
     neuralforge evaluate RUN_ID [--split test]
 
 Every training run calls :func:`evaluate_and_log` on its best weights at the end
-(``ray_jobs.finish``); the command does the same later for any finished run, from the run's own
+(``ray_jobs.train.finish``); the command does the same later for any finished run, from the run's own
 artifacts (``setup/`` and ``checkpoints/best.pt``). Metrics are :mod:`neural_engine.metrics`'s:
 classification — accuracy, macro precision/recall/F1, one-vs-rest AUC, a per-class table, the
 confusion matrix (JSON and a heatmap) and a grid of misclassified examples; segmentation — Dice,
@@ -19,13 +19,20 @@ import csv
 import io
 import json
 import sys
+import tempfile
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from neural_engine.data import make_loaders
 from neural_engine.metrics import Report, classification_report, regression_report, segmentation_report
+from neural_engine.objectives import make_loss
 from ray_jobs.entry import module_main
+from ray_jobs.runs.load import load_run
+from ray_jobs.runs.plots import confusion_png, examples_png
 
 GRID = 25  # misclassified examples shown
 
@@ -119,70 +126,8 @@ def files(ev: Evaluation) -> dict[str, bytes]:
     return out
 
 
-def _figure(width: float, height: float):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt, plt.figure(figsize=(width, height), dpi=100)
-
-
-def _png(plt, fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
-
-
-def confusion_png(cm: np.ndarray, classes) -> bytes:
-    n = len(classes)
-    plt, fig = _figure(max(4.0, 0.5 * n + 2), max(3.5, 0.5 * n + 1.5))
-    ax = fig.add_subplot()
-    im = ax.imshow(cm, cmap="Blues")
-    fig.colorbar(im, ax=ax)
-    ax.set(
-        xticks=range(n),
-        yticks=range(n),
-        xticklabels=classes,
-        yticklabels=classes,
-        xlabel="predicted",
-        ylabel="true",
-        title="Confusion matrix",
-    )
-    if n <= 20:
-        for (i, j), v in np.ndenumerate(cm):
-            ax.text(
-                j,
-                i,
-                str(v),
-                ha="center",
-                va="center",
-                fontsize=8,
-                color="white" if v > cm.max() / 2 else "black",
-            )
-    return _png(plt, fig)
-
-
-def examples_png(examples, classes) -> bytes:
-    cols = min(5, len(examples))
-    rows = (len(examples) + cols - 1) // cols
-    plt, fig = _figure(2 * cols, 2.2 * rows)
-    for k, (image, true, pred) in enumerate(examples):
-        ax = fig.add_subplot(rows, cols, k + 1)
-        img = image.float().numpy().transpose(1, 2, 0)  # (H, W, C)
-        img = (img - img.min()) / max(float(img.max() - img.min()), 1e-8)
-        ax.imshow(img.squeeze(-1) if img.shape[-1] == 1 else img, cmap="gray")
-        ax.set_title(f"true {classes[true]}\npred {classes[pred]}", fontsize=8)
-        ax.axis("off")
-    return _png(plt, fig)
-
-
 def log(client, run_id: str, ev: Evaluation) -> None:
     """Metrics and files of ``ev`` on the run."""
-    import tempfile
-    import time
-    from pathlib import Path
 
     from mlflow.entities import Metric
 
@@ -203,10 +148,6 @@ def evaluate_run(run_id: str, split: str = "test") -> Evaluation:
     """Evaluate a finished run's best weights on ``split`` and log the results to the run (a sweep's
     parent run: its best trial's run)."""
     from mlflow.tracking import MlflowClient
-
-    from neural_engine.data import make_loaders
-    from neural_engine.objectives import make_loss
-    from ray_jobs.reproduce import load_run
 
     source = load_run(run_id)
     h, dataset = source.hyper, source.dataset
@@ -247,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return module_main("python -m ray_jobs.evaluate", __doc__, add_args, run, argv)
+    return module_main("python -m ray_jobs.runs.evaluate", __doc__, add_args, run, argv)
 
 
 if __name__ == "__main__":

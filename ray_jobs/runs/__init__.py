@@ -15,18 +15,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 from datetime import datetime
 from pathlib import Path
 
+from neural_engine.diff import diff_graphs
 from neural_engine.errors import ValidationError
+from neural_engine.ir import Graph
+from neural_engine.settings import settings
 from ray_jobs.entry import module_main
+from ray_jobs.runs.plots import curves_png
+from ray_jobs.tracking import client
 
 CURVES = ("train_loss", "val_loss", "val_accuracy")
 
 
 def _client():
-    from neural_engine.settings import settings
-    from ray_jobs.tracking import client
 
     return client(settings().mlflow_uri)
 
@@ -170,8 +174,6 @@ def compare(
     optionally the curves (PNG) and the table (CSV)."""
     from mlflow.exceptions import MlflowException
 
-    from neural_engine.diff import diff_graphs
-
     client = _client()
     try:
         runs = [client.get_run(r) for r in run_ids]
@@ -212,10 +214,8 @@ def compare(
 
 
 def _graph(client, run_id: str):
-    import tempfile
 
-    from neural_engine.ir import Graph
-    from ray_jobs.reproduce import quiet_downloads
+    from ray_jobs.runs.load import quiet_downloads
 
     quiet_downloads()
     if not any(a.path == "setup/graph.json" for a in client.list_artifacts(run_id, "setup")):
@@ -223,35 +223,6 @@ def _graph(client, run_id: str):
     with tempfile.TemporaryDirectory() as d:
         path = Path(client.download_artifacts(run_id, "setup/graph.json", d))
         return Graph.from_json(json.loads(path.read_text()))
-
-
-def smooth(values: list[float], alpha: float) -> list[float]:
-    """Exponential moving average (TensorBoard's): ``alpha`` 0 keeps the curve, near 1 flattens it."""
-    out, last = [], None
-    for v in values:
-        last = v if last is None else alpha * last + (1 - alpha) * v
-        out.append(last)
-    return out
-
-
-def curves_png(histories: dict, curves, smoothing: float, names: dict) -> bytes:
-    from ray_jobs.evaluate import _figure, _png
-
-    shown = [m for m in curves if any(h[m] for h in histories.values())]
-    plt, fig = _figure(5 * max(len(shown), 1), 3.5)
-    for k, metric in enumerate(shown):
-        ax = fig.add_subplot(1, len(shown), k + 1)
-        for run_id, h in histories.items():
-            points = sorted(h[metric], key=lambda m: m.step)
-            if points:
-                ax.plot(
-                    [p.step for p in points],
-                    smooth([p.value for p in points], smoothing),
-                    label=f"{names.get(run_id) or run_id[:8]}",
-                )
-        ax.set(title=metric + (f" (smoothing {smoothing:g})" if smoothing else ""), xlabel="epoch")
-        ax.legend(fontsize=7)
-    return _png(plt, fig)
 
 
 def export_csv(runs, path: str) -> None:
@@ -388,7 +359,3 @@ def run(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     return module_main("python -m ray_jobs.runs", __doc__, add_args, run, argv)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

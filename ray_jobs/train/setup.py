@@ -8,15 +8,24 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import weakref
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlparse
 
+from neural_engine.data import load
+from neural_engine.dsl import parse_file, print_dsl
 from neural_engine.errors import ValidationError
 from neural_engine.ir import Graph
-from neural_engine.settings import settings
+from neural_engine.report import report, training_memory
+from neural_engine.search import defaults_text
+from neural_engine.settings import absolute_storage, apply_s3_endpoint, settings
+from neural_engine.shapes import propagate
 from ray_jobs.config import Hyper, TrainConfig, resolve, split_ratios
+from ray_jobs.tracking import client as tracking_client
+from ray_jobs.tracking import experiment_id
 
 DEFAULT_LOSS = {
     "classification": "sparse_categorical_crossentropy",
@@ -39,7 +48,6 @@ class Prepared:
 def load_network(config: TrainConfig, dataset) -> tuple[Graph, str | None]:
     """The graph to train and its DSL text (if it came from DSL). Templates take the dataset's
     input shape and classes."""
-    from neural_engine.dsl import parse_file, print_dsl
 
     if config.template:
         from neural_engine.templates import template
@@ -93,8 +101,6 @@ def check_resources(config: TrainConfig, analysis, hyper: Hyper) -> None:
     import psutil
     import torch
 
-    from neural_engine.report import training_memory
-
     if config.gpu and not _cluster_gpus() and not torch.cuda.is_available():
         raise ValidationError(
             "--gpu needs a GPU; received a cluster with none",
@@ -122,7 +128,6 @@ def _cluster_gpus() -> float:
 def plan(config: TrainConfig, graph: Graph, dataset):
     """Shapes, fit to the dataset and hyperparameters of ``graph``: (analysis, hyper). Raises the
     shape or validation error of a network that cannot train on ``dataset``."""
-    from neural_engine.shapes import propagate
 
     analysis = propagate(graph)
     check_fit(graph, analysis, dataset)
@@ -130,9 +135,6 @@ def plan(config: TrainConfig, graph: Graph, dataset):
 
 
 def prepare(config: TrainConfig, *, tags: dict[str, str] | None = None) -> Prepared:
-    from neural_engine.data import load
-    from neural_engine.search import defaults_text
-    from neural_engine.settings import apply_s3_endpoint
 
     apply_s3_endpoint()  # the run's artifacts go to the storage's S3 endpoint, also when used as a library
     dataset = load(config.dataset)
@@ -162,7 +164,7 @@ def prepare(config: TrainConfig, *, tags: dict[str, str] | None = None) -> Prepa
 def loop_config(
     config: TrainConfig, graph: Graph, hyper: Hyper, dataset, run_id: str | None, threads: int | None = None
 ) -> dict:
-    """What every worker needs (a plain dict): see :mod:`ray_jobs.loop`."""
+    """What every worker needs (a plain dict): see :mod:`ray_jobs.train.loop`."""
     split = None
     if config.split:
         from neural_engine.data import SplitSpec
@@ -263,7 +265,6 @@ def fingerprint(dataset) -> str:
 
 
 def log_files(client, run_id: str, files: dict[str, str], where: str = "setup") -> None:
-    import tempfile
 
     with tempfile.TemporaryDirectory() as d:
         for fname, text in files.items():
@@ -275,9 +276,6 @@ def _open_run(config, graph, dsl_text, analysis, hyper, dataset, tags) -> str:
     from mlflow.entities import Param
 
     from neural_engine.codegen import generate_pytorch
-    from neural_engine.report import report
-    from ray_jobs.tracking import client as tracking_client
-    from ray_jobs.tracking import experiment_id
 
     s = settings()
     client = tracking_client(s.mlflow_uri)
@@ -304,7 +302,6 @@ def _artifact_root(s) -> str:
 
 def under_storage(s, what: str) -> str:
     """``<storage>/<what>``: a URI on remote storage, else an absolute local path."""
-    from neural_engine.settings import absolute_storage
 
     storage = absolute_storage(s.storage)
     return f"{storage.rstrip('/')}/{what}" if "://" in storage else str(Path(storage, what))
@@ -322,7 +319,6 @@ def ray_storage(what: str) -> dict:
     path = under_storage(s, what)
     if not (path.startswith("s3://") and s.s3_endpoint_url):
         return {"storage_path": path}
-    from urllib.parse import urlparse
 
     import pyarrow.fs
 
@@ -369,7 +365,7 @@ def _tags(config: TrainConfig, graph: Graph) -> dict[str, str]:
 
 
 def ray_job_id(environ=os.environ) -> str | None:
-    """The Ray job this driver runs in: ``NEURALFORGE_JOB_ID`` (set by ``ray_jobs.submit``), else the
+    """The Ray job this driver runs in: ``NEURALFORGE_JOB_ID`` (set by ``ray_jobs.cluster.submit``), else the
     submission id Ray's job supervisor gives every job's driver (``ray job submit`` included).
 
     >>> ray_job_id({"RAY_JOB_CONFIG_JSON_ENV_VAR": '{"metadata": {"job_submission_id": "raysubmit_1"}}'})

@@ -12,7 +12,10 @@ in ``neuralforge.error``). Children carry ``mlflow.parentRunId``.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import pickle
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,11 +23,25 @@ from types import SimpleNamespace
 
 from ray import tune
 
+from neural_engine.dsl import print_dsl
 from neural_engine.errors import NeuralForgeError
 from neural_engine.ir import HPO, Graph
-from neural_engine.search import substitute
+from neural_engine.search import sampled, substitute
+from neural_engine.shapes import propagate
+from ray_jobs.config import resolve
 from ray_jobs.entry import stopped
-from ray_jobs.run_setup import DEFAULT_LOSS, Prepared, log_files, prepare, run_params, setup_files
+from ray_jobs.runs.usage import Usage, record_usage
+from ray_jobs.tracking import client as tracking_client
+from ray_jobs.train.setup import (
+    DEFAULT_LOSS,
+    Prepared,
+    log_files,
+    loop_config,
+    prepare,
+    run_params,
+    setup_files,
+    user,
+)
 
 STATUS_TAG = "neuralforge.trial_status"
 BEST_NETWORK = "sweep/best.neural"  # the winning network as DSL, on the sweep's parent run
@@ -39,6 +56,15 @@ METRIC_KEYS = (
     "gpu_memory_gb",
     "gpu_utilization",
 )
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    parent_run_id: str
+    best_run_id: str
+    best_values: dict
+    best_path: str
+    trials: list
 
 
 @dataclass
@@ -58,8 +84,6 @@ class Parent:
 def open_sweep(config, s, space: dict[str, HPO], fixed: dict, method: str, samples: int) -> Parent:
     """The parent run: the network as written (``setup/``) and the sweep's settings."""
     from mlflow.entities import Param
-
-    from ray_jobs.tracking import client as tracking_client
 
     p = prepare(config, tags={"neuralforge.kind": "sweep"})
     client = tracking_client(p.tracking_uri)
@@ -83,7 +107,6 @@ class SweepTracker:
     def __init__(
         self, parent: Parent, graph: Graph, space: dict[str, HPO], fixed: dict, metric: str, goal: str
     ):
-        from ray_jobs.tune import sampled
 
         self.parent, self.graph, self.space, self.fixed = parent, graph, space, fixed
         self.metric, self.goal = metric, goal
@@ -97,11 +120,6 @@ class SweepTracker:
 
     def start(self, trial_id: str, trial_config: dict) -> None:
         from mlflow.entities import Param
-
-        from neural_engine.dsl import print_dsl
-        from neural_engine.shapes import propagate
-        from ray_jobs.config import resolve
-        from ray_jobs.run_setup import user
 
         p = self.parent.prepared
         values = self.sampled(self.space, trial_config)
@@ -198,7 +216,6 @@ class SweepLogger(tune.Callback):
 def trial_error(trial) -> str:
     """The trial's own exception as one line (``ShapeError: …``), not Ray's wrapper and traceback.
     Read from the driver's copy of the error files (the storage copy is synced later)."""
-    import pickle
 
     import cloudpickle
 
@@ -236,12 +253,7 @@ def finish_sweep(
     table of trials; end it FINISHED."""
     from mlflow.entities import Metric, Param
 
-    from neural_engine.dsl import print_dsl
-    from ray_jobs.config import resolve
-    from ray_jobs.finish import finish
-    from ray_jobs.run_setup import loop_config, user
-    from ray_jobs.tune import SweepResult
-    from ray_jobs.usage import Usage, record_usage
+    from ray_jobs.train.finish import finish
 
     rows = tracker.table()
     ok = [r for r in rows if r["status"] != "error" and f"best_{s.metric}" in r]
@@ -317,8 +329,6 @@ def finish_sweep(
 
 
 def _csv(rows: list[dict]) -> str:
-    import csv
-    import io
 
     columns = list(dict.fromkeys(k for r in rows for k in r))
     buf = io.StringIO()

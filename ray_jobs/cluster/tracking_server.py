@@ -16,7 +16,7 @@ With ``--database-url`` (or ``MLFLOW_BACKEND_STORE_URI``) it uses that database 
 What it started is written to ``<home>/tracking.json``; ``down()`` stops exactly those
 processes (PID *and* creation time, their sessions, their descendants), the database with a
 fast shutdown. The database's files stay: the next ``up()`` serves the same runs. The database
-itself (URL checks, the local cluster) is :mod:`ray_jobs.postgres`.
+itself (URL checks, the local cluster) is :mod:`ray_jobs.cluster.postgres`.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ from pathlib import Path
 from neural_engine.errors import TrackingServerError
 from neural_engine.settings import settings
 from ray_jobs import cluster
-from ray_jobs import postgres as pg
+from ray_jobs.cluster import postgres as pg
+from ray_jobs.train.setup import _artifact_root  # where training puts its experiments' artifacts
 
 LOOPBACK = "127.0.0.1"
 
@@ -223,7 +224,6 @@ def _server_command(
 
 
 def _wait_http(proc: subprocess.Popen, url: str, log: Path, timeout: float) -> None:
-    import urllib.error
     import urllib.request
 
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never a proxy
@@ -259,7 +259,6 @@ def up(
 
     >>> # state = up(); os.environ["MLFLOW_TRACKING_URI"] = state.url; ...; down()
     """
-    from ray_jobs.run_setup import _artifact_root  # where training puts its experiments' artifacts
 
     database_url = database_url or os.environ.get("MLFLOW_BACKEND_STORE_URI") or None
     uri = pg.backend_uri(database_url) if database_url else "postgresql+psycopg2://"

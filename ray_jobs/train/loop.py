@@ -31,6 +31,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from neural_engine.checkpoints import load_checkpoint
+from neural_engine.data.registry import load
+from neural_engine.ir import Graph
+from neural_engine.objectives import make_loss, make_scheduler
+
 CHECKPOINT = "state.pt"
 DATA_WAIT_HINT = 0.3  # above this share of a training pass spent waiting for data, say how to fix it
 
@@ -118,8 +123,6 @@ def to_device(batch, device: torch.device, channels_last: bool = False) -> list:
 
 def run_epochs(config: dict, session: Session) -> None:
     from neural_engine.build import build
-    from neural_engine.ir import Graph
-    from neural_engine.objectives import make_loss, make_scheduler
 
     rank, world = session.rank, session.world
     torch.set_num_threads(config["threads"])
@@ -229,10 +232,9 @@ def run_epochs(config: dict, session: Session) -> None:
 
 
 def _loaders(config: dict, session: Session, h: dict):
-    """The training and validation loaders on the run's data path (see :mod:`ray_jobs.data_path`)."""
+    """The training and validation loaders on the run's data path (see :mod:`ray_jobs.train.data_path`)."""
     from neural_engine.data.loaders import make_loaders, resolve_pipeline, resolve_split
-    from neural_engine.data.registry import load
-    from ray_jobs import data_path
+    from ray_jobs.train import data_path
 
     dataset = (
         load(config["dataset"]) if isinstance(config["dataset"], str) else config["dataset"]
@@ -428,7 +430,6 @@ def _restore(checkpoint, model, optimizer, scheduler) -> dict:
     }
     if checkpoint is None:
         return state
-    from neural_engine.checkpoints import load_checkpoint
 
     with checkpoint.as_directory() as d:
         saved = load_checkpoint(Path(d) / CHECKPOINT, what="the Ray Train checkpoint to resume from")

@@ -1,6 +1,6 @@
 """The Ray Serve application behind ``neuralforge serve``: a router and two model deployments.
 
-``build`` (the application's import path: ``ray_jobs.serve_app:build``) binds
+``build`` (the application's import path: ``ray_jobs.serve.app:build``) binds
 
 - ``stable`` and ``canary``: ``ModelReplica`` s running onnxruntime; which model each serves is its
   ``user_config`` (storage URI, key, version), so a new version, a promotion or a scale-up is a
@@ -20,6 +20,8 @@ from ray import serve
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from neural_engine.data.storage import open_storage
+
 MAX_BODY_BYTES = 16 * 2**20
 MAX_BATCH_SIZE = 32
 BATCH_WAIT_S = 0.005
@@ -32,7 +34,6 @@ class ModelReplica:
 
     def reconfigure(self, config: dict) -> None:
         """Load the model ``config`` names (skipped when it is the one already loaded)."""
-        from neural_engine.data.storage import open_storage
         from neural_engine.export.assets.predictor import Predictor
 
         if config.get("key") != self.config.get("key") or self.predictor is None:

@@ -1,7 +1,7 @@
 """What ``neuralforge serve`` asks Serve for: the application config of a deployment and how
 each action changes it (pure functions on Serve's config dicts), and when a deployment is ready.
 
-One application per deployment, from ``ray_jobs.serve_app:build``: ``stable``, ``canary`` and
+One application per deployment, from ``ray_jobs.serve.app:build``: ``stable``, ``canary`` and
 ``Router``. Models, versions and the canary's share live in ``user_config`` s, so deploying a
 canary, promoting, rolling back and scaling are light updates that never restart the stable
 replicas.
@@ -13,7 +13,7 @@ import copy
 
 from neural_engine.errors import NeuralForgeError
 
-IMPORT_PATH = "ray_jobs.serve_app:build"
+IMPORT_PATH = "ray_jobs.serve.app:build"
 
 
 class ServeError(NeuralForgeError):

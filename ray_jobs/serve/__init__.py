@@ -13,7 +13,7 @@ Deployments outlive the command, so they need a running cluster: the head of
 ``neuralforge cluster up`` or ``RAY_ADDRESS`` (the dashboard URL, as for ``jobs``). Every change
 goes through Serve's declarative REST API (``PUT /api/serve/applications/``, the same as ``serve
 deploy config.yaml``); the cluster's own state is the only record. The application is
-``ray_jobs.serve_app``; the model files are copied into the storage (``<storage>/serving/NAME/``)
+``ray_jobs.serve.app``; the model files are copied into the storage (``<storage>/serving/NAME/``)
 where every replica reads them. Serve's HTTP proxy listens on 127.0.0.1 (``--port`` on first start).
 """
 
@@ -23,13 +23,15 @@ import argparse
 import copy
 import hashlib
 import json
-import sys
+import tempfile
 import time
 from pathlib import Path
 
+from neural_engine.data.storage import open_storage
 from neural_engine.settings import settings
+from ray_jobs.cluster import submit
 from ray_jobs.entry import module_main
-from ray_jobs.serve_plans import (
+from ray_jobs.serve.plans import (
     ServeError,
     deployment,
     new_app,
@@ -95,7 +97,7 @@ class Serve:
     def __init__(self, address: str | None = None, token: str | None = None):
         from ray.dashboard.modules.serve.sdk import ServeSubmissionClient
 
-        from ray_jobs import cluster, submit
+        from ray_jobs import cluster
 
         self.address = submit.resolve_address(address)
         token = token or cluster.auth_token()
@@ -180,9 +182,8 @@ class Serve:
 
 def stage_model(source: str, name: str) -> dict:
     """Copy the model to the storage; the replicas' ``user_config`` for it."""
-    from neural_engine.data.storage import open_storage
     from neural_engine.export.assets.predictor import Predictor
-    from ray_jobs.export import is_run_id
+    from ray_jobs.serve.export import is_run_id
 
     if is_run_id(source):
         path, label = onnx_of_run(source), f"run {source}"
@@ -206,12 +207,11 @@ def stage_model(source: str, name: str) -> dict:
 
 def onnx_of_run(run_id: str) -> Path:
     """The run's valid ONNX export, exported (and recorded on the run) first if there is none."""
-    import tempfile
 
     from mlflow.exceptions import MlflowException
 
-    from ray_jobs.export import _client
-    from ray_jobs.export import main as export_main
+    from ray_jobs.serve.export import _client
+    from ray_jobs.serve.export import main as export_main
 
     client = _client()
     target = Path(tempfile.mkdtemp(prefix="nf-serve-"))
@@ -357,7 +357,3 @@ def run(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     return module_main("python -m ray_jobs.serve", __doc__, add_arguments, run, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,11 +13,16 @@ one CPU worker like this machine; GPU workers are faster.
 
 from __future__ import annotations
 
+import itertools
 import math
+import statistics
 import time
 from dataclasses import dataclass
 
+from neural_engine.data import load
+from neural_engine.report import training_memory
 from ray_jobs.config import TrainConfig
+from ray_jobs.train.setup import load_network, plan
 
 FIXED_SECONDS = 40.0  # measured here: process and Ray Train start-up, test evaluation, model logging
 EPOCH_OVERHEAD_SECONDS = 0.5  # measured here: per-epoch report, checkpoint and MLflow logging (digits)
@@ -60,10 +65,6 @@ def preflight(config: TrainConfig, *, measure: bool = True) -> Preflight:
     """Check ``config`` as training would (raising its errors) and estimate memory and time."""
     import psutil
 
-    from neural_engine.data import load
-    from neural_engine.report import training_memory
-    from ray_jobs.run_setup import load_network, plan
-
     dataset = load(config.dataset)
     graph, _ = load_network(config, dataset)
     analysis, hyper = plan(config, graph, dataset)
@@ -87,8 +88,6 @@ def preflight(config: TrainConfig, *, measure: bool = True) -> Preflight:
 
 def step_seconds(config: TrainConfig) -> float:
     """One measured training step of ``config``'s network at its batch size (see :func:`measure_step`)."""
-    from neural_engine.data import load
-    from ray_jobs.run_setup import load_network, plan
 
     dataset = load(config.dataset)
     graph, _ = load_network(config, dataset)
@@ -103,8 +102,6 @@ def fixed_costs(client, experiment_ids: list[str]) -> tuple[float, float, int] |
     logging); the fixed part is the rest of the run, from its process's start (tag
     ``neuralforge.process_start``) to its end: start-up, test evaluation, model logging. None
     when no such run has been recorded yet."""
-    import itertools
-    import statistics
 
     runs = (
         client.search_runs(
