@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from neural_engine.build import build, prefers_channels_last
 from neural_engine.checkpoints import load_checkpoint
 from neural_engine.data.registry import load
 from neural_engine.ir import Graph
@@ -122,7 +123,6 @@ def to_device(batch, device: torch.device, channels_last: bool = False) -> list:
 
 
 def run_epochs(config: dict, session: Session) -> None:
-    from neural_engine.build import build
 
     rank, world = session.rank, session.world
     torch.set_num_threads(config["threads"])
@@ -133,7 +133,7 @@ def run_epochs(config: dict, session: Session) -> None:
     model = build(graph, logits=True)
     device = session.device
     amp = _amp_dtype(device)
-    channels_last = device.type == "cuda" and any(n.type.startswith("Conv") for n in graph.nodes)
+    channels_last = device.type == "cuda" and prefers_channels_last(graph)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     model = session.prepare_model(model)
