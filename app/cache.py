@@ -336,7 +336,7 @@ def run_of_job(job_id: str, done: bool) -> dict | None:
 @st.cache_data(max_entries=64, show_spinner=False)
 def search_space(source: str, ref: str) -> dict[str, str]:
     """Path → search value (as DSL text) of the architecture's HPO values."""
-    from neural_engine.dsl.printer import value as value_text
+    from neural_engine.dsl.values import value as value_text
     from neural_engine.search import search_values
 
     return {path: value_text(hpo) for path, hpo in search_values(architecture_graph(source, ref)).items()}

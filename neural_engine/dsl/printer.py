@@ -9,17 +9,17 @@ output gives the same graph, and printing that again gives the same text.
 
 from __future__ import annotations
 
-import math
 import re
 from itertools import takewhile
 
 from neural_engine import layers
 from neural_engine.checks import check_graph
 from neural_engine.dsl.lower import IdAllocator
-from neural_engine.ir import HPO, Call, Graph, Node
+from neural_engine.dsl.values import IDENT, value
+from neural_engine.dsl.values import key_text as _key
+from neural_engine.ir import Graph, Node
 
 INDENT = "  "
-IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 TRAIN_ORDER = ("loss", "optimizer", "metrics", "lr_schedule")
 
 
@@ -142,41 +142,5 @@ def _block(d: dict) -> str:
     return "{ " + ", ".join(f"{_key(k)}: {value(v)}" for k, v in d.items()) + " }"
 
 
-def _key(k: str) -> str:
-    return k if IDENT.match(k) else value(k)
-
-
 def _ident(name: str) -> str:
     return name if IDENT.match(name) else re.sub(r"\W", "_", name) or "Network"
-
-
-def value(v) -> str:
-    """A value as DSL source."""
-    if v is None:
-        return "None"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        if math.isinf(v) or math.isnan(v):
-            raise ValueError(f"the DSL has no literal for {v}")
-        return repr(v)
-    if isinstance(v, str):
-        return (
-            '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t") + '"'
-        )
-    if isinstance(v, tuple | list):
-        inner = ", ".join(value(x) for x in v)
-        return f"({inner},)" if len(v) == 1 else f"({inner})"
-    if isinstance(v, dict):
-        return "{" + ", ".join(f"{_key(k)}: {value(x)}" for k, x in v.items()) + "}"
-    if isinstance(v, HPO):
-        if v.kind == "choice":
-            return f"HPO(choice({', '.join(value(x) for x in v.values)}))"
-        step = f", step={value(v.step)}" if v.step is not None else ""
-        return f"HPO({v.kind}({value(v.low)}, {value(v.high)}{step}))"
-    if isinstance(v, Call):
-        args = [value(a) for a in v.args] + [f"{k}={value(x)}" for k, x in v.kwargs.items()]
-        return f"{v.name}({', '.join(args)})"
-    raise ValueError(f"cannot print {type(v).__name__} {v!r} as DSL")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
 from neural_engine.dsl import syntax as S
@@ -10,6 +12,7 @@ from neural_engine.ir import HPO, Call
 
 LITERALS = {"true": True, "True": True, "false": False, "False": False, "None": None, "null": None}
 HPO_NAMES = {"hpo", "choice", "range", "log_range"}
+IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def evaluate(v: Any, env: dict[str, Any], span: Span | None = None) -> Any:
@@ -54,8 +57,6 @@ def show(v) -> str:
     >>> show(HPO("range", low=16, high=64)), show((1, "a"))
     ('HPO(range(16, 64))', '(1, "a")')
     """
-    from neural_engine.dsl.printer import value  # the printer imports the lowering, which imports us
-
     try:
         return value(v)
     except (ValueError, TypeError):
@@ -184,3 +185,44 @@ def _no_layers(call: S.CallExpr, values: tuple) -> None:
 
 def _kind(v) -> str:
     return "number" if isinstance(v, int | float) and not isinstance(v, bool) else type(v).__name__
+
+
+def value(v) -> str:
+    """A value as DSL source (the printer's and the messages').
+
+    >>> value({"a b": (1,), "c": True})
+    '{"a b": (1,), c: true}'
+    """
+    if v is None:
+        return "None"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if math.isinf(v) or math.isnan(v):
+            raise ValueError(f"the DSL has no literal for {v}")
+        return repr(v)
+    if isinstance(v, str):
+        return (
+            '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t") + '"'
+        )
+    if isinstance(v, tuple | list):
+        inner = ", ".join(value(x) for x in v)
+        return f"({inner},)" if len(v) == 1 else f"({inner})"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{key_text(k)}: {value(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, HPO):
+        if v.kind == "choice":
+            return f"HPO(choice({', '.join(value(x) for x in v.values)}))"
+        step = f", step={value(v.step)}" if v.step is not None else ""
+        return f"HPO({v.kind}({value(v.low)}, {value(v.high)}{step}))"
+    if isinstance(v, Call):
+        args = [value(a) for a in v.args] + [f"{k}={value(x)}" for k, x in v.kwargs.items()]
+        return f"{v.name}({', '.join(args)})"
+    raise ValueError(f"cannot print {type(v).__name__} {v!r} as DSL")
+
+
+def key_text(k: str) -> str:
+    """A dict key as DSL source: bare when it is an identifier."""
+    return k if IDENT.match(k) else value(k)
