@@ -80,9 +80,15 @@ _MODULE_DICT = nn.ModuleDict()
 
 
 class GraphModule(nn.Module):
-    """Runs ``layers`` in order; each step: (node id, source ids, adapters)."""
+    """Runs ``layers`` in order; each step: (node id, source ids, adapters).
 
-    def __init__(self, input_names, steps, outputs, modules: dict[str, nn.Module], out_adapter=None):
+    ``masks`` (node id -> :class:`~neural_engine.masks.MaskStep`) carries padding masks beside the
+    tensors: (N, steps), True at padded steps, handed to the modules that read them by keyword.
+    """
+
+    def __init__(
+        self, input_names, steps, outputs, modules: dict[str, nn.Module], out_adapter=None, masks=None
+    ):
         super().__init__()
         self.input_names = list(input_names)
         self.steps = [
@@ -91,6 +97,8 @@ class GraphModule(nn.Module):
         ]
         self.outputs = [_key(o) for o in outputs]
         self.out_adapter = out_adapter
+        masks = masks or {}
+        self.masks = [_mask_step(masks.get(n), self.input_names) for n, _, _ in steps]
         self.layers = nn.ModuleDict({_key(k): m for k, m in modules.items()})
         if len(self.layers) != len(modules):
             raise ValidationError(
@@ -102,10 +110,29 @@ class GraphModule(nn.Module):
         if len(args) + len(kwargs) != len(self.input_names):
             raise TypeError(f"expected inputs {self.input_names}; received {len(args) + len(kwargs)} tensors")
         env = dict(zip(self.input_names, args), **kwargs)
-        for key, srcs, adapters in self.steps:
-            env[key] = self.layers[key](*(_MOVE[a](env[s]) for s, a in zip(srcs, adapters)))
+        pads = {}  # node -> its output's padding mask (N, steps), True at padded steps
+        for (key, srcs, adapters), (reads, make, combine) in zip(self.steps, self.masks):
+            xs = (_MOVE[a](env[s]) for s, a in zip(srcs, adapters))
+            env[key] = self.layers[key](*xs, **{k: pads[s] for k, s in reads})
+            if make:
+                pads[key] = env[srcs[0]] == 0
+            elif combine:
+                pads[key] = pads[combine[0]]
+                for s in combine[1:]:  # padded where every input is
+                    pads[key] = pads[key] & pads[s]
         outs = [_MOVE[self.out_adapter](env[o]) for o in self.outputs]
         return outs[0] if len(outs) == 1 else tuple(outs)
+
+
+def _mask_step(step, inputs) -> tuple[list, bool, list]:
+    """A MaskStep with module keys: (reads [(keyword, key)], make, combine [keys])."""
+    if step is None:
+        return [], False, []
+
+    def key(s):
+        return s if s in inputs else _key(s)
+
+    return [(k, key(s)) for k, s in step.reads], step.make, [key(s) for s in step.combine]
 
 
 def _chain_module(chain: Chain) -> GraphModule:
@@ -123,7 +150,7 @@ def build(graph: Graph | Analysis, *, logits: bool = False) -> GraphModule:
     analysis = graph if isinstance(graph, Analysis) else propagate(graph)
     steps = [(nid, info.sources, info.adapters) for nid, info in analysis.nodes.items()]
     modules = {nid: node_module(info, logits=logits) for nid, info in analysis.nodes.items()}
-    return GraphModule(analysis.graph.inputs, steps, analysis.outputs, modules)
+    return GraphModule(analysis.graph.inputs, steps, analysis.outputs, modules, masks=analysis.masks)
 
 
 def prefers_channels_last(graph: Graph) -> bool:

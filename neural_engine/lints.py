@@ -112,43 +112,51 @@ def _softmax_before_ce(a: Analysis, batch: int, b: int):
             )
 
 
-MASK_READERS = (
-    "LSTM",
-    "GRU",
-    "SimpleRNN",
-    "Bidirectional",
-    "MultiHeadAttention",
-    "TransformerEncoder",
-    "TransformerDecoder",
-)
+SEQUENCE_FAMILIES = ("recurrent", "attention")  # layers that skip padded steps when a mask reaches them
 
 
 def _mask_not_passed(a: Analysis, batch: int, b: int):
-    """Keras' ``mask_zero`` makes later recurrent and attention layers skip padded steps; here it is
-    padding_idx=0 only, so say so where such a layer reads the embedding (directly or downstream)."""
+    """The padding mask of ``Embedding(mask_zero=true)`` travels through per-step layers to the
+    recurrent, attention and average-pooling layers that skip padded steps (:mod:`masks`); a
+    layer that does not keep it (Flatten, Reshape, convolutions; a Bidirectional with
+    num_layers > 1) ends it, as in Keras. Say so where a recurrent or attention layer at or after
+    that point then reads padded steps as ordinary steps."""
     readers: dict[str, list[str]] = {}
     for nid, info in a.nodes.items():
         for s in info.sources:
             readers.setdefault(s, []).append(nid)
+    masked = {nid for nid, m in a.masks.items() if m.carried}
     for nid, info in a.nodes.items():
-        if not info.site.params.get("mask_zero"):  # an Embedding that marks id 0 as padding
+        step = a.masks.get(nid)
+        if nid in masked or not any(s in masked for s in info.sources) or (step and step.reads):
+            continue  # the mask goes on, or never came, or this layer read it
+        reader = _unmasked_sequence_layer(a, nid, readers, masked)
+        if reader is not None:
+            name = a.nodes[reader].spec.name
+            yield Lint(
+                "mask-not-passed",
+                nid,
+                "warning",
+                f"the padding mask of mask_zero=true ends at {info.spec.name} ({nid}), so "
+                f"{name} ({reader}) reads padded steps as ordinary steps",
+                "keep only layers that pass the mask on (Dense, Dropout, activations, normalisation, "
+                "PositionalEncoding, merges of masked tensors) before it; stack Bidirectional "
+                "layers instead of num_layers",
+            )
+
+
+def _unmasked_sequence_layer(a: Analysis, start: str, readers: dict, masked: set) -> str | None:
+    """The first recurrent or attention layer (or container of one) at or after ``start`` that
+    no padding mask reaches."""
+    seen, todo = set(), [start]
+    while todo:
+        cur = todo.pop(0)
+        if cur in seen:
             continue
-        seen, todo = set(), list(readers.get(nid, ()))
-        while todo:
-            cur = todo.pop(0)
-            if cur in seen:
-                continue
-            seen.add(cur)
-            name = a.nodes[cur].spec.name
-            if name in MASK_READERS:
-                yield Lint(
-                    "mask-not-passed",
-                    nid,
-                    "warning",
-                    f"mask_zero=true keeps id 0's vector zero, but no mask reaches {name} ({cur}): "
-                    "unlike Keras, it reads padded steps as ordinary steps",
-                    "keep padding short (bucket sequences by length); NeuralForge passes no masks "
-                    "between layers",
-                )
-                break
-            todo += readers.get(cur, [])
+        seen.add(cur)
+        info = a.nodes[cur]
+        families = {info.spec.family} | {i.spec.family for i in (info.body.infos if info.body else ())}
+        if families & set(SEQUENCE_FAMILIES) and (cur == start or not any(s in masked for s in info.sources)):
+            return cur
+        todo += readers.get(cur, [])
+    return None

@@ -23,13 +23,14 @@ same adapters, so the module and the report always agree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from neural_engine import layers
 from neural_engine.checks import check_graph
 from neural_engine.errors import NeuralForgeError, ShapeError
 from neural_engine.ir import Graph, Layout, Node, Shape
 from neural_engine.layers.base import LayerSpec, Site, fmt_shape, numel
+from neural_engine.masks import MaskStep, mask_steps
 
 
 @dataclass(slots=True)  # analysis record: read-only by convention (frozen costs ~1 us/node)
@@ -88,6 +89,7 @@ class Analysis:
     inputs: dict[str, Tensor]
     nodes: dict[str, NodeInfo]  # in topological order
     outputs: tuple[str, ...]  # nodes nothing consumes
+    masks: dict[str, MaskStep] = field(default_factory=dict)  # per node: padding masks (masks.py)
 
 
 def input_tensor(shape: Shape, layout: Layout) -> Tensor:
@@ -115,7 +117,8 @@ def propagate(graph: Graph) -> Analysis:
         env[node_id] = info.output
     consumed = {e.source for e in graph.edges}
     outputs = tuple(i for i in order if i not in consumed)
-    return Analysis(graph, {k: env[k] for k in graph.inputs}, infos, outputs)
+    masks = mask_steps(infos, graph)
+    return Analysis(graph, {k: env[k] for k in graph.inputs}, infos, outputs, masks)
 
 
 def looks_channels_first(shape: Shape) -> bool:

@@ -113,8 +113,8 @@ REFUSED = [
         "TransformerEncoder(4, use_attention_mask=true)",
         SEQ,
         (
-            "TransformerEncoder use_attention_mask must be false: NeuralForge passes no padding mask between "
-            "layers, so torch's key padding mask has nothing to take; received true"
+            "TransformerEncoder: expected a padding mask from an Embedding(mask_zero=true) before it; "
+            "received an input without one"
         ),
     ),
     (

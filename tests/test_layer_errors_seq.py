@@ -117,8 +117,8 @@ def analyse(layer: str, *shapes, body=(), **params):
             {"num_heads": 2, "use_attention_mask": True},
             ValidationError,
             (
-                "TransformerEncoder use_attention_mask must be false: NeuralForge passes no padding mask between "
-                "layers, so torch's key padding mask has nothing to take; received true"
+                r"TransformerEncoder: expected a padding mask from an Embedding\(mask_zero=true\) before it; "
+                "received an input without one"
             ),
         ),
         (

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from neural_engine.ir import GraphBuilder
 from neural_engine.report import report, training_memory
 from neural_engine.shapes import propagate
@@ -51,17 +53,32 @@ def test_huge_tensor_lint():
     assert lint.code == "huge-tensor" and "GiB at batch size 32" in lint.message
 
 
-def test_mask_zero_before_a_recurrent_layer_says_no_mask_is_passed():
+EMBEDDING = ("Embedding", {"input_dim": 100, "output_dim": 16, "mask_zero": True})
+CONV = ("Conv1D", {"filters": 16, "kernel_size": 1})
+TWO_LAYERS = ("Bidirectional", {}, [("LSTM", {"units": 8, "num_layers": 2})])
+
+
+@pytest.mark.parametrize(
+    "between, reader, lints",
+    [
+        ([("Dropout", {"rate": 0.1}), ("LayerNormalization", {})], ("LSTM", {"units": 8}), []),
+        ([("Dense", {"units": 16})], ("MultiHeadAttention", {"num_heads": 2}), []),
+        ([CONV], ("LSTM", {"units": 8}), [("conv1d_1", "Conv1D (conv1d_1), so LSTM (lstm_1)")]),
+        ([CONV, ("Dropout", {"rate": 0.1})], ("GRU", {"units": 8}), [("conv1d_1", "so GRU (gru_1)")]),
+        ([], TWO_LAYERS, [("bidirectional_1", "Bidirectional (bidirectional_1), so Bidirectional")]),
+        ([CONV], ("Dense", {"units": 8}), []),  # nothing after it skips padded steps
+    ],
+)
+def test_mask_zero_lint_says_where_the_padding_mask_ends(between, reader, lints):
     g = GraphBuilder("Masked", {"ids": (20,)})
-    g.chain(
-        "ids",
-        ("Embedding", {"input_dim": 100, "output_dim": 16, "mask_zero": True}),
-        ("Dropout", {"rate": 0.1}),
-        ("LSTM", {"units": 8}),
-    )
-    (lint,) = report(g.build()).lints
-    assert lint.code == "mask-not-passed" and lint.node == "embedding_1"
-    assert "no mask reaches LSTM (lstm_1)" in lint.message and "padded steps" in lint.message
+    x = g.add(EMBEDDING[0], "ids", **EMBEDDING[1])
+    for layer in [*between, reader]:
+        body = [g.node(t, **p) for t, p in layer[2]] if len(layer) == 3 else ()
+        x = g.add(layer[0], x, body=body, **layer[1])
+    found = [lint for lint in report(g.build()).lints if lint.code == "mask-not-passed"]
+    assert [(lint.node, "padded steps") for lint in found] == [(n, "padded steps") for n, _ in lints]
+    for lint, (_, text) in zip(found, lints):
+        assert text in lint.message and "reads padded steps as ordinary steps" in lint.message
 
 
 def test_dense_after_large_flatten_suggests_global_pooling():

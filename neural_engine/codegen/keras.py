@@ -8,7 +8,7 @@ it is listed in ``SAME_AS_KERAS``, and is otherwise refused with an :class:`Expo
 
 Known gaps, by design: ``Embedding(padding_idx=…)`` is refused (Keras has no padding row), and
 ``mask_zero=true`` is written as Keras' ``mask_zero=True``, whose mask later Keras layers honour
-(torch's module only keeps id 0's vector zero);
+as the torch module's padding mask does (:mod:`neural_engine.masks`);
 ``Flatten`` flattens in the user's order (torch flattens channels-first), so weights of a following
 Dense do not transfer one-to-one; RNN ``dropout`` is torch's (between stacked layers), written as
 ``Dropout`` layers between them; ``Adaptive*Pooling`` needs a Keras 3 release that has those

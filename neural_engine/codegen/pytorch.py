@@ -145,7 +145,9 @@ class _Writer:
                 "\n\n    ``logits=True`` leaves out the head's activation (training applies it in "
                 "the loss).\n    "
             )
-        self._emit_class(name, doc, inputs, steps, outs, None, names, logits=bool(heads))
+        self._emit_class(
+            name, doc, inputs, steps, outs, None, names, logits=bool(heads), masks=analysis.masks
+        )
         return ModelClass(name, list(inputs.values()), bool(heads), [analysis.nodes[o].output for o in outs])
 
     def _body_class(self, info: NodeInfo, chain: Chain) -> str:
@@ -172,13 +174,14 @@ class _Writer:
         out_adapter,
         names: Names,
         logits: bool = False,
+        masks=None,
     ):
         init = [
             "self.layers = nn.ModuleDict()  # keyed like NeuralForge's module: checkpoints load as they are"
         ]
         for step in steps:
             init += self._init_lines(step.info, logits)
-        forward = _forward_lines(inputs, steps, outputs, out_adapter, names)
+        forward = _forward_lines(inputs, steps, outputs, out_adapter, names, masks or {})
         args = "self, logits: bool = False" if logits else "self"
         source = [
             f"class {name}(nn.Module):",
@@ -304,18 +307,40 @@ def _module_ref(info: NodeInfo) -> str:
 # forward --------------------------------------------------------------------------------------
 
 
+def _mask_lines(node: str, step: _Step, mask, var: dict, pad: dict, names: Names) -> list[str]:
+    """Where ``node``'s output mask comes from: made from the ids, or its inputs' combined."""
+    if mask.make:
+        pad[node] = names.claim("pad")
+        steps = batch_shape(step.info.output.shape[:1])
+        return [f"{pad[node]} = {var[step.sources[0]]} == 0  # {steps}: padding mask, True at id 0"]
+    sources = list(dict.fromkeys(pad[s] for s in mask.combine))
+    if len(sources) == 1:
+        pad[node] = sources[0]
+        return []
+    pad[node] = names.claim("pad")
+    return [f"{pad[node]} = {' & '.join(sources)}  # padded where every input is"]
+
+
 def _forward_lines(
-    inputs: dict[str, str], steps: list[_Step], outputs: list[str], out_adapter, names: Names
+    inputs: dict[str, str], steps: list[_Step], outputs: list[str], out_adapter, names: Names, masks: dict
 ) -> list[str]:
-    """Straight-line code, one line per node with its output shape."""
+    """Straight-line code, one line per node with its output shape (and padding masks, where an
+    Embedding(mask_zero=true) starts one: ``pad`` is True at padded steps)."""
     var = value_names([(s.info.node.id, s.sources) for s in steps], outputs, inputs, names, _key)
+    pad: dict[str, str] = {}  # node -> the variable holding its output's padding mask
     lines = []
     for step in steps:
         node = step.info.node.id
-        args = ", ".join(f"{var[s]}{MOVES[a]}" for s, a in zip(step.sources, step.adapters))
+        args = [f"{var[s]}{MOVES[a]}" for s, a in zip(step.sources, step.adapters)]
+        mask = masks.get(node)
+        if mask is not None:
+            args += [f"{k}={pad[s]}" for k, s in mask.reads]
         lines.append(
-            f"{var[node]} = self.{_module_ref(step.info)}({args})  # {batch_shape(step.info.output.shape)}"
+            f"{var[node]} = self.{_module_ref(step.info)}({', '.join(args)})"
+            f"  # {batch_shape(step.info.output.shape)}"
         )
+        if mask is not None and mask.carried:
+            lines += _mask_lines(node, step, mask, var, pad, names)
     results = [f"{var[o]}{MOVES[out_adapter]}" for o in outputs]
     if out_adapter:
         lines.append("# back to the arrangement the caller uses")

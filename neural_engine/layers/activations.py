@@ -88,6 +88,7 @@ def _simple(name: str, act: str, *, params=(), torch=None, aliases=(), doc="") -
         infer=_same,
         torch=torch or (lambda site: activation_call(act, site)),
         aliases=aliases,
+        mask="keep",  # element-wise: the padding mask passes on (Keras supports_masking)
         doc=doc or f"{name} activation, element-wise.",
     )
 
@@ -108,6 +109,7 @@ SPECS = (
         "activation",
         (Param("activation", "activation", doc='e.g. "relu"'),),
         infer=_same,
+        mask="keep",
         doc="Applies a named activation.",
         torch=lambda site: (
             activation_call(site.params["activation"], site)
@@ -128,6 +130,7 @@ SPECS = (
         (Param("per_channel", "bool", False, doc="one learned slope per channel, else one in all"),),
         infer=_same,
         order="channels",
+        mask="keep",
         doc="Leaky ReLU with a learned slope.",
         torch=lambda s: TorchCall("nn.PReLU", {"num_parameters": _prelu_n(s)}),
         param_count=lambda s: _prelu_n(s),
@@ -156,6 +159,7 @@ SPECS = (
         infer=_softmax_infer,
         torch=_softmax_call,
         applies_softmax=True,
+        mask="keep",
         doc="Softmax over one axis (default: last).",
     ),
 )

@@ -7,7 +7,7 @@ batched matmuls per attention (scores q·kᵀ and the weighted sum of values).
 
 from __future__ import annotations
 
-from neural_engine.layers.base import LayerSpec, Param, Site, TorchCall, fmt_shape
+from neural_engine.layers.base import LayerSpec, MaskRule, Param, Site, TorchCall, fmt_shape
 
 SEQ_HINT = "attention layers take (steps, features); add a Reshape, or an Embedding for token ids"
 DROPOUT = Param("dropout", "float", 0.0, low=0, high=1, high_open=True, doc="dropout rate in training")
@@ -155,10 +155,9 @@ def transformer_params(decoder: bool) -> tuple[Param, ...]:
             "use_attention_mask",
             "bool",
             False,
-            refused="NeuralForge passes no padding mask between layers, so torch's key padding "
-            "mask has nothing to take",
-            doc="leave it out: every step attends to every step (TransformerDecoder's causal=true "
-            "masks future steps)",
+            doc="require the padding mask of an Embedding(mask_zero=true) before it (an error "
+            "where none arrives); the mask is used whenever one arrives, as torch's key padding "
+            "mask: padded steps are never attended to",
         ),
     )
     if decoder:
@@ -190,6 +189,11 @@ def _block(site: Site) -> tuple[int, int, int, int | None]:
             )
         memory = memory or 1
     return steps or 1, embed, site.params["ff_dim"] or 4 * embed, memory
+
+
+def _block_mask(site: Site) -> MaskRule:
+    """Transformer blocks read the padding mask; ``use_attention_mask=true`` insists on one."""
+    return "need" if site.params["use_attention_mask"] else "use"
 
 
 def _block_infer(site: Site):
@@ -327,6 +331,8 @@ SPECS = (
         order="features",
         arity=(1, 3),
         rank_hint=SEQ_HINT,
+        mask="use",  # the keys' padding mask; the query's passes on
+        mask_args=(("key_padding_mask", -1),),
         doc="Keras multi-head attention: one input is self-attention; inputs (query, value) "
         "or (query, value, key) are cross-attention. Output (query steps, output_shape).",
     ),
@@ -336,6 +342,8 @@ SPECS = (
         transformer_params(decoder=False),
         infer=_block_infer,
         torch=lambda s: _encoder_stack(s, *_block(s)[1:3]),
+        mask=_block_mask,
+        mask_args=(("src_key_padding_mask", 0),),
         param_count=_transformer_param_count,
         flops=_transformer_flops,
         order="features",
@@ -349,6 +357,8 @@ SPECS = (
         transformer_params(decoder=True),
         infer=_block_infer,
         torch=_decoder_torch,
+        mask=_block_mask,
+        mask_args=(("tgt_key_padding_mask", 0), ("memory_key_padding_mask", 1)),
         param_count=_transformer_param_count,
         flops=_transformer_flops,
         order="features",
@@ -382,6 +392,7 @@ SPECS = (
         ),
         infer=_positional_infer,
         torch=_positional_torch,
+        mask="keep",  # adds a table per step: the padding mask passes on
         order="features",
         rank_hint=SEQ_HINT,
         param_count=_positional_params,

@@ -21,6 +21,7 @@ from neural_engine.ir import Shape, at_default
 
 REQUIRED = object()
 Order = Literal["channels", "features", "any"]
+MaskRule = Literal["drop", "keep", "use", "need", "merge", "make"]
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,16 @@ class LayerSpec:
     - ``memory_format``: the torch memory format the layer runs fastest in on a GPU —
       ``"channels_last"`` for 2D convolutions (cuDNN's NHWC kernels); None: no preference. See
       :func:`neural_engine.build.prefers_channels_last`.
+    - ``mask``: what the layer does with the padding mask ``Embedding(mask_zero=true)`` starts
+      (Keras' ``supports_masking``/``compute_mask``; :mod:`neural_engine.masks` follows it through
+      the graph). ``"drop"`` ends it (Keras' default: Flatten, Reshape, convolutions, pooling);
+      ``"keep"`` passes it on unread (per-step layers: Dense, Dropout, activations,
+      normalisations); ``"use"`` hands the module the masks ``mask_args`` names — (keyword,
+      input slot; -1 the last), True at padded steps — and passes the first input's mask on while
+      the output keeps its rank and steps; ``"need"`` is ``"use"`` that refuses an input without a
+      mask; ``"merge"`` (element-wise merges) passes on a mask padded where every input is, none
+      when some input has none; ``"make"`` starts one: padded where the ids are 0. A function of
+      the :class:`Site` decides where parameters matter (Embedding's ``mask_zero``).
     """
 
     name: str
@@ -233,6 +244,12 @@ class LayerSpec:
     flattens: bool = False
     applies_softmax: bool = False
     memory_format: Literal[None, "channels_last"] = None
+    mask: MaskRule | Callable[[Site], MaskRule] = "drop"
+    mask_args: tuple[tuple[str, int], ...] = (("padding_mask", 0),)
+
+    def mask_rule(self, site: Site) -> MaskRule:
+        """The :attr:`mask` rule at ``site``."""
+        return self.mask(site) if callable(self.mask) else self.mask
 
     def param(self, name: str) -> Param:
         for p in self.params:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from neural_engine.layers.base import BODY, LayerSpec, Site, TorchCall, fmt_shape
+from neural_engine.layers.base import BODY, LayerSpec, MaskRule, Site, TorchCall, fmt_shape
 
 
 def body_sum(attr: str):
     """Total of ``attr`` (params, non_trainable, flops) over a container's body."""
     return lambda site: sum(getattr(info, attr) for info in site.body.infos)
+
+
+def body_mask(site: Site) -> MaskRule:
+    """Keras runs the body's layers in turn: the padding mask passes on when each of them keeps it
+    (no mask reaches a body, so a body layer that would read it ends it)."""
+    return "keep" if all(i.spec.mask_rule(i.site) == "keep" for i in site.body.infos) else "drop"
 
 
 def _chain_input(site: Site):
@@ -41,6 +47,7 @@ def _container(name: str, infer, torch, doc: str, aliases=()) -> LayerSpec:
         flops=body_sum("flops"),
         container="chain",
         body_input=_chain_input,
+        mask=body_mask,
         aliases=aliases,
         doc=doc,
     )

@@ -67,6 +67,7 @@ def _dense(name: str, aliases=(), doc="", default_act=None, head=False) -> Layer
         doc=doc,
         activation_param=True,
         neural_order=("units", "activation"),
+        mask="keep",  # acts on each step of (steps, features): the padding mask passes on
         dense=True,
         head=head,
     )
@@ -196,6 +197,7 @@ SPECS = (
         ),
         infer=lambda s: s.x,
         torch=lambda s: TorchCall("nn.Dropout", {"p": s.params["rate"]}),
+        mask="keep",
         doc="Drops units at random in training.",
     ),
     LayerSpec(
@@ -209,14 +211,16 @@ SPECS = (
                 "mask_zero",
                 "bool",
                 False,
-                doc="Keras' flag that id 0 is padding: here padding_idx=0 (id 0's vector is zero "
-                "and never trained); no mask is passed on, so later layers see padded steps "
-                "as zero vectors",
+                doc="Keras' flag that id 0 is padding: padding_idx=0 (id 0's vector is zero and "
+                "never trained) and a padding mask (ids == 0) that per-step layers pass on to "
+                "recurrent, attention and average-pooling layers, which skip padded steps as "
+                "Keras' do; sequences are read as right-padded",
             ),
         ),
         infer=_embedding_infer,
         order="features",
         input_dtype="long",
+        mask=lambda s: "make" if s.params["mask_zero"] else "drop",
         param_count=lambda s: s.params["input_dim"] * s.params["output_dim"],
         torch=_embedding_torch,
         doc="Maps integer token ids to learned vectors.",

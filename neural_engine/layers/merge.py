@@ -26,6 +26,7 @@ def _elementwise(name: str, op: str, arity=(2, None), doc="") -> LayerSpec:
         infer=_same_shapes,
         arity=arity,
         doc=doc,
+        mask="merge",  # Keras: the inputs' masks combined, none if one input has none
         torch=lambda s: TorchCall("nf.Merge", {"op": op}),
     )
 
@@ -93,6 +94,7 @@ SPECS = (
         (Param("axis", "int", -1, doc="axis in your notation"),),
         infer=_concat_infer,
         arity=(2, None),
+        mask=lambda s: "merge" if _concat_axis(s) == len(s.x) - 1 else "drop",  # features: as Keras
         doc="Joins inputs along an axis (default: channels).",
         torch=lambda s: TorchCall("nf.Concatenate", {"dim": _concat_axis(s) + 1}),
     ),

@@ -171,6 +171,8 @@ SPECS = (
         order="channels",
         param_count=lambda s: _affine_count(s, _channel_axis(s)),
         non_trainable=lambda s: 2 * _channel_axis(s),  # running mean and variance
+        # per step in inference; training statistics count padded steps (Keras' leave them out)
+        mask="keep",
         aliases=("BatchNorm", "BatchNorm1D", "BatchNorm2D", "BatchNorm3D"),
         rank_hint="BatchNormalization takes (features,), (steps, channels), (height, width, channels)"
         " or (depth, height, width, channels)",
@@ -191,6 +193,7 @@ SPECS = (
         order="features",
         param_count=lambda s: _affine_count(s, _layer_features(s)),
         aliases=("LayerNorm",),
+        mask="keep",  # per step: the padding mask passes on
         doc="Normalises each sample over its last axis (features); epsilon 1e-3 as in Keras.",
     ),
     LayerSpec(
@@ -214,6 +217,7 @@ SPECS = (
         order="channels",
         param_count=lambda s: _affine_count(s, s.channels()),
         aliases=("GroupNorm",),
+        mask="keep",  # as Keras: statistics over positions count padded steps; the mask passes on
         doc="Normalises each sample over groups of channels (and positions); epsilon 1e-3.",
     ),
     LayerSpec(
@@ -225,6 +229,7 @@ SPECS = (
         order="channels",
         param_count=lambda s: _affine_count(s, s.channels()),
         aliases=("InstanceNorm", "InstanceNorm1D", "InstanceNorm2D", "InstanceNorm3D"),
+        mask="keep",  # like GroupNormalization
         rank_hint="InstanceNormalization takes (steps, channels), (height, width, channels) or "
         "(depth, height, width, channels)",
         doc="Normalises each sample and channel over its positions. Learned center/scale by "

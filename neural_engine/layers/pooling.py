@@ -9,7 +9,16 @@ max pooling, and for average pooling a pad that the average leaves out, as Keras
 
 from __future__ import annotations
 
-from neural_engine.layers.base import LayerSpec, Param, Site, TorchCall, expand, fmt_shape, rank_hint
+from neural_engine.layers.base import (
+    LayerSpec,
+    MaskRule,
+    Param,
+    Site,
+    TorchCall,
+    expand,
+    fmt_shape,
+    rank_hint,
+)
 from neural_engine.shape_math import pool_out, same_pad
 
 KINDS = {"max": ("Max", "Max"), "avg": ("Average", "Avg")}  # kind -> (Keras word, torch word)
@@ -137,6 +146,12 @@ def _global_torch(kind: str, rank: int):
     return torch
 
 
+def _masked_mean(site: Site) -> MaskRule:
+    """The padding mask is over the steps: read it where the steps are the pooled axis (a
+    channels_last network's (steps, features)) and the module is ``nf.GlobalPool``."""
+    return "use" if site.cf and not site.params["keepdims"] else "drop"
+
+
 def _global_spec(kind: str, rank: int) -> LayerSpec:
     word, short = KINDS[kind]
     name = f"Global{word}Pooling{rank}D"
@@ -151,6 +166,8 @@ def _global_spec(kind: str, rank: int) -> LayerSpec:
         rank_hint=rank_hint(name, rank),
         spatial_rank=rank,
         pooling=POOLING[kind],
+        # Keras' GlobalAveragePooling1D averages the real steps; its max pooling ignores the mask
+        mask=_masked_mean if kind == "avg" and rank == 1 else "drop",
         doc=f"{word} over all {rank}D positions: (…, channels) -> (channels,).",
     )
 

@@ -9,7 +9,7 @@ matmuls: per layer and direction, 2·steps·gates·units·(inputs + units).
 from __future__ import annotations
 
 from neural_engine.layers.base import BODY, LayerSpec, Param, Site, TorchCall, fmt_shape
-from neural_engine.layers.containers import body_sum
+from neural_engine.layers.containers import body_mask, body_sum
 
 GATES = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1}
 TORCH_CLASS = {"LSTM": "nn.LSTM", "GRU": "nn.GRU", "SimpleRNN": "nn.RNN"}
@@ -131,6 +131,7 @@ def _rnn_spec(name: str, doc: str, aliases=()) -> LayerSpec:
         order="features",
         aliases=aliases,
         rank_hint=RNN_HINT,
+        mask="use",  # masked steps are skipped; the mask passes on with return_sequences
         doc=doc,
     )
 
@@ -208,6 +209,8 @@ SPECS = (
         torch=lambda s: rnn_call(_inner_rnn(s), 2, s.params["merge_mode"]),
         param_count=lambda s: rnn_param_count(_inner_rnn(s), 2),
         flops=lambda s: rnn_flops(_inner_rnn(s), 2),
+        # one layer per direction takes the mask (stack Bidirectional layers for more)
+        mask=lambda s: "use" if _inner_rnn(s).params["num_layers"] == 1 else "drop",
         doc="Runs its recurrent layer forwards and backwards (torch bidirectional=True) and "
         "merges both: concat doubles the features.",
     ),
@@ -223,6 +226,7 @@ SPECS = (
         param_count=body_sum("params"),
         non_trainable=body_sum("non_trainable"),
         flops=_time_flops,
+        mask=body_mask,
         doc="Applies its layer to every step of axis 1 with shared weights: "
         "(steps, ...) -> (steps, *layer output).",
     ),

@@ -28,6 +28,7 @@ def _spatial_dropout(rank: int) -> LayerSpec:
         order="channels",
         rank_hint=rank_hint(name, rank),
         spatial_rank=rank,
+        mask="keep",  # like Dropout: the padding mask passes on (Keras supports_masking)
         torch=lambda s: TorchCall(f"nn.Dropout{rank}d", {"p": s.params["rate"]}),
         doc=f"Drops whole channels of a {rank}D input at random in training.",
     )
@@ -41,6 +42,7 @@ SPECS = (
         (Param("stddev", "float", low=0, aliases=("std",), doc="standard deviation of the noise"),),
         infer=lambda s: s.x,
         torch=lambda s: TorchCall("nf.GaussianNoise", {"stddev": s.params["stddev"]}),
+        mask="keep",
         doc="Adds zero-mean Gaussian noise in training.",
     ),
     LayerSpec(
@@ -49,6 +51,7 @@ SPECS = (
         (_rate("drop probability the noise mimics"),),
         infer=lambda s: s.x,
         torch=lambda s: TorchCall("nf.GaussianDropout", {"rate": s.params["rate"]}),
+        mask="keep",
         doc="Multiplies by Gaussian noise of mean 1 and variance rate / (1 - rate) in training.",
     ),
     LayerSpec(
@@ -57,6 +60,7 @@ SPECS = (
         (_rate("fraction of units dropped in training"),),
         infer=lambda s: s.x,
         torch=lambda s: TorchCall("nn.AlphaDropout", {"p": s.params["rate"]}),
+        mask="keep",
         doc="Dropout that keeps SELU's self-normalising mean and variance.",
     ),
 )

@@ -13,11 +13,12 @@ from neural_engine.modules import nf_module
 
 @nf_module
 class MultiHeadAttention(nn.Module):
-    """Keras' ``MultiHeadAttention``: ``forward(query, value=None, key=None)``.
+    """Keras' ``MultiHeadAttention``: ``forward(query, value=None, key=None, key_padding_mask=None)``.
 
     query (N, L, Eq), value (N, S, Ev), key (N, S, Ek); key defaults to value, value to query.
     Projects q/k to ``num_heads·key_dim`` and v to ``num_heads·value_dim``, attends per head with
     ``F.scaled_dot_product_attention`` and projects back to ``output_dim`` -> (N, L, output_dim).
+    ``key_padding_mask`` (N, S), True at padded key steps: no query attends to those.
     """
 
     def __init__(
@@ -43,13 +44,16 @@ class MultiHeadAttention(nn.Module):
         n, length = x.shape[:2]
         return x.view(n, length, self.num_heads, dim).transpose(1, 2)  # (N, heads, length, dim)
 
-    def forward(self, query, value=None, key=None):
+    def forward(self, query, value=None, key=None, key_padding_mask=None):
         value = query if value is None else value
         key = value if key is None else key
         q = self._heads(self.query(query), self.key_dim)
         k = self._heads(self.key(key), self.key_dim)
         v = self._heads(self.value(value), self.value_dim)
-        o = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
+        mask = _additive(key_padding_mask, q.dtype)
+        mask = None if mask is None else mask[:, None, None, :]  # (N, 1, 1, S)
+        dropout = self.dropout if self.training else 0.0
+        o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
         n, _, length, _ = o.shape
         return self.output(o.transpose(1, 2).reshape(n, length, self.num_heads * self.value_dim))
 
@@ -72,11 +76,31 @@ class CausalDecoder(nn.Module):
         super().__init__()
         self.stack, self.causal = stack, causal
 
-    def forward(self, target, memory=None):
+    def forward(self, target, memory=None, tgt_key_padding_mask=None, memory_key_padding_mask=None):
+        """``*_key_padding_mask`` (N, steps), True at padded steps: never attended to."""
         mask = causal_mask(target.shape[1], target.device) if self.causal else None
+        pad, memory_pad = _additive(tgt_key_padding_mask), _additive(memory_key_padding_mask)
         if memory is None:
-            return self.stack(target, mask=mask, is_causal=self.causal)
-        return self.stack(target, memory, tgt_mask=mask, tgt_is_causal=self.causal)
+            return self.stack(target, mask=mask, src_key_padding_mask=pad, is_causal=self.causal)
+        return self.stack(
+            target,
+            memory,
+            tgt_mask=mask,
+            tgt_key_padding_mask=pad,
+            memory_key_padding_mask=memory_pad,
+            tgt_is_causal=self.causal,
+        )
+
+
+def _additive(padding_mask, dtype=torch.float32):
+    """A boolean padding mask (True at padded steps) as an additive float one: 0, or the dtype's
+    lowest value at padded steps — not -inf, so a query that may attend to nothing else (a
+    sequence of padding only) gets finite weights instead of NaN, as Keras' large negative does.
+    Float like the causal mask, so torch need not mix the two kinds."""
+    if padding_mask is None:
+        return None
+    zeros = torch.zeros(padding_mask.shape, dtype=dtype, device=padding_mask.device)
+    return zeros.masked_fill(padding_mask, torch.finfo(dtype).min)
 
 
 def sinusoid_table(max_len: int, dim: int) -> torch.Tensor:

@@ -9,14 +9,21 @@ from neural_engine.modules import nf_module
 
 @nf_module
 class GlobalPool(nn.Module):
-    """An adaptive pool to size 1, flattened: (N, C, *spatial) -> (N, C)."""
+    """An adaptive pool to size 1, flattened: (N, C, *spatial) -> (N, C).
+
+    ``padding_mask`` (N, L), True at padded steps, makes an average over (N, C, L) one of the
+    real steps only (Keras' masked GlobalAveragePooling1D; an all-padding row gives zeros where
+    Keras divides 0 by 0)."""
 
     def __init__(self, pool: nn.Module):
         super().__init__()
         self.pool = pool
 
-    def forward(self, x):
-        return self.pool(x).flatten(1)
+    def forward(self, x, padding_mask=None):
+        if padding_mask is None:
+            return self.pool(x).flatten(1)
+        real = (~padding_mask).unsqueeze(1).to(x.dtype)  # (N, 1, L)
+        return (x * real).sum(-1) / real.sum(-1).clamp(min=1)
 
 
 @nf_module
