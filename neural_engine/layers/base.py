@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from neural_engine.errors import ShapeError, ValidationError, did_you_mean
 from neural_engine.ir import Shape, at_default
+from neural_engine.layers.activation_names import canonical_activation
 
 REQUIRED = object()
 Order = Literal["channels", "features", "any"]
@@ -408,8 +409,6 @@ def coerce(spec: LayerSpec, p: Param, v: Any, node_id: str | None):
             bad("one of " + ", ".join(f'"{c}"' for c in p.choices) if p.choices else "a string")
         return v.lower() if p.choices else v
     elif kind == "activation":
-        from neural_engine.layers.activations import canonical_activation
-
         return canonical_activation(spec, p, v, node_id)
     elif kind in ("size", "ints"):
         return _ints(spec, p, v, bad)
