@@ -15,6 +15,7 @@ from pathlib import Path
 
 from neural_engine.errors import NeuralForgeError, ValidationError
 from neural_engine.ir import Graph
+from neural_engine.progress import emit, error_json
 
 
 def _add_graph_source(p: argparse.ArgumentParser) -> None:
@@ -155,9 +156,16 @@ def _by_family(specs):
     return out
 
 
+def _json_arg(p, what: str = "the report as JSON on standard output") -> None:
+    p.add_argument("--json", action="store_true", help=what)
+
+
 def cmd_templates(args) -> int:
     from neural_engine.templates import TEMPLATES
 
+    if args.json:
+        emit([{"name": t.name, "doc": t.doc} for t in TEMPLATES.values()])
+        return 0
     for t in TEMPLATES.values():
         print(f"{t.name:24} {t.doc}")
     return 0
@@ -166,11 +174,13 @@ def cmd_templates(args) -> int:
 def _check_args(p):
     p.add_argument("file", help="a DSL file")
     p.add_argument("--network", help="only this network (default: every network in the file)")
+    _json_arg(p, "the networks checked as JSON: name, layers, params, search values")
 
 
 def cmd_check(args) -> int:
     """Parse and infer every network; exit 1 with the error report on the first problem."""
     from neural_engine.dsl import parse_file
+    from neural_engine.search import defaults_text
     from neural_engine.shapes import propagate
 
     text = read_source(args.file)
@@ -178,19 +188,36 @@ def cmd_check(args) -> int:
     for warning in parsed.warnings:
         print(warning, file=sys.stderr)
     graphs = [parsed.pick(args.network)] if args.network else list(parsed.graphs.values())
-    from neural_engine.search import defaults_text
-
+    checked = []
     for graph in graphs:
         analysis = propagate(graph)
         searched = defaults_text(graph)
+        checked.append(
+            {
+                "network": graph.name,
+                "layers": len(analysis.nodes),
+                "params": sum(i.params for i in analysis.nodes.values()),
+                "search_values": searched,
+            }
+        )
+        if args.json:
+            continue
         print(
-            f"{args.file}: {graph.name}: ok ({len(analysis.nodes)} layers, "
-            f"{sum(i.params for i in analysis.nodes.values()):,} params"
+            f"{args.file}: {graph.name}: ok ({len(analysis.nodes)} layers, {checked[-1]['params']:,} params"
             + (f"; {len(searched)} search values, checked at their defaults" if searched else "")
             + ")"
         )
         for line in searched:
             print(f"  {line}")
+    if args.json:
+        emit(
+            {
+                "file": args.file,
+                "ok": True,
+                "networks": checked,
+                "warnings": [str(w) for w in parsed.warnings],
+            }
+        )
     return 0
 
 
@@ -262,7 +289,7 @@ COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
     "check": ("parse and check every network of a DSL file", _check_args, cmd_check),
     "summary": ("shapes, parameters, FLOPs, memory and lints of a network", _summary_args, cmd_summary),
     "layers": ("the layer registry as a table", _layers_args, cmd_layers),
-    "templates": ("the built-in architectures", lambda p: None, cmd_templates),
+    "templates": ("the built-in architectures", _json_arg, cmd_templates),
     "codegen": ("PyTorch or Keras 3 source for a network", _codegen_args, cmd_codegen),
     "fmt": ("print a DSL file in canonical form", _fmt_args, cmd_fmt),
     "datasets": ("datasets: list, info, register, split, augment, preview", _datasets_args, cmd_datasets),
@@ -299,6 +326,7 @@ EXTRAS = {
     "sklearn": "data",
     "PIL": "data",
     "psycopg2": "postgres",
+    "tqdm": "data",  # the live bars (neural_engine.progress); also in ray
 }
 
 
@@ -332,6 +360,7 @@ def main(argv: list[str] | None = None, commands=None) -> int:
     commands = commands or COMMANDS
     argv = sys.argv[1:] if argv is None else list(argv)
     chosen = next((a for a in argv if not a.startswith("-")), "")
+    as_json = wants_json(argv)
     try:
         args = parser(commands, only=chosen).parse_args(argv)
         return commands[args.command][2](args)
@@ -341,21 +370,36 @@ def main(argv: list[str] | None = None, commands=None) -> int:
     except ModuleNotFoundError as err:
         if (extra := EXTRAS.get((err.name or "").split(".")[0])) is None:
             raise
-        print(
-            f"error: `neuralforge {chosen}` needs {err.name.split('.')[0]}, which is not installed\n"
-            f"  hint: install the {extra} extra: pip install 'neuralforge[{extra}]'",
-            file=sys.stderr,
-        )
+        missing = err.name.split(".")[0]
+        hint = f"install the {extra} extra: pip install 'neuralforge[{extra}]'"
+        message = f"`neuralforge {chosen}` needs {missing}, which is not installed"
+        print(f"error: {message}\n  hint: {hint}", file=sys.stderr)
+        if as_json:
+            emit({"error": {"type": "MissingExtra", "message": message, "hint": hint, "extra": extra}})
         return 1
     except NeuralForgeError as err:
-        source = None
-        if err.span is not None and err.span.file:
-            try:
-                source = Path(err.span.file).read_text(encoding="utf-8")
-            except OSError:
-                pass
-        print(f"error: {err.render(source)}", file=sys.stderr)
+        report_error(err, as_json)
         return 1
+
+
+def wants_json(argv: list[str]) -> bool:
+    """Whether the command line asks for ``--json`` (before a ``--``, after which a job's own
+    arguments follow)."""
+    return "--json" in (argv[: argv.index("--")] if "--" in argv else argv)
+
+
+def report_error(err: NeuralForgeError, as_json: bool = False) -> None:
+    """The error report on standard error; with ``--json`` also :func:`error_json` on standard
+    output (the one document a script reads)."""
+    source = None
+    if err.span is not None and err.span.file:
+        try:
+            source = Path(err.span.file).read_text(encoding="utf-8")
+        except OSError:
+            pass
+    print(f"error: {err.render(source)}", file=sys.stderr)
+    if as_json:
+        emit(error_json(err))
 
 
 if __name__ == "__main__":

@@ -44,10 +44,11 @@ def cmd_ui(args) -> int:
     dashboard, so jobs survive its restarts; ``neuralforge cluster down`` stops it."""
 
     if not (args.no_cluster or settings().ray_address):
+        from neural_engine.progress import Progress
         from ray_jobs import cluster
 
         print("starting the local Ray head (neuralforge cluster up)…", flush=True)
-        state = cluster.up()
+        state = cluster.up(progress=Progress())
         print(f"Ray dashboard: {state.dashboard_url}", flush=True)
     app = Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py"
     # One torch thread in the dashboard: it measures latencies and training steps, and several
@@ -77,7 +78,10 @@ def cmd_ui(args) -> int:
 
 COMMANDS = {
     **engine_cli.COMMANDS,
-    "train": ("train a network on Ray Train, tracked in MLflow", *lazy("ray_jobs.train")),
+    "train": (
+        "train a network on Ray Train, tracked in MLflow",
+        *lazy("ray_jobs.train", add="add_train_arguments"),
+    ),
     "tune": (
         "sweep the network's HPO values with Ray Tune (ASHA, Optuna); records the best network (-o: also a file)",
         *lazy("ray_jobs.tune", add="add_sweep_arguments"),

@@ -13,6 +13,7 @@ import sys
 import threading
 from collections.abc import Callable
 
+from neural_engine.cli import report_error, wants_json
 from neural_engine.errors import NeuralForgeError
 from neural_engine.settings import apply_s3_endpoint
 
@@ -24,11 +25,12 @@ def module_main(
     add_arguments(ap)
     before = signal.getsignal(signal.SIGTERM)
     stop_on_sigterm()
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
         apply_s3_endpoint()  # before any client or Ray worker starts
         return run(ap.parse_args(argv))
     except NeuralForgeError as err:
-        print(f"error: {err.render()}", file=sys.stderr)
+        report_error(err, wants_json(argv))
         return 1
     finally:
         if before is not None and threading.current_thread() is threading.main_thread():

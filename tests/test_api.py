@@ -210,6 +210,16 @@ def test_keys_cli_prints_the_key_once_and_stores_only_a_hash(home, capsys):
     assert client.post("/parse", json={"dsl": DSL}, headers={"X-API-Key": key}).status_code == 200
     assert main(["api", "keys", "revoke", "ci"]) == 0
     assert client.post("/parse", json={"dsl": DSL}, headers={"X-API-Key": key}).status_code == 401
+    capsys.readouterr()
+    assert main(["api", "keys", "create", "--scope", "submit", "--name", "bot", "--json"]) == 0
+    made = json.loads(capsys.readouterr().out)
+    assert made["key"].startswith("nf_") and (made["name"], made["scope"]) == ("bot", "submit")
+    assert client.post("/parse", json={"dsl": DSL}, headers={"X-API-Key": made["key"]}).status_code == 200
+    assert main(["api", "keys", "revoke", made["id"], "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        **{k: made[k] for k in made if k != "key"},
+        "revoked": True,
+    }
     with pytest.raises(SystemExit):  # argparse refuses a scope it does not know
         main(["api", "keys", "create", "--scope", "root", "--name", "x"])
 

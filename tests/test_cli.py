@@ -118,6 +118,42 @@ def test_check_reports_every_network(tmp_path, capsys):
     assert "MnistCNN: ok" in out and "Tiny: ok" in out
 
 
+def test_check_and_templates_json(tmp_path, capsys):
+    path = write(tmp_path, MNIST)
+    assert main(["check", path, "--json"]) == 0
+    out, err = capsys.readouterr()
+    d = json.loads(out)
+    assert d["ok"] is True and d["file"] == path and err == ""
+    assert [(n["network"], n["layers"], n["params"]) for n in d["networks"]] == [
+        ("MnistCNN", 7, 225_034),
+        ("Tiny", 1, 10),
+    ]
+    assert main(["check", write(tmp_path, SEARCHED, "s.neural"), "--json"]) == 0
+    (searched,) = json.loads(capsys.readouterr().out)["networks"]
+    assert "train.batch_size = 16 (the first of HPO(choice(16, 32)))" in searched["search_values"]
+    assert main(["templates", "--json"]) == 0
+    rows = {t["name"]: t["doc"] for t in json.loads(capsys.readouterr().out)}
+    assert {"resnet18", "mnist_cnn", "unet"} <= set(rows) and all(rows.values())
+
+
+def test_errors_with_json_are_a_json_document_on_stdout(tmp_path, capsys):
+    path = write(tmp_path, MNIST.replace("Dense(128", "Dense(0"))
+    assert main(["check", path, "--json"]) == 1
+    out, err = capsys.readouterr()
+    (error,) = json.loads(out).values()
+    assert set(error) == {"type", "message", "node", "file", "line", "column", "hint"}
+    assert (error["type"], error["message"], error["file"], error["line"], error["column"]) == (
+        "ValidationError",
+        "Dense units must be in [1, inf); received 0",
+        path,
+        9,
+        5,
+    )
+    assert f"{path}:9:5: Dense units must be in [1, inf); received 0" in err  # the report stays on stderr
+    assert main(["summary", str(tmp_path / "missing.json"), "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["error"]["message"].startswith("the file must exist")
+
+
 def test_check_fails_with_a_located_report(tmp_path, capsys):
     path = write(tmp_path, MNIST.replace("Dense(128", "Dense(0"))
     assert main(["check", path]) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import io
 import json
 import os
 import stat
@@ -13,9 +14,11 @@ from pathlib import Path
 import pytest
 
 from neural_engine.errors import ClusterError
+from neural_engine.progress import Progress
 from neural_engine.settings import settings
 from ray_jobs import cluster
 from ray_jobs.cli import main
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,6 +68,37 @@ def test_up_is_idempotent_and_status_reports_the_head(ray_head, capsys):
     assert main(["cluster", "up", "--num-cpus", "1", "--object-store-mb", "100"]) == 0
     out = capsys.readouterr().out
     assert f"RAY_ADDRESS={ray_head.state.dashboard_url}" in out and "RAY_AUTH_MODE=token" in out
+    assert main(["cluster", "up", "--json"]) == 0  # already up: its state, as `status --json` says
+    up = json.loads(capsys.readouterr().out)
+    assert up["running"] and (up["pid"], up["dashboard_url"]) == (
+        ray_head.state.pid,
+        ray_head.state.dashboard_url,
+    )
+
+
+def test_down_and_status_json_without_a_head(nf_home, capsys):
+    from ray_jobs.cli import main as cli
+
+    for what in ("cluster", "tracking"):
+        assert cli([what, "down", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out) == {"stopped": []}, what
+    assert cli(["cluster", "status", "--json"]) == 1  # none running: the document says so too
+    assert json.loads(capsys.readouterr().out)["running"] is False
+
+
+def test_the_wait_for_a_head_says_what_it_waits_for(tmp_path):
+    url = f"http://127.0.0.1:{free_port()}"  # nothing answers there
+    proc = subprocess.Popen(["sleep", "30"])  # a head that never serves
+    said = io.StringIO()
+    try:
+        with pytest.raises(ClusterError, match="must answer at .* within 1 s"):
+            cluster._wait_ready(proc, url, "token", tmp_path / "log", 1, Progress(stream=said))
+    finally:
+        proc.kill()
+        proc.wait()
+    assert said.getvalue() == (
+        f"waiting for the Ray head at {url}: starting (its job server does not answer yet)\n"
+    )  # once, though it polled again
 
 
 @pytest.mark.slow

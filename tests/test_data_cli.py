@@ -70,9 +70,20 @@ def test_register_options_and_warnings(tmp_path, nf_home, capsys):
     )
     out, err = capsys.readouterr()
     assert "input (5, 5, 3)" in out and "warning: class imbalance" in err and "warning: 1 corrupt" in err
+    # progress on stderr: the images read (the corrupt one too), then the storing
+    assert "reading p.zip: 10 images in " in err and "storing pets: 9 samples" in err
     csv = tmp_path / "t.csv"
     csv.write_text("a,b,y\n1,2,0\n3,4,1\n")
-    assert main(["datasets", "register", str(csv), "--name", "table", "--label-column", "y"]) == 0
+    assert main(["datasets", "register", str(csv), "--name", "table", "--label-column", "y", "--json"]) == 0
+    out, err = capsys.readouterr()
+    doc = json.loads(out)
+    assert (doc["name"], doc["number"], doc["task"], doc["stats"]["samples"]) == (
+        "table",
+        1,
+        "classification",
+        2,
+    )
+    assert "reading t.csv (" in err
     assert main(["datasets", "register", str(csv), "--name", "table2"]) == 1
     assert 'label column "label"' in capsys.readouterr().err
 
@@ -83,6 +94,15 @@ def test_split_builtin_and_registered(tmp_path, nf_home, capsys):
     main(["datasets", "register", make_zip(tmp_path / "p.zip", good_members(10, 10)), "--name", "pets"])
     assert main(["datasets", "split", "pets", "--ratios", "50,30,20", "--stratify"]) == 0
     assert "pets v2" in capsys.readouterr().out.splitlines()[-1]
+    assert main(["datasets", "split", "pets", "--ratios", "60,20,20", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["number"] == 3 and sum(doc["split"]["counts"].values()) == 20
+    assert main(["datasets", "split", "digits", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "name": "digits",
+        "builtin": True,
+        "counts": {"train": 1258, "val": 270, "test": 269},
+    }
     assert main(["datasets", "split", "pets", "--ratios", "50,30"]) == 1
     assert "adding up to 100" in capsys.readouterr().err
 
@@ -117,6 +137,16 @@ def test_augment_and_preview(tmp_path, nf_home, capsys):
     main(["datasets", "register", make_zip(tmp_path / "p.zip", good_members()), "--name", "pets"])
     assert main(["datasets", "augment", "pets", "--pipeline", str(pipe)]) == 0
     assert "pipeline of 1 operations" in capsys.readouterr().out
+    assert main(["datasets", "augment", "pets", "--pipeline", str(pipe), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["pipeline"] == [
+        {"type": "RandomRotation", "params": {"degrees": 25}}
+    ]
+    assert (
+        main(["datasets", "preview", "pets", "--pipeline", str(pipe), "-o", str(out), "-n", "3", "--json"])
+        == 0
+    )
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["path"] == str(out) and len(doc["samples"]) == 3
 
 
 def test_errors_are_messages_not_tracebacks(tmp_path, nf_home, capsys):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -140,13 +141,59 @@ def test_neuralforge_jobs_cli(ray_head, tmp_path, capsys):
         )
         == 0
     )
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     job_id = out.splitlines()[0]
     assert job_id.startswith("raysubmit_") and "hi from cli" in out
+    assert f"job {job_id}: SUCCEEDED" in err  # status changes on stderr, the logs on stdout
     assert main(["jobs", "list"]) == 0
     assert job_id in capsys.readouterr().out
     assert main(["jobs", "logs", job_id, "--tail", "1"]) == 0
     assert capsys.readouterr().out == "hi from cli\n"
+    assert main(["jobs", "logs", job_id, "--follow"]) == 0  # an ended job: its logs, then done
+    assert capsys.readouterr().out.endswith("hi from cli\n")
+    assert main(["jobs", "status", job_id, "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert (status["id"], status["status"], status["user"]) == (job_id, "SUCCEEDED", "tester")
+    assert main(["jobs", "stop", job_id, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"job_id": job_id, "stopped": False}
+    argv = [
+        "jobs",
+        "submit",
+        "--working-dir",
+        str(wd),
+        "--wait",
+        "--json",
+        "--",
+        "python",
+        "-c",
+        "print('logs')",
+    ]
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    job = json.loads(out)  # --json: the ended job alone on stdout, its logs on stderr
+    assert job["status"] == "SUCCEEDED" and job["entrypoint"] == submit.entrypoint(argv[7:])
+    assert "logs\n" in err and f"job {job['id']}: SUCCEEDED" in err
+
+
+@pytest.mark.slow
+def test_wait_streams_the_logs_as_the_job_writes_them(ray_head):
+    from neural_engine.progress import Progress
+
+    script = "import time; print('one', flush=True); time.sleep(3); print('two', flush=True)"
+    job_id = submit.submit(["python", "-c", script], working_dir=None)
+    chunks, states = [], io.StringIO()
+    job = submit.wait(
+        job_id,
+        timeout=120,
+        on_logs=lambda text: chunks.append((time.monotonic(), text)),
+        progress=Progress(stream=states),
+    )
+    assert job.status == "SUCCEEDED" and "".join(t for _, t in chunks).endswith("one\ntwo\n")
+    one = next(at for at, text in chunks if re.search("^one$", text, re.M))  # not the entrypoint's echo
+    two = next(at for at, text in chunks if re.search("^two$", text, re.M))
+    assert two - one > 1.5, chunks  # "one" was shown while the job slept
+    said = [line.split(": ", 1)[1] for line in states.getvalue().splitlines()]
+    assert said[-1].startswith("SUCCEEDED") and said[-2] == "RUNNING" and len(said) == len(set(said)), said
 
 
 @pytest.mark.slow
@@ -206,6 +253,10 @@ def test_ray_job_submit_training_records_into_the_clusters_store(ray_head, tmp_p
     )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     job_id = re.search(r"Job '(raysubmit_\w+)' submitted successfully", r.stdout).group(1)
+    # the job's log (which `ray job submit` streams) holds the epoch line, the run's number
+    assert re.search(r"^epoch 1/1  train_loss \d+\.\d{4}  val_loss \d+\.\d{4}  ", r.stdout, re.M), r.stdout[
+        -3000:
+    ]
 
     assert main(["runs", "list", "--json", "--filter", f"tags.`neuralforge.job_id` = '{job_id}'"]) == 0
     (run,) = json.loads(capsys.readouterr().out)

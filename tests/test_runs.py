@@ -171,6 +171,11 @@ def test_tag_and_untag(runs, capsys):
     assert main(["runs", "untag", runs["B"], "stage"]) == 1
     assert main(["runs", "tag", runs["B"], "mlflow.parentRunId=x"]) == 1
     assert "belong to MLflow" in capsys.readouterr().err
+    assert main(["runs", "tag", runs["B"], "stage=prod", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"run_id": runs["B"], "tagged": {"stage": "prod"}}
+    assert main(["runs", "untag", runs["B"], "stage", "owner", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"run_id": runs["B"], "removed": ["stage", "owner"]}
+    assert {"stage", "owner"}.isdisjoint(client.get_run(runs["B"]).data.tags)
 
 
 # ---- a real training run, reproduced and evaluated ------------------------------------------------
@@ -183,13 +188,13 @@ from ray_jobs.train import train
 run_id = train(TrainConfig(template="mnist_cnn", dataset="digits", epochs=2, split="70,15,15", seed=7,
                            run_name="original"))
 print(f"MLflow run {run_id} finished")
-sys.exit(reproduce.main([run_id]))  # the command, in the same process: one Ray start for both runs
+sys.exit(reproduce.main([run_id, "--json"]))  # the command, in the same process: one Ray start for both
 """
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A training run and its reproduction: (home, original run id, reproduction's output)."""
+    """A training run and its reproduction: (home, original run id, (stdout, stderr))."""
     home = tmp_path_factory.mktemp("train-home")
     cleared = ("RAY_ADDRESS", "MLFLOW_TRACKING_URI", "NEURALFORGE_STORAGE")
     env = {k: v for k, v in os.environ.items() if k not in cleared}
@@ -203,16 +208,22 @@ def trained(tmp_path_factory):
         check=False,
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    return home, re.search(r"MLflow run (\w+) finished\n", out.stdout).group(1), out.stdout
+    return home, re.search(r"MLflow run (\w+) finished\n", out.stdout).group(1), (out.stdout, out.stderr)
 
 
 @pytest.mark.slow
 def test_reproduce_trains_the_same_run_again(trained):
     from mlflow.tracking import MlflowClient
 
-    home, run_id, out = trained
-    new_id = re.search(r"MLflow run (\w+) finished: a reproduction of " + run_id, out).group(1)
+    home, run_id, (out, err) = trained
+    # --json: the document ends stdout (the library call before it printed Ray's worker lines there)
+    report = json.loads(out[out.rindex("\n{\n") :])
+    new_id = report["run_id"]
+    assert report["reproduced_from"] == run_id and report["status"] == "FINISHED"
     client = MlflowClient(f"sqlite:///{home}/mlflow.db")
+    assert report["metrics"] == client.get_run(new_id).data.metrics
+    assert [e["epoch"] for e in report["epochs"]] == [0, 1]
+    assert re.findall(r"^epoch (\d)/2  train_loss", err, re.M) == ["1", "2"]  # its progress, on stderr
     old, new = client.get_run(run_id), client.get_run(new_id)
     assert new.data.tags["neuralforge.reproduced_from"] == run_id
     assert new.info.run_name == "original-reproduced"
@@ -232,12 +243,13 @@ def test_reproduce_trains_the_same_run_again(trained):
     )
     assert {k: new.data.params[k] for k in same} == {k: old.data.params[k] for k in same}
     assert new.data.params["split"] == "70,15,15" and new.data.params["train.seed"] == "7"
-    assert "(equal)" in out
+    assert report["first_train_loss"] == {"original": first[0][0], "reproduction": first[1][0], "equal": True}
 
 
 @pytest.mark.slow
-def test_evaluate_command_scores_the_best_checkpoint(trained, monkeypatch, capsys):
+def test_evaluate_command_scores_the_best_checkpoint(trained, monkeypatch, capsys, tmp_path):
     from mlflow.tracking import MlflowClient
+    from PIL import Image
 
     home, run_id, _ = trained
     monkeypatch.setenv("NEURALFORGE_HOME", str(home))
@@ -246,10 +258,28 @@ def test_evaluate_command_scores_the_best_checkpoint(trained, monkeypatch, capsy
     client = MlflowClient(f"sqlite:///{home}/mlflow.db")
     at_end = client.get_run(run_id).data.metrics  # logged by training, from the best weights
     assert {"test_accuracy", "test_precision_macro", "test_f1_macro", "test_auc_ovr"} <= set(at_end)
-    assert main(["evaluate", run_id, "--json"]) == 0
-    again = json.loads(capsys.readouterr().out)
+    assert main(["evaluate", run_id, "--json", "-o", str(tmp_path / "ev")]) == 0
+    out, err = capsys.readouterr()
+    again = json.loads(out)
     for key in ("test_accuracy", "test_f1_macro", "test_auc_ovr", "test_loss"):
         assert again[key] == pytest.approx(at_end[key], abs=1e-9), key
+    # -o: the same files as the run's evaluation/test/, in the folder; the figures are real PNGs
+    written = {p.name for p in (tmp_path / "ev").iterdir()}
+    assert written == {
+        "metrics.json",
+        "per_class.json",
+        "per_class.csv",
+        "confusion_matrix.json",
+        "confusion_matrix.png",
+        "misclassified.png",
+    }
+    assert f"to {tmp_path / 'ev'}" in err
+    assert json.loads((tmp_path / "ev" / "metrics.json").read_text()) == again
+    assert len(json.loads((tmp_path / "ev" / "per_class.json").read_text())) == 10
+    for png in ("confusion_matrix.png", "misclassified.png"):
+        with Image.open(tmp_path / "ev" / png) as image:
+            image.load()
+            assert image.format == "PNG" and min(image.size) > 100, (png, image.size)
     assert main(["evaluate", run_id, "--split", "val"]) == 0
     assert "eval_val_accuracy" in client.get_run(run_id).data.metrics
     files = {a.path for a in client.list_artifacts(run_id, "evaluation/test")}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import collections
 import json
+import re
 import socket
 
 import numpy as np
@@ -132,7 +133,17 @@ def test_live_deployment_with_scaling_canary_rollback_and_bad_input(ray_head, tm
     p1, p2 = _probabilities(trained_state(), x), _probabilities(trained_state(seed=1, epochs=2), x)
     assert (p1.argmax(1) != p2.argmax(1)).any() or not np.allclose(p1, p2)
 
-    assert main(["serve", "deploy", run_id, "--name", "digits", "--cpus", "0.1", "--port", str(port)]) == 0
+    capsys.readouterr()
+    argv = ["serve", "deploy", run_id, "--name", "digits", "--cpus", "0.1", "--port", str(port), "--json"]
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    deployed = json.loads(
+        out
+    )  # --json: only the deployment on stdout; the export's report, the wait on stderr
+    assert (deployed["name"], deployed["url"], deployed["stable"]["replicas"]) == ("digits", url, 1)
+    assert deployed["stable"]["source"] == f"run {run_id}" and deployed["canary"] is None
+    assert f"staging {run_id} in the storage" in err
+    assert "waiting for the replicas of digits: ready" in err.splitlines()
     answer = http.post(url, json={"inputs": x.tolist()}, timeout=30).json()
     assert answer["predictions"] == p1.argmax(1).tolist()
     np.testing.assert_allclose(np.array(answer["outputs"]), p1, atol=1e-5)
@@ -160,8 +171,11 @@ def test_live_deployment_with_scaling_canary_rollback_and_bad_input(ray_head, tm
         == p1[:2].argmax(1).tolist()
     )
 
-    assert main(["serve", "scale", "digits", "--replicas", "2"]) == 0
-    assert _status(capsys)["stable"]["replicas"] == 2
+    assert main(["serve", "scale", "digits", "--replicas", "2", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["stable"]["replicas"] == 2 == _status(capsys)["stable"]["replicas"]
+    waits = re.findall(r"^waiting for the replicas of digits: (.*)$", err, re.M)
+    assert waits[-1] == "ready", err
     assert (
         http.post(url, json={"inputs": x.tolist()}, timeout=30).json()["predictions"] == p1.argmax(1).tolist()
     )
@@ -192,5 +206,7 @@ def test_live_deployment_with_scaling_canary_rollback_and_bad_input(ray_head, tm
     answer = http.post(url, json={"inputs": x.tolist()}, timeout=30).json()
     assert answer["version"] == canary["version"] and answer["predictions"] == p2.argmax(1).tolist()
 
-    assert main(["serve", "delete", "digits"]) == 0
+    capsys.readouterr()
+    assert main(["serve", "delete", "digits", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"name": "digits", "deleted": True}
     assert http.post(url, json={"inputs": x[:1].tolist()}, timeout=30).status_code == 404

@@ -3,11 +3,13 @@ finished run with everything needed to reproduce it, and recovery from a killed 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -115,16 +117,37 @@ def test_metric_logger_batches_and_skips_what_is_stored(tmp_path):
 RAY_VARS = ("RAY_ADDRESS", "MLFLOW_TRACKING_URI", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
 
 
-def start_training(home, *flags):
+def start_training(home, *flags, stderr=subprocess.STDOUT):
     env = {k: v for k, v in os.environ.items() if k not in RAY_VARS}
     env["NEURALFORGE_HOME"] = str(home)
     return subprocess.Popen(
         [sys.executable, "-m", "ray_jobs.train", "--template", "mnist_cnn", "--dataset", "digits", *flags],
         env=env,
         stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stderr=stderr,
         text=True,
     )
+
+
+EPOCH_LINE = re.compile(r"^epoch (\d+)/(\d+)  train_loss (\S+)  val_loss (\S+)  val_accuracy (\S+)  ")
+
+
+def streamed_json_run(process, timeout=300) -> tuple[dict, list[tuple[float, re.Match]], str]:
+    """(the --json document on stdout, each epoch line of stderr with the moment it arrived, stderr)."""
+    lines, epochs = [], []
+    timer = threading.Timer(timeout, process.kill)
+    timer.start()
+    try:
+        for line in process.stderr:  # as the process writes it
+            lines.append(line)
+            if m := EPOCH_LINE.match(line):
+                epochs.append((time.monotonic(), m))
+        out = process.stdout.read()
+    finally:
+        timer.cancel()
+    err = "".join(lines)
+    assert process.wait() == 0, err[-4000:]
+    return json.loads(out), epochs, err
 
 
 def finished_run(home, process, timeout=300) -> str:
@@ -144,14 +167,27 @@ def test_training_run_records_everything_needed_to_reproduce_it(tmp_path):
     import mlflow
     import torch
 
-    run_id = finished_run(tmp_path, start_training(tmp_path, "--epochs", "6", "--run-name", "e2e"))
+    process = start_training(tmp_path, "--epochs", "6", "--run-name", "e2e", "--json", stderr=subprocess.PIPE)
+    report, epochs, err = streamed_json_run(process)
+    run_id = report["run_id"]
     client = _client(tmp_path)
     run = client.get_run(run_id)
-    assert run.info.status == "FINISHED"
+    assert run.info.status == "FINISHED" == report["status"] and report["run_name"] == "e2e"
     m = run.data.metrics
     assert m["test_accuracy"] >= 0.9 and m["cpu_hours"] > 0
-    steps = [h.step for h in client.get_metric_history(run_id, "val_loss")]
+    assert report["metrics"] == m and report["tracking_uri"] == f"sqlite:///{tmp_path}/mlflow.db"
+    history = client.get_metric_history(run_id, "val_loss")
+    steps = [h.step for h in history]
     assert steps == list(range(6))
+    # --json: stdout is the document alone; a line per epoch on stderr, in order, as each ended
+    assert [e["epoch"] for e in report["epochs"]] == list(range(6))
+    assert [e["val_loss"] for e in report["epochs"]] == [h.value for h in history]
+    assert [(int(e.group(1)), int(e.group(2))) for _, e in epochs] == [(i, 6) for i in range(1, 7)]
+    assert [e.group(4) for _, e in epochs] == [f"{h.value:.4f}" for h in history]
+    assert err.index("epoch 6/6") < err.index("evaluating the best weights")
+    arrived = epochs[-1][0] - epochs[0][0]
+    took = sum(e["epoch_seconds"] for e in report["epochs"][1:])
+    assert arrived > 0.5 * took, (arrived, took)  # streamed while training, not all at the end
     for key in (
         "train_loss",
         "val_accuracy",

@@ -3,6 +3,7 @@ with MLflow parent/child runs, an invalid sample ending as an errored trial, and
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -241,6 +242,12 @@ def test_a_sweep_records_every_trial_and_hands_back_the_best_network(tmp_path):
     client = MlflowClient(f"sqlite:///{tmp_path}/home/mlflow.db")
     parent = client.get_run(parent_id)
     assert parent.info.status == "FINISHED" and parent.data.tags["neuralforge.kind"] == "sweep"
+    # a line per finished trial on stderr, counted against the grid's 3
+    done = re.findall(r"^\[(\d)/3 trials\] trial (\w+): (.*)$", out.stderr, re.M)
+    assert [int(n) for n, _, _ in done] == [1, 2, 3], out.stderr[-3000:]
+    outcomes = [text.split(" ")[0] for _, _, text in done]  # completed, early_stopped or error:
+    assert outcomes.count("error:") == 1 and set(outcomes) <= {"completed", "early_stopped", "error:"}
+    assert sum(text.startswith("error: ShapeError") for _, _, text in done) == 1
     children = client.search_runs([parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent_id}'")
     assert len(children) == 3
     by_pool = {c.data.params["hpo.maxpooling2d_1.pool_size"]: c for c in children}
@@ -299,6 +306,7 @@ def test_workers_per_trial_runs_a_torchtrainer_in_each_trial(tmp_path):
             "2",
             "-o",
             str(tmp_path / "best.neural"),
+            "--json",
         ],
         env=env,
         capture_output=True,
@@ -307,10 +315,18 @@ def test_workers_per_trial_runs_a_torchtrainer_in_each_trial(tmp_path):
         check=False,
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    parent_id = re.search(r"sweep: MLflow run (\w+) finished", out.stdout).group(1)
+    report = json.loads(out.stdout)  # --json: the document alone on stdout, Tune's output on stderr
+    parent_id = report["parent_run_id"]
     client = MlflowClient(f"sqlite:///{tmp_path}/home/mlflow.db")
     parent = client.get_run(parent_id)
     (trial,) = client.search_runs([parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent_id}'")
+    assert report["best_run_id"] == trial.info.run_id == parent.data.tags["neuralforge.best_run"]
+    assert report["best_values"] == {"dense_1.units": int(trial.data.params["hpo.dense_1.units"])}
+    assert (report["metric"], report["mode"], report["status"]) == ("val_loss", "min", "FINISHED")
+    assert report["best_value"] == parent.data.metrics["best_val_loss"] == report["metrics"]["best_val_loss"]
+    assert [t["run_id"] for t in report["trials"]] == [trial.info.run_id]
+    assert report["best_network"].startswith(str(tmp_path / "best.neural"))
+    assert re.search(r"^\[1/1 trials\] trial \w+: (completed|early_stopped) after", out.stderr, re.M)
     assert trial.data.tags["neuralforge.trial_status"] in ("completed", "early_stopped")
     assert trial.data.params["workers"] == "2", trial.data.params
     steps = [m.step for m in client.get_metric_history(trial.info.run_id, "val_loss")]

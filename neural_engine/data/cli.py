@@ -11,6 +11,7 @@ import json
 import sys
 
 from neural_engine.errors import DatasetError
+from neural_engine.progress import Progress, emit
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -73,7 +74,7 @@ def cmd_list(args) -> int:
         )
     if args.json:
         keys = ("name", "version", "task", "input_shape", "classes", "samples")
-        print(json.dumps([dict(zip(keys, r)) for r in rows], indent=2))
+        emit([dict(zip(keys, r)) for r in rows])
         return 0
     header = ("name", "version", "task", "input", "classes", "samples")
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
@@ -122,14 +123,18 @@ def cmd_register(args) -> int:
         on_corrupt="skip" if args.skip_corrupt else "reject",
         image_size=size,
         task=args.task,
+        progress=Progress(json=args.json),
     )
     s = v.stats
+    for w in s["warnings"]:
+        print(f"warning: {w}", file=sys.stderr)
+    if args.json:
+        emit(v.to_json())
+        return 0
     print(
         f"registered {v.name} v{v.number} ({v.version}): {s['samples']} samples, {v.task}, input "
         f"{tuple(v.input_shape)}" + (f", parent {v.parent}" if v.parent else "")
     )
-    for w in s["warnings"]:
-        print(f"warning: {w}", file=sys.stderr)
     return 0
 
 
@@ -141,10 +146,16 @@ def cmd_split(args) -> int:
     if catalog.is_builtin(args.name):
         ds = _load(args)
         parts = split_indices(ds.y, spec, ds.official_test)
+        if args.json:
+            emit({"name": ds.name, "builtin": True, "counts": {k: len(v) for k, v in parts.items()}})
+            return 0
         print(f"{ds.name} (built-in, not versioned): " + ", ".join(f"{k} {len(v)}" for k, v in parts.items()))
         return 0
     v = registry.derive(args.name, split=spec, storage=args.storage)
     counts = v.split["counts"]
+    if args.json:
+        emit(v.to_json())
+        return 0
     print(
         f"{v.name} v{v.number} ({v.version}), parent {v.parent}: "
         + ", ".join(f"{k} {n}" for k, n in counts.items())
@@ -157,6 +168,9 @@ def cmd_augment(args) -> int:
     from neural_engine.data.augment import Pipeline
 
     v = registry.derive(args.name, pipeline=Pipeline.load(args.pipeline), storage=args.storage)
+    if args.json:
+        emit(v.to_json())
+        return 0
     print(
         f"{v.name} v{v.number} ({v.version}), parent {v.parent}: pipeline of {len(v.pipeline or [])} operations"
     )
@@ -169,6 +183,9 @@ def cmd_preview(args) -> int:
 
     pv = preview(_load(args), Pipeline.load(args.pipeline), n=args.n, seed=args.seed)
     path = pv.save(args.output)
+    if args.json:
+        emit({"path": str(path), "samples": [int(i) for i in pv.indices]})
+        return 0
     print(f"wrote {path} ({len(pv.indices)} samples: original | augmented)")
     return 0
 
@@ -183,8 +200,12 @@ def _ints(text: str, flag: str, count: int) -> tuple[int, ...]:
     return values
 
 
+def _json_arg(p, what: str) -> None:
+    p.add_argument("--json", action="store_true", help=f"{what} as JSON on standard output")
+
+
 def _list_args(p):
-    p.add_argument("--json", action="store_true")
+    _json_arg(p, "the datasets")
 
 
 def _info_args(p):
@@ -202,6 +223,7 @@ def _register_args(p):
     p.add_argument("--skip-corrupt", action="store_true", help="ZIP: skip corrupt images (default: reject)")
     p.add_argument("--image-size", help="ZIP: resize every image to H,W (default: the most common size)")
     p.add_argument("--task", choices=["classification", "regression"], help="CSV/NPZ: override the guess")
+    _json_arg(p, "the new version (its metadata)")
 
 
 def _split_args(p):
@@ -209,12 +231,14 @@ def _split_args(p):
     p.add_argument("--ratios", default="70,15,15", help="train,val,test percentages (default 70,15,15)")
     p.add_argument("--stratify", action="store_true", help="keep every class's share in each part")
     p.add_argument("--seed", type=int, default=0)
+    _json_arg(p, "the new version (built-ins: the counts)")
     _source_args(p)
 
 
 def _augment_args(p):
     p.add_argument("name")
     p.add_argument("--pipeline", required=True, help="JSON file: a list of operations")
+    _json_arg(p, "the new version")
 
 
 def _preview_args(p):
@@ -223,6 +247,7 @@ def _preview_args(p):
     p.add_argument("-o", "--output", required=True, help="PNG file for the grid")
     p.add_argument("-n", type=int, default=8, help="samples (default 8)")
     p.add_argument("--seed", type=int, default=0)
+    _json_arg(p, '{"path", "samples"}')
     _source_args(p)
 
 

@@ -45,6 +45,7 @@ from neural_engine.data.splits import SplitSpec, split_indices
 from neural_engine.data.stats import describe
 from neural_engine.data.storage import Storage, open_storage
 from neural_engine.errors import DatasetError, did_you_mean
+from neural_engine.progress import SILENT, Progress
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 KEEP = object()  # derive(): leave the split or pipeline as the parent has it
@@ -151,13 +152,18 @@ def resolve(ref: str, storage: Storage | str | None = None) -> Version:
     return hits[0]
 
 
-def register(path, name: str, *, storage: Storage | str | None = None, **read_options) -> Version:
-    """Read and check an upload (see ``uploads.read_upload``), then store it as a new version."""
+def register(
+    path, name: str, *, storage: Storage | str | None = None, progress: Progress = SILENT, **read_options
+) -> Version:
+    """Read and check an upload (see ``uploads.read_upload``), then store it as a new version;
+    ``progress`` reports the reading (a bar over a ZIP's images) and the storing."""
     from neural_engine.data.uploads import read_upload
 
     check_name(name)
     store = _store(storage)  # a bad storage URI fails before the upload is read
-    return register_dataset(read_upload(path, name, **read_options), name, storage=store)
+    ds = read_upload(path, name, progress=progress, **read_options)
+    progress.line(f"storing {name}: {len(ds.y):,} samples, {ds.x.nbytes / 1e6:.1f} MB before compression")
+    return register_dataset(ds, name, storage=store)
 
 
 def register_dataset(ds: Dataset, name: str, *, storage: Storage | str | None = None) -> Version:

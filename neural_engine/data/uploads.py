@@ -22,6 +22,7 @@ import numpy as np
 from neural_engine.data.dataset import Dataset
 from neural_engine.data.zipimages import UploadLimits, human, read_zip
 from neural_engine.errors import DatasetError
+from neural_engine.progress import SILENT, Progress
 from neural_engine.settings import Settings
 from neural_engine.settings import settings as current_settings
 
@@ -38,11 +39,13 @@ def read_upload(
     task: str | None = None,
     limits: UploadLimits | None = None,
     settings: Settings | None = None,
+    progress: Progress = SILENT,
 ) -> Dataset:
     """Read and check an upload. ``on_corrupt``: "reject" (default) or "skip" corrupt images.
 
     ``task`` overrides the guess for CSV/NPZ labels (integers and text: classification, floats:
     regression). ``image_size`` (height, width) for ZIPs; default: the most common size.
+    ``progress``: a bar over a ZIP's images, a line for a table.
     """
     path = Path(path)
     limits = limits or UploadLimits.from_settings(settings or current_settings())
@@ -65,7 +68,8 @@ def read_upload(
             hint="raise NEURALFORGE_MAX_UPLOAD_MB",
         )
     if suffix == ".zip":
-        return read_zip(path, name, limits, on_corrupt, image_size)
+        return read_zip(path, name, limits, on_corrupt, image_size, progress)
+    progress.line(f"reading {path.name} ({human(size)})")
     if suffix == ".csv":
         return read_csv(path, name, label_column, task)
     return read_npz(path, name, task)

@@ -23,6 +23,7 @@ import numpy as np
 
 from neural_engine.data.dataset import Dataset
 from neural_engine.errors import DatasetError
+from neural_engine.progress import SILENT, Progress
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 RATIO_MIN_BYTES = 1 << 20  # the ratio rule applies to members above 1 MiB (tiny files compress well)
@@ -146,7 +147,9 @@ def read_zip(
     limits: UploadLimits,
     on_corrupt: str = "reject",
     image_size: tuple[int, int] | None = None,
+    progress: Progress = SILENT,
 ) -> Dataset:
+    """A checked image dataset from a ZIP of class folders; ``progress`` shows a bar over its images."""
     where = path.name
     try:
         zf = zipfile.ZipFile(path)
@@ -155,16 +158,19 @@ def read_zip(
     with zf:
         by_class, classes = class_layout(*safe_members(zf, limits, where), where)
         images, corrupt = [], []
-        for label, cls in enumerate(classes):
-            for member, info in sorted(by_class.get(cls, [])):
-                try:
-                    with zf.open(info) as f:
-                        data = f.read(info.file_size + 1)
-                    if len(data) != info.file_size:
-                        raise ValueError("its size differs from the archive's record")
-                    images.append((decode(data, limits), label))
-                except (ValueError, zipfile.BadZipFile, OSError, EOFError) as e:  # also zlib/CRC errors
-                    corrupt.append(f"{member} ({e})")
+        total = sum(len(members) for members in by_class.values())
+        with progress.bar(f"reading {where}", total=total, unit="image") as bar:
+            for label, cls in enumerate(classes):
+                for member, info in sorted(by_class.get(cls, [])):
+                    try:
+                        with zf.open(info) as f:
+                            data = f.read(info.file_size + 1)
+                        if len(data) != info.file_size:
+                            raise ValueError("its size differs from the archive's record")
+                        images.append((decode(data, limits), label))
+                    except (ValueError, zipfile.BadZipFile, OSError, EOFError) as e:  # also zlib/CRC errors
+                        corrupt.append(f"{member} ({e})")
+                    bar.update()
     if corrupt and on_corrupt != "skip":
         raise DatasetError(
             f"every image must decode; {where} has {len(corrupt)} corrupt: {_names(corrupt)}",

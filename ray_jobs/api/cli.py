@@ -15,6 +15,7 @@ import os
 import sys
 import time
 
+from neural_engine.progress import emit
 from neural_engine.settings import settings
 from ray_jobs.api.keys import SCOPES, KeyStore
 
@@ -35,10 +36,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     create.add_argument("--name", required=True, help="who or what uses it (the user of the jobs it submits)")
     create.add_argument("--rate-limit", help="this key's own limit, e.g. 10/minute (default: the server's)")
+    create.add_argument("--json", action="store_true", help="the key's text and record as JSON")
     ls = ks.add_parser("list", help="the keys (never their text)")
     ls.add_argument("--json", action="store_true")
     revoke = ks.add_parser("revoke", help="delete a key")
     revoke.add_argument("key", help="its id or name")
+    revoke.add_argument("--json", action="store_true", help="the revoked key's record as JSON")
     sub.add_parser("webhook-secret", help="the secret webhook signatures use (created on first use)")
 
 
@@ -51,7 +54,10 @@ def cmd_keys(args) -> int:
         if args.rate_limit:
             RateLimits(args.rate_limit, "memory://")  # refuse a limit the server could not parse
         record, text = store.create(args.name, args.scope, args.rate_limit)
-        print(text)
+        if args.json:
+            emit({"key": text, **record.public()})
+        else:
+            print(text)
         print(
             f"key {record.id} ({record.name}, scope {record.scope}) saved hashed in {store.path}; "
             "this is the only time its text is shown",
@@ -71,7 +77,10 @@ def cmd_keys(args) -> int:
             print("no keys: `neuralforge api keys create --scope read --name NAME`")
     else:
         record = store.revoke(args.key)
-        print(f"revoked {record.id} ({record.name})")
+        if args.json:
+            emit({**record.public(), "revoked": True})
+        else:
+            print(f"revoked {record.id} ({record.name})")
     return 0
 
 

@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from neural_engine.errors import ClusterError
+from neural_engine.progress import SILENT, Progress
 from neural_engine.settings import Settings, settings
 
 DEFAULT_OBJECT_STORE_MB = 256
@@ -332,20 +333,25 @@ def _exited(proc: subprocess.Popen, log: Path) -> str:
     )
 
 
-def _wait_ready(proc: subprocess.Popen, url: str, token: str, log: Path, timeout: float) -> None:
+def _wait_ready(
+    proc: subprocess.Popen, url: str, token: str, log: Path, timeout: float, progress: Progress = SILENT
+) -> None:
     import requests
 
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise ClusterError(_exited(proc, log))
-        try:
-            r = requests.get(f"{url}/api/jobs/", headers={"Authorization": f"Bearer {token}"}, timeout=2)
-            if r.status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
+    with progress.waiting(f"waiting for the Ray head at {url}") as w:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise ClusterError(_exited(proc, log))
+            try:
+                r = requests.get(f"{url}/api/jobs/", headers={"Authorization": f"Bearer {token}"}, timeout=2)
+                if r.status_code == 200:
+                    w.state("ready")
+                    return
+                w.state(f"its job server answers {r.status_code}")
+            except requests.RequestException:
+                w.state("starting (its job server does not answer yet)")
+            time.sleep(0.5)
     raise ClusterError(
         f"the Ray head's job server must answer at {url} within {timeout:g} s; it did not (log: {log})",
         hint="the machine may be overloaded; try a longer --timeout",
@@ -358,10 +364,12 @@ def up(
     dashboard_port: int | None = None,
     port: int | None = None,
     timeout: float = 90,
+    progress: Progress = SILENT,
 ) -> ClusterState:
     """Start a local Ray head (or return the one already running for this home).
 
-    Jobs reach it at ``state.dashboard_url`` with the token of :func:`auth_token`.
+    Jobs reach it at ``state.dashboard_url`` with the token of :func:`auth_token`; ``progress``
+    reports the wait for it.
     """
     import psutil
 
@@ -425,7 +433,7 @@ def up(
     )
     state.save(path)  # before waiting: a failed start is still cleaned up by down()
     try:
-        _wait_ready(proc, state.dashboard_url, token, log, timeout)
+        _wait_ready(proc, state.dashboard_url, token, log, timeout, progress)
     except BaseException:
         down()
         raise

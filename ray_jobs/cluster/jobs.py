@@ -7,12 +7,12 @@ commands. Errors are :class:`NeuralForgeError` s, printed by the CLI without a t
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Callable
 
 from neural_engine.errors import JobError
+from neural_engine.progress import Progress, emit, json_stdout
 from neural_engine.settings import settings
 from ray_jobs.runs import usage
 
@@ -32,9 +32,12 @@ def _jobs_args(p: argparse.ArgumentParser) -> None:
     s.add_argument("--submission-id", help="the job's id (default: chosen by Ray)")
     s.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="environment for the job")
     s.add_argument(
-        "--wait", action="store_true", help="wait for the end, print the logs, exit 1 unless it succeeded"
+        "--wait",
+        action="store_true",
+        help="wait for the end, printing the logs as they come; exit 1 unless it succeeded",
     )
     s.add_argument("--timeout", type=float, default=3600, help="--wait: seconds (default: 3600)")
+    _json(s, "the job as JSON (with --wait: once it ended; its logs then go to standard error)")
     s.add_argument("entrypoint", nargs=argparse.REMAINDER, help="-- COMMAND ARGS…")
     for name, help_ in (("status", "a job's status"), ("stop", "stop a job"), ("logs", "a job's output")):
         a = sub.add_parser(name, help=help_)
@@ -42,9 +45,26 @@ def _jobs_args(p: argparse.ArgumentParser) -> None:
         _address(a)
         if name == "logs":
             a.add_argument("--tail", type=int, help="only the last N lines")
+            a.add_argument(
+                "--follow",
+                action="store_true",
+                help="print the output as it grows until the job ends; exit 1 unless it succeeded",
+            )
+            a.add_argument("--timeout", type=float, default=3600, help="--follow: seconds (default: 3600)")
+        else:
+            _json(a, "the job as JSON" if name == "status" else '{"job_id", "stopped"} as JSON')
     ls = sub.add_parser("list", help="the cluster's submitted jobs")
     _address(ls)
-    ls.add_argument("--json", action="store_true")
+    _json(ls, "the jobs as JSON")
+
+
+def _json(p: argparse.ArgumentParser, help_: str) -> None:
+    p.add_argument("--json", action="store_true", help=help_)
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
 
 
 def _env_pairs(pairs: list[str]) -> dict[str, str]:
@@ -72,32 +92,67 @@ def cmd_jobs(args) -> int:
             env_vars=env,
             submission_id=args.submission_id,
         )
-        print(job_id)
+        if not args.json:
+            print(job_id, flush=True)
         if not args.wait:
+            if args.json:
+                emit(vars(submit.status(job_id, address=args.address)))
             return 0
-        job = submit.wait(job_id, timeout=args.timeout, address=args.address)
-        print(submit.logs(job_id, address=args.address), end="")
-        print(f"{job.id}: {job.status} {job.message}", file=sys.stderr)
+        progress = Progress(json=args.json)
+        with json_stdout(args.json):  # --json: the logs go to standard error
+            job = submit.wait(
+                job_id, timeout=args.timeout, address=args.address, on_logs=_write, progress=progress
+            )
+        if args.json:
+            emit(vars(job))
         return 0 if job.status == "SUCCEEDED" else 1
     if args.action == "status":
         job = submit.status(args.job_id, address=args.address)
-        print(f"{job.id}: {job.status} {job.message}".rstrip())
+        if args.json:
+            emit(vars(job))
+        else:
+            print(f"{job.id}: {job.status} {job.message}".rstrip())
         return 0
     if args.action == "logs":
-        print(submit.logs(args.job_id, tail=args.tail, address=args.address), end="")
-        return 0
+        return _logs(args)
     if args.action == "stop":
         stopped = submit.stop(args.job_id, address=args.address)
-        print(f"{args.job_id}: {'stop requested' if stopped else 'had already ended'}")
+        if args.json:
+            emit({"job_id": args.job_id, "stopped": stopped})
+        else:
+            print(f"{args.job_id}: {'stop requested' if stopped else 'had already ended'}")
         return 0
     jobs = submit.list_jobs(address=args.address)
     if args.json:
-        print(json.dumps([vars(j) for j in jobs], indent=2))
+        emit([vars(j) for j in jobs])
     else:
         for j in jobs:
             started = time.strftime("%Y-%m-%d %H:%M", time.localtime(j.start_time)) if j.start_time else "-"
             print(f"{j.id:32} {j.status:10} {started:16} {j.user:12} {j.entrypoint}")
     return 0
+
+
+def _logs(args) -> int:
+    """``jobs logs``: the output so far (``--tail N``: its last N lines); ``--follow``: then what
+    it adds until the job ends, with each status change on standard error."""
+    from ray_jobs.cluster import submit
+
+    if not args.follow:
+        _write(submit.logs(args.job_id, tail=args.tail, address=args.address))
+        return 0
+    first = True
+
+    def show(text: str) -> None:
+        nonlocal first
+        if first and args.tail:
+            text = "".join(text.splitlines(keepends=True)[-args.tail :])
+        first = False
+        _write(text)
+
+    job = submit.wait(
+        args.job_id, timeout=args.timeout, address=args.address, on_logs=show, progress=Progress()
+    )
+    return 0 if job.status == "SUCCEEDED" else 1
 
 
 def _cluster_args(p: argparse.ArgumentParser) -> None:
@@ -108,9 +163,11 @@ def _cluster_args(p: argparse.ArgumentParser) -> None:
     up.add_argument("--dashboard-port", type=int, help="default: a free port")
     up.add_argument("--port", type=int, help="GCS port (default: a free port)")
     up.add_argument("--timeout", type=float, default=90, help="seconds to wait for the head (default: 90)")
-    sub.add_parser("down", help="stop the processes `cluster up` started (by PID; never `ray stop`)")
+    _json(up, "the head's state as JSON (as `cluster status --json`)")
+    down = sub.add_parser("down", help="stop the processes `cluster up` started (by PID; never `ray stop`)")
+    _json(down, '{"stopped": [PID, …]} as JSON')
     st = sub.add_parser("status", help="whether the head runs, its address and processes")
-    st.add_argument("--json", action="store_true")
+    _json(st, "the status as JSON")
 
 
 def cmd_cluster(args) -> int:
@@ -123,7 +180,11 @@ def cmd_cluster(args) -> int:
             dashboard_port=args.dashboard_port,
             port=args.port,
             timeout=args.timeout,
+            progress=Progress(json=args.json),
         )
+        if args.json:
+            emit(cluster.status().to_json())
+            return 0
         store = s.store or {}
         print(
             f"Ray head running ({s.num_cpus} CPUs, {s.object_store_mb} MB object store, pid {s.pid})\n"
@@ -143,11 +204,14 @@ def cmd_cluster(args) -> int:
         return 0
     if args.action == "down":
         stopped = cluster.down()
-        print(f"stopped {len(stopped)} processes" if stopped else "no cluster was running")
+        if args.json:
+            emit({"stopped": stopped})
+        else:
+            print(f"stopped {len(stopped)} processes" if stopped else "no cluster was running")
         return 0
     st = cluster.status()
     if args.json:
-        print(json.dumps(st.to_json(), indent=2))
+        emit(st.to_json())
     else:
         print(st.message)
         if st.state:
@@ -168,14 +232,11 @@ def cmd_usage(args) -> int:
     month, _, _ = usage.month_range(args.month)
     totals = usage.usage_by_user(month)
     if args.json:
-        print(
-            json.dumps(
-                {
-                    u: {"gpu_hours": t.gpu_hours, "cpu_hours": t.cpu_hours, "runs": t.runs}
-                    for u, t in totals.items()
-                },
-                indent=2,
-            )
+        emit(
+            {
+                u: {"gpu_hours": t.gpu_hours, "cpu_hours": t.cpu_hours, "runs": t.runs}
+                for u, t in totals.items()
+            }
         )
         return 0
     s = settings()

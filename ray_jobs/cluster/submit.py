@@ -16,13 +16,14 @@ import os
 import secrets
 import shlex
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 from neural_engine.errors import JobError
+from neural_engine.progress import SILENT, Progress
 from neural_engine.settings import Settings, settings
 from ray_jobs import cluster
 
@@ -269,18 +270,35 @@ def list_jobs(*, address: str | None = None) -> list[Job]:
     return sorted(jobs, key=lambda j: j.start_time or 0)
 
 
-def wait(job_id: str, *, timeout: float = 600, address: str | None = None, poll: float = 0.5) -> Job:
-    """Poll until the job ends; the final :class:`Job`, or a JobError after ``timeout`` s."""
+def wait(
+    job_id: str,
+    *,
+    timeout: float = 600,
+    address: str | None = None,
+    poll: float = 0.5,
+    on_logs: Callable[[str], None] | None = None,
+    progress: Progress = SILENT,
+) -> Job:
+    """Poll until the job ends; the final :class:`Job`, or a JobError after ``timeout`` s. Each
+    status change is a ``progress`` line; ``on_logs(text)`` gets the job's output as it grows (the
+    new text only, the last of it once the job has ended)."""
     c = client(address)
-    deadline = time.monotonic() + timeout
-    while True:
-        with _errors(c.get_address(), job_id):
-            job = Job.from_details(c.get_job_info(job_id))
-        if job.done:
-            return job
-        if time.monotonic() > deadline:
-            raise JobError(
-                f"job {job_id} must end within {timeout:g} s; it is still {job.status}",
-                hint=f"`neuralforge jobs stop {job_id}` stops it",
-            )
-        time.sleep(poll)
+    deadline, shown = time.monotonic() + timeout, 0
+    with progress.waiting(f"job {job_id}") as w:
+        while True:
+            with _errors(c.get_address(), job_id):
+                job = Job.from_details(c.get_job_info(job_id))
+                # read after the status: once it says ended, these logs are complete
+                text = c.get_job_logs(job_id) if on_logs is not None else ""
+            if len(text) > shown:
+                on_logs(text[shown:])
+                shown = len(text)
+            w.state(f"{job.status} {job.message}".strip() if job.done else job.status)
+            if job.done:
+                return job
+            if time.monotonic() > deadline:
+                raise JobError(
+                    f"job {job_id} must end within {timeout:g} s; it is still {job.status}",
+                    hint=f"`neuralforge jobs stop {job_id}` stops it",
+                )
+            time.sleep(poll)

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from neural_engine.errors import TrackingServerError
+from neural_engine.progress import emit
 from neural_engine.settings import settings
 from ray_jobs import cluster
 from ray_jobs.cluster import postgres as pg
@@ -412,7 +413,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
     u.add_argument("--allowed-hosts", help="Host headers the server accepts (MLflow's --allowed-hosts)")
     u.add_argument("--workers", type=int, default=2, help="server worker processes (default: 2)")
     u.add_argument("--timeout", type=float, default=90, help="seconds to wait for it (default: 90)")
-    sub.add_parser("down", help="stop the processes `tracking up` started (by PID); the data stays")
+    u.add_argument("--json", action="store_true", help="the server's state as JSON (as `tracking status`)")
+    d = sub.add_parser("down", help="stop the processes `tracking up` started (by PID); the data stays")
+    d.add_argument("--json", action="store_true", help='{"stopped": [PID, …]} as JSON')
     st = sub.add_parser("status", help="whether the server runs, its URL and database")
     st.add_argument("--json", action="store_true")
 
@@ -428,6 +431,9 @@ def run(args) -> int:
             allowed_hosts=args.allowed_hosts,
             timeout=args.timeout,
         )
+        if args.json:
+            emit(status().to_json())
+            return 0
         print(
             f"MLflow tracking server running (pid {s.server.pid}), runs in {pg.masked(s.database)}\n"
             f"  export MLFLOW_TRACKING_URI={s.url}\n"
@@ -440,6 +446,9 @@ def run(args) -> int:
         return 0
     if args.action == "down":
         stopped = down()
+        if args.json:
+            emit({"stopped": stopped})
+            return 0
         print(f"stopped {len(stopped)} processes" if stopped else "no tracking server was running")
         return 0
     st = status()

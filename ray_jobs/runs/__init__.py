@@ -22,6 +22,7 @@ from pathlib import Path
 from neural_engine.diff import diff_graphs
 from neural_engine.errors import ValidationError
 from neural_engine.ir import Graph
+from neural_engine.progress import emit
 from neural_engine.settings import settings
 from ray_jobs.entry import module_main
 from ray_jobs.runs.plots import curves_png
@@ -287,6 +288,9 @@ def cmd_tag(args) -> int:
         _own(key)
     for key, value in tags.items():
         client.set_tag(args.run_id, key, value)
+    if args.json:
+        emit({"run_id": args.run_id, "tagged": tags})
+        return 0
     print(f"tagged {args.run_id}: " + ", ".join(f"{k}={v}" for k, v in tags.items()))
     return 0
 
@@ -303,6 +307,9 @@ def cmd_untag(args) -> int:
             )
     for key in args.keys:
         client.delete_tag(args.run_id, key)
+    if args.json:
+        emit({"run_id": args.run_id, "removed": args.keys})
+        return 0
     print(f"removed from {args.run_id}: {', '.join(args.keys)}")
     return 0
 
@@ -348,9 +355,11 @@ def add_args(p: argparse.ArgumentParser) -> None:
     tg = sub.add_parser("tag", help="set tags on a run")
     tg.add_argument("run_id")
     tg.add_argument("tags", nargs="+", metavar="KEY=VALUE")
+    tg.add_argument("--json", action="store_true", help='{"run_id", "tagged": {KEY: VALUE}} as JSON')
     ut = sub.add_parser("untag", help="remove tags from a run")
     ut.add_argument("run_id")
     ut.add_argument("keys", nargs="+", metavar="KEY")
+    ut.add_argument("--json", action="store_true", help='{"run_id", "removed": [KEY, …]} as JSON')
 
 
 def run(args) -> int:

@@ -30,6 +30,7 @@ import torch
 from neural_engine.data import make_loaders
 from neural_engine.metrics import Report, classification_report, regression_report, segmentation_report
 from neural_engine.objectives import make_loss
+from neural_engine.progress import Progress, emit
 from ray_jobs.entry import module_main
 from ray_jobs.runs.load import load_run
 from ray_jobs.runs.plots import confusion_png, examples_png
@@ -136,8 +137,7 @@ def log(client, run_id: str, ev: Evaluation) -> None:
         run_id, metrics=[Metric(k, float(v), now, 0) for k, v in ev.metrics().items()], synchronous=True
     )
     with tempfile.TemporaryDirectory() as d:
-        for name, data in files(ev).items():
-            Path(d, name).write_bytes(data)
+        write_files(ev, d)
         client.log_artifacts(run_id, d, f"evaluation/{ev.split}")
 
 
@@ -167,17 +167,40 @@ def evaluate_run(run_id: str, split: str = "test") -> Evaluation:
     return ev
 
 
+def write_files(ev: Evaluation, folder: str | Path) -> list[Path]:
+    """The evaluation's files (:func:`files`) in ``folder`` (made if missing); their paths."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, data in files(ev).items():
+        (folder / name).write_bytes(data)
+        written.append(folder / name)
+    return written
+
+
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_id", help="an MLflow run (a training run, a sweep trial, or a sweep: its best trial)")
     p.add_argument("--split", choices=("test", "val", "train"), default="test")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="DIR",
+        help="also write the files (metrics.json, per-class table, confusion matrix and misclassified "
+        "PNGs) into DIR; they always go to the run's evaluation/<split>/",
+    )
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
+    progress = Progress(json=args.json)
+    progress.line(f"evaluating run {args.run_id} on the {args.split} split")
     ev = evaluate_run(args.run_id, args.split)
     metrics = ev.metrics()
+    if args.output:
+        written = write_files(ev, args.output)
+        progress.line(f"wrote {', '.join(p.name for p in written)} to {args.output}")
     if args.json:
-        print(json.dumps(metrics, indent=1))
+        emit(metrics)
         return 0
     for k, v in metrics.items():
         print(f"{k:28} {v:.4f}")

@@ -22,12 +22,12 @@ from __future__ import annotations
 import argparse
 import copy
 import hashlib
-import json
 import tempfile
 import time
 from pathlib import Path
 
 from neural_engine.data.storage import open_storage
+from neural_engine.progress import SILENT, Progress, emit, json_stdout
 from neural_engine.settings import settings
 from ray_jobs.cluster import submit
 from ray_jobs.entry import module_main
@@ -53,6 +53,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--timeout", type=float, default=180, help="seconds to wait for the replicas (default: 180)"
     )
+    p.add_argument("--json", action="store_true", help="the deployment(s) as JSON on standard output")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -71,7 +72,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     _common(d)
     s = sub.add_parser("status", help="deployments, versions, replicas and URLs")
     s.add_argument("name", nargs="?")
-    s.add_argument("--json", action="store_true")
     _common(s)
     sc = sub.add_parser("scale", help="set the number of replicas")
     sc.add_argument("name")
@@ -152,29 +152,38 @@ class Serve:
         host = http.get("host", "127.0.0.1")
         return f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{http.get('port', 8000)}{route}"
 
-    def wait(self, name: str, timeout: float) -> dict:
-        """Until ``name`` runs with exactly the replicas its config asks for (or is gone, if deleted)."""
+    def wait(self, name: str, timeout: float, progress: Progress = SILENT) -> dict:
+        """Until ``name`` runs with exactly the replicas its config asks for; ``progress``: a line
+        per change of what is pending."""
         deadline, last = time.monotonic() + timeout, "no status yet"
-        while time.monotonic() < deadline:
-            app = (self.details().get("applications") or {}).get(name)
-            state = readiness(app)
-            if state is True:
-                return app
-            if isinstance(state, ServeError):
-                raise state
-            last = state
-            time.sleep(0.5)
+        with progress.waiting(f"waiting for the replicas of {name}") as w:
+            while time.monotonic() < deadline:
+                app = (self.details().get("applications") or {}).get(name)
+                state = readiness(app)
+                if state is True:
+                    w.state("ready")
+                    return app
+                if isinstance(state, ServeError):
+                    raise state
+                last = state
+                w.state(state)
+                time.sleep(0.5)
         raise ServeError(
             f"deployment {name} must be ready within {timeout:g} s; it is not ({last})",
             hint="`neuralforge serve status`; the Ray logs say why replicas did not start",
         )
 
-    def wait_gone(self, name: str, timeout: float) -> None:
+    def wait_gone(self, name: str, timeout: float, progress: Progress = SILENT) -> None:
         deadline = time.monotonic() + timeout
-        while name in (self.details().get("applications") or {}):
-            if time.monotonic() > deadline:
-                raise ServeError(f"deployment {name} must be deleted within {timeout:g} s; it is still there")
-            time.sleep(0.5)
+        with progress.waiting(f"deleting {name}") as w:
+            while name in (self.details().get("applications") or {}):
+                if time.monotonic() > deadline:
+                    raise ServeError(
+                        f"deployment {name} must be deleted within {timeout:g} s; it is still there"
+                    )
+                w.state("still listed")
+                time.sleep(0.5)
+            w.state("gone")
 
 
 # -- the model files ------------------------------------------------------------------------------
@@ -232,7 +241,7 @@ def _check_count(flag: str, value, low: int = 1) -> None:
         raise ServeError(f"{flag} must be an integer >= {low}; received {value!r}")
 
 
-def deploy(serve: Serve, args) -> dict:
+def deploy(serve: Serve, args, progress: Progress = SILENT) -> dict:
     _check_count("--replicas", args.replicas)
     if args.cpus is not None and not args.cpus >= 0:
         raise ServeError(f"--cpus must be >= 0; received {args.cpus}")
@@ -248,6 +257,7 @@ def deploy(serve: Serve, args) -> dict:
                 f"a canary needs the deployment {args.name} running; it is not",
                 hint=f"deploy it first: neuralforge serve deploy SOURCE --name {args.name}",
             )
+    progress.line(f"staging {args.source} in the storage")
     model = stage_model(args.source, args.name)
     if args.canary_share is not None:
         apps[args.name] = with_canary(current, model, args.canary_share, args.replicas or 1)
@@ -261,10 +271,10 @@ def deploy(serve: Serve, args) -> dict:
     else:
         apps[args.name] = new_app(args.name, model, args.replicas or 1, args.cpus)
     serve.put(apps, args.port)
-    return serve.wait(args.name, args.timeout)
+    return serve.wait(args.name, args.timeout, progress)
 
 
-def _update(serve: Serve, name: str, change, timeout: float) -> dict:
+def _update(serve: Serve, name: str, change, timeout: float, progress: Progress = SILENT) -> dict:
     apps = serve.apps()
     if name not in apps:
         raise ServeError(
@@ -273,7 +283,7 @@ def _update(serve: Serve, name: str, change, timeout: float) -> dict:
         )
     apps[name] = change(apps[name])
     serve.put(apps)
-    return serve.wait(name, timeout)
+    return serve.wait(name, timeout, progress)
 
 
 def describe(serve: Serve, name: str, app: dict) -> dict:
@@ -322,15 +332,27 @@ def _line(d: dict) -> str:
 
 
 def run(args) -> int:
-    """The ``neuralforge serve`` command."""
-    serve = Serve(args.address)
+    """The ``neuralforge serve`` command: waits are reported on standard error, the deployment on
+    standard output (``--json``: ``describe``'s dict; status: a list of them)."""
+    with json_stdout(args.json):  # an export made for `deploy RUN_ID` prints its own report
+        found = _act(Serve(args.address), args, Progress(json=args.json))
+    if args.json:
+        emit(found)
+    elif isinstance(found, list):
+        print("\n".join(map(_line, found)) or "no deployments")
+    else:
+        print(_line(found) if "stable" in found else f"deleted {found['name']}")
+    return 0
+
+
+def _act(serve: Serve, args, progress: Progress) -> dict | list[dict]:
+    """The action's outcome: the deployment as :func:`describe` says (status: every one asked for;
+    delete: ``{"name", "deleted": True}``)."""
     if args.action == "deploy":
-        app = deploy(serve, args)
-        print(_line(describe(serve, args.name, app)))
-    elif args.action == "status":
-        found = status(serve, args.name)
-        print(json.dumps(found, indent=1) if args.json else "\n".join(map(_line, found)) or "no deployments")
-    elif args.action == "scale":
+        return describe(serve, args.name, deploy(serve, args, progress))
+    if args.action == "status":
+        return status(serve, args.name)
+    if args.action == "scale":
         _check_count("--replicas", args.replicas)
         which = "canary" if args.canary else "stable"
 
@@ -341,18 +363,16 @@ def run(args) -> int:
             deployment(app, which)["num_replicas"] = args.replicas
             return app
 
-        print(_line(describe(serve, args.name, _update(serve, args.name, change, args.timeout))))
-    elif args.action in ("promote", "rollback"):
+        return describe(serve, args.name, _update(serve, args.name, change, args.timeout, progress))
+    if args.action in ("promote", "rollback"):
         change = promoted if args.action == "promote" else rolled_back
-        print(_line(describe(serve, args.name, _update(serve, args.name, change, args.timeout))))
-    else:
-        apps = serve.apps()
-        if apps.pop(args.name, None) is None:
-            raise ServeError(f"the deployment {args.name} must exist; deployed: {', '.join(apps) or 'none'}")
-        serve.put(apps)
-        serve.wait_gone(args.name, args.timeout)
-        print(f"deleted {args.name}")
-    return 0
+        return describe(serve, args.name, _update(serve, args.name, change, args.timeout, progress))
+    apps = serve.apps()
+    if apps.pop(args.name, None) is None:
+        raise ServeError(f"the deployment {args.name} must exist; deployed: {', '.join(apps) or 'none'}")
+    serve.put(apps)
+    serve.wait_gone(args.name, args.timeout, progress)
+    return {"name": args.name, "deleted": True}
 
 
 def main(argv: list[str] | None = None) -> int:

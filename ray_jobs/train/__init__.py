@@ -15,8 +15,10 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from collections.abc import Callable
 
 from neural_engine.errors import NeuralForgeError
+from neural_engine.progress import SILENT, Progress, emit, epoch_line, json_stdout
 from neural_engine.settings import settings
 from ray_jobs.config import TrainConfig, add_arguments, from_args
 from ray_jobs.entry import module_main, stop_on_sigterm, stopped
@@ -63,8 +65,8 @@ def connect_ray(num_cpus: int | None = None) -> None:
         )
 
 
-def fit(p: Prepared):
-    """Run the TorchTrainer; returns Ray's Result."""
+def fit(p: Prepared, callbacks: list | None = None):
+    """Run the TorchTrainer (with Ray Train ``callbacks``); returns Ray's Result."""
     import ray.train
     from ray.train.torch import TorchTrainer
 
@@ -81,28 +83,50 @@ def fit(p: Prepared):
             **ray_storage("checkpoints"),
             failure_config=ray.train.FailureConfig(max_failures=c.max_failures),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=c.keep_checkpoints),
+            callbacks=callbacks,
         ),
     )
     return trainer.fit()
 
 
-def train(config: TrainConfig, *, tags: dict[str, str] | None = None) -> str:
+def train(
+    config: TrainConfig,
+    *,
+    tags: dict[str, str] | None = None,
+    progress: Progress = SILENT,
+    on_epoch: Callable[[dict], None] | None = None,
+) -> str:
     """Train per ``config``; returns the MLflow run id (the run ends FINISHED, or FAILED and raises).
-    ``tags`` go on the run besides the usual ones."""
+    ``tags`` go on the run besides the usual ones. Each finished epoch is a line of ``progress``
+    (:func:`neural_engine.progress.epoch_line`) and a call of ``on_epoch(metrics)``, as it finishes."""
     from mlflow.tracking import MlflowClient
 
+    from ray_jobs.train.epochs import EpochStream
     from ray_jobs.train.finish import finish
 
     p = prepare(config, tags=tags)
     client = MlflowClient(p.tracking_uri)
+    c, epochs = p.config, p.hyper.epochs
+    progress.line(
+        f"training {p.graph.name} on {p.dataset.name} for {epochs} epoch{'s' * (epochs != 1)} "
+        f"({c.workers} {'GPU' if c.gpu else 'CPU'} worker{'s' * (c.workers != 1)}), run {p.run_id}"
+    )
+
+    def epoch_done(metrics: dict) -> None:
+        progress.line(epoch_line(int(metrics.get("epoch", 0)), epochs, metrics))
+        if on_epoch is not None:
+            on_epoch(metrics)
+
     started = time.time()
     try:
         connect_ray()
         stop_on_sigterm()  # after ray.init, which replaced the handler
-        result = fit(p)
+        with EpochStream(epoch_done) as stream:
+            result = fit(p, [stream.callback()])
         if result.error is not None:
             raise result.error
-        finish(p, result, seconds=time.time() - started)
+        with progress.phase("evaluating the best weights on the test split; logging the model"):
+            finish(p, result, seconds=time.time() - started)
     except BaseException as err:
         client.set_terminated(p.run_id, "KILLED" if stopped(err) else "FAILED")
         if isinstance(err, NeuralForgeError) or stopped(err):
@@ -114,12 +138,46 @@ def train(config: TrainConfig, *, tags: dict[str, str] | None = None) -> str:
     return p.run_id
 
 
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    add_arguments(parser)
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the finished run as JSON (run id, status, metrics, epochs); progress stays on stderr",
+    )
+
+
 def run(args: argparse.Namespace) -> int:
-    """The ``neuralforge train`` command."""
-    run_id = train(from_args(args))
-    print(f"MLflow run {run_id} finished ({settings().mlflow_uri})")
+    """The ``neuralforge train`` command: progress (a line per epoch) on standard error, the run
+    on standard output."""
+    epochs: list[dict] = []
+    with json_stdout(args.json):
+        run_id = train(from_args(args), progress=Progress(json=args.json), on_epoch=epochs.append)
+    if args.json:
+        emit(run_report(run_id, epochs))
+    else:
+        print(f"MLflow run {run_id} finished ({settings().mlflow_uri})")
     return 0
 
 
+def run_report(run_id: str, epochs: list[dict] | None = None) -> dict:
+    """``--json`` of a finished training run: its id, status, final metrics and (when streamed)
+    the metrics of every epoch."""
+    from ray_jobs.tracking import client
+
+    run = client(settings().mlflow_uri).get_run(run_id)
+    out = {
+        "run_id": run_id,
+        "run_name": run.info.run_name,
+        "status": run.info.status,
+        "experiment_id": run.info.experiment_id,
+        "tracking_uri": settings().mlflow_uri,
+        "metrics": dict(sorted(run.data.metrics.items())),
+    }
+    if epochs is not None:
+        out["epochs"] = epochs
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
-    return module_main("python -m ray_jobs.train", __doc__, add_arguments, run, argv)
+    return module_main("python -m ray_jobs.train", __doc__, add_train_arguments, run, argv)

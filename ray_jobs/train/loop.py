@@ -222,7 +222,8 @@ def run_epochs(config: dict, session: Session) -> None:
         state["stale"] = 0 if improved else state["stale"] + 1
         state["history"].append(metrics)
         state["epoch"] = epoch + 1
-        _report(session, metrics, state, model, optimizer, scheduler)
+        # the epoch travels with the report (driver lines, Tune); MLflow has it as the step
+        _report(session, {**metrics, "epoch": epoch}, state, model, optimizer, scheduler)
         if logger is not None:
             logger.log(metrics, step=epoch)
         if h["early_stopping"] and state["stale"] >= h["early_stopping"]:

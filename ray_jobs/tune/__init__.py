@@ -33,6 +33,7 @@ from neural_engine.data import load
 from neural_engine.errors import NeuralForgeError, ValidationError
 from neural_engine.ir import HPO, Call, Graph
 from neural_engine.objectives import named, plain
+from neural_engine.progress import SILENT, Progress, emit, json_stdout
 from neural_engine.search import dsl_value, parse_search_value, sampled, search_values, substitute
 from neural_engine.settings import apply_s3_endpoint
 from ray_jobs.config import TrainConfig, add_arguments, from_args
@@ -229,8 +230,9 @@ def _train_on_workers(loop: dict, config: TrainConfig) -> None:
 # ---- the sweep (driver) -------------------------------------------------------------------
 
 
-def sweep(config: TrainConfig, s: SweepConfig) -> SweepResult:
-    """Run the sweep; returns the parent run, the best trial's run and where best.neural went."""
+def sweep(config: TrainConfig, s: SweepConfig, progress: Progress = SILENT) -> SweepResult:
+    """Run the sweep; returns the parent run, the best trial's run and where best.neural went.
+    ``progress``: a line when it starts and one per finished trial."""
     # checkpoints are kept to one per trial, which makes Tune snapshot often: cheap on local disk
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 
@@ -249,22 +251,38 @@ def sweep(config: TrainConfig, s: SweepConfig) -> SweepResult:
     if method == "bayesian" and any(h.kind == "choice" and len(h.values) == 1 for h in space.values()):
         method = "random"  # Optuna refuses one-value categoricals
     samples = s.num_samples or graph.training.get("num_trials") or (1 if method == "grid" else 10)
-    from ray_jobs.tune.tracking import SweepTracker, finish_sweep, open_sweep
+    from ray_jobs.tune.tracking import SweepLogger, SweepTracker, finish_sweep, open_sweep
 
     parent = open_sweep(config, s, space, fixed, method, samples)
+    progress.line(
+        f"sweeping {len(space)} search values of {graph.name} ({method}, {samples} "
+        f"{'repeats of the grid' if method == 'grid' else 'trials'}, {s.goal} {s.metric}), "
+        f"run {parent.run_id}"
+    )
     started = time.time()
     try:
         tracker = SweepTracker(parent, graph, space, fixed, s.metric, s.goal)
-        results, concurrency = _fit(config, s, graph, space, fixed, method, samples, parent, tracker)
-        return finish_sweep(
-            parent,
-            tracker,
-            results,
+        results, concurrency = _fit(
+            config,
             s,
-            seconds=time.time() - started,
-            concurrency=concurrency,
-            dataset=dataset,
+            graph,
+            space,
+            fixed,
+            method,
+            samples,
+            parent,
+            SweepLogger(tracker, progress, trial_count(samples, space, method)),
         )
+        with progress.phase("evaluating the best trial on the test split"):
+            return finish_sweep(
+                parent,
+                tracker,
+                results,
+                s,
+                seconds=time.time() - started,
+                concurrency=concurrency,
+                dataset=dataset,
+            )
     except BaseException as err:
         parent.fail(err)
         if isinstance(err, NeuralForgeError) or stopped(err):
@@ -275,12 +293,10 @@ def sweep(config: TrainConfig, s: SweepConfig) -> SweepResult:
         ) from err
 
 
-def _fit(config, s, graph, space, fixed, method, samples, parent, tracker):
+def _fit(config, s, graph, space, fixed, method, samples, parent, logger):
     import ray
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
-
-    from ray_jobs.tune.tracking import SweepLogger
 
     connect_ray()
     stop_on_sigterm()  # after ray.init, which replaced the handler
@@ -316,7 +332,7 @@ def _fit(config, s, graph, space, fixed, method, samples, parent, tracker):
         run_config=tune.RunConfig(
             name=parent.run_id,
             **ray_storage("tune"),
-            callbacks=[SweepLogger(tracker)],
+            callbacks=[logger],
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             failure_config=tune.FailureConfig(max_failures=0),
             verbose=1,
@@ -345,12 +361,17 @@ def _concurrency(s: SweepConfig, config: TrainConfig, samples: int, space: dict,
         return s.max_concurrent
     res = ray.cluster_resources()
     have = res.get("GPU", 0) if config.gpu else res.get("CPU", 1)
+    return max(1, min(int(have // config.workers), trial_count(samples, space, method)))
+
+
+def trial_count(samples: int, space: dict, method: str) -> int:
+    """Trials the sweep runs: ``samples``; with grid search, repeats of the whole grid."""
     total = samples
     if method == "grid":
         for h in space.values():
             if h.kind == "choice" or h.step is not None:
                 total *= max(1, len(tune_domain(h, "grid")["grid_search"]))
-    return max(1, min(int(have // config.workers), total))
+    return total
 
 
 # ---- command line -------------------------------------------------------------------------
@@ -375,6 +396,11 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
             help=f.metadata["help"],
             **extra,
         )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the sweep as JSON (parent and best run, best values, trials); progress stays on stderr",
+    )
 
 
 def sweep_config(args: argparse.Namespace) -> SweepConfig:
@@ -383,19 +409,38 @@ def sweep_config(args: argparse.Namespace) -> SweepConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    """The ``neuralforge tune`` command."""
+    """The ``neuralforge tune`` command: a line per finished trial on standard error, the sweep on
+    standard output."""
+    from ray_jobs.tune.tracking import values_text
 
-    out = sweep(from_args(args, workers=args.workers_per_trial), sweep_config(args))
+    s = sweep_config(args)
+    with json_stdout(args.json):
+        out = sweep(from_args(args, workers=args.workers_per_trial), s, Progress(json=args.json))
+    if args.json:
+        emit(sweep_report(out, s))
+        return 0
     for row in out.trials:
         values = {k[4:]: v for k, v in row.items() if k.startswith("hpo.")}
-        print(f"  {row['trial']}: {row['status']:<13} {row.get('error') or _values_text(values)}")
-    print(f"best trial: MLflow run {out.best_run_id} ({_values_text(out.best_values)})")
+        print(f"  {row['trial']}: {row['status']:<13} {row.get('error') or values_text(values)}")
+    print(f"best trial: MLflow run {out.best_run_id} ({values_text(out.best_values)})")
     print(f"sweep: MLflow run {out.parent_run_id} finished; best network: {out.best_path}")
     return 0
 
 
-def _values_text(values: dict) -> str:
-    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
+def sweep_report(out: SweepResult, s: SweepConfig) -> dict:
+    """``--json`` of a finished sweep."""
+    return {
+        "parent_run_id": out.parent_run_id,
+        "status": "FINISHED",
+        "metric": s.metric,
+        "mode": s.goal,
+        "best_run_id": out.best_run_id,
+        "best_values": out.best_values,
+        "best_value": out.metrics.get(f"best_{s.metric}"),
+        "best_network": out.best_path,
+        "metrics": out.metrics,
+        "trials": out.trials,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

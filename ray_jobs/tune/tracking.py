@@ -17,7 +17,7 @@ import io
 import json
 import pickle
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -26,6 +26,7 @@ from ray import tune
 from neural_engine.dsl import print_dsl
 from neural_engine.errors import NeuralForgeError
 from neural_engine.ir import HPO, Graph
+from neural_engine.progress import SILENT, Progress
 from neural_engine.search import sampled, substitute
 from neural_engine.shapes import propagate
 from ray_jobs.config import resolve
@@ -65,6 +66,7 @@ class SweepResult:
     best_values: dict
     best_path: str
     trials: list
+    metrics: dict = field(default_factory=dict)  # the parent run's: best_<metric>, trial counts, test_*
 
 
 @dataclass
@@ -195,10 +197,11 @@ class SweepTracker:
 
 
 class SweepLogger(tune.Callback):
-    """Tune's trial events → :class:`SweepTracker` (in the driver, one at a time)."""
+    """Tune's trial events → :class:`SweepTracker` (in the driver, one at a time); a ``progress``
+    line per finished trial."""
 
-    def __init__(self, tracker: SweepTracker):
-        self.tracker = tracker
+    def __init__(self, tracker: SweepTracker, progress: Progress = SILENT, total: int | None = None):
+        self.tracker, self.progress, self.total, self.done = tracker, progress, total, 0
 
     def on_trial_start(self, iteration, trials, trial, **info):
         self.tracker.start(trial.trial_id, trial.config)
@@ -208,9 +211,37 @@ class SweepLogger(tune.Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         self.tracker.end(trial.trial_id)
+        self._line(trial.trial_id)
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self.tracker.end(trial.trial_id, error=trial_error(trial))
+        self._line(trial.trial_id)
+
+    def _line(self, trial_id: str) -> None:
+        self.done += 1
+        row = self.tracker.rows[trial_id]
+        self.progress.line(f"[{self.done}/{self.total or '?'} trials] {trial_line(row, self.tracker.metric)}")
+
+
+def trial_line(row: dict, metric: str) -> str:
+    """A finished trial in one line: its status, epochs, best value of the metric and its values.
+
+    >>> trial_line({"trial": "a1", "status": "completed", "epochs": 4, "best_val_loss": 0.31,
+    ...             "values": {"dense_1.units": 64}}, "val_loss")
+    'trial a1: completed after 4 epochs, best val_loss 0.3100 (dense_1.units=64)'
+    """
+    if row.get("error"):
+        return f"trial {row['trial']}: error: {row['error']}"
+    best = row.get(f"best_{metric}")
+    return (
+        f"trial {row['trial']}: {row['status']} after {row['epochs']} epoch{'s' * (row['epochs'] != 1)}"
+        + (f", best {metric} {best:.4f}" if best is not None else "")
+        + f" ({values_text(row['values'])})"
+    )
+
+
+def values_text(values: dict) -> str:
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
 
 
 def trial_error(trial) -> str:
@@ -325,7 +356,7 @@ def finish_sweep(
     device = "gpu" if config.gpu else "cpu"
     record_usage(run_id, Usage(user(), device, concurrency * config.workers, 1, seconds), client=client)
     client.set_terminated(run_id, "FINISHED")
-    return SweepResult(run_id, child, values, where, rows)
+    return SweepResult(run_id, child, values, where, rows, metrics)
 
 
 def _csv(rows: list[dict]) -> str:
