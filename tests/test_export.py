@@ -1,9 +1,13 @@
-"""Export: every template exports to ONNX and TorchScript and matches torch (onnxruntime is the
-oracle); failures are refused; quantized variants and pruning report measured deltas."""
+"""Export: every template exports to ONNX (the dynamo exporter) and to a torch.export program
+(.pt2) and matches torch (onnxruntime and the reloaded program are the oracles); a layer the dynamo
+exporter cannot convert falls back to the legacy exporter and the report says why; TorchScript is
+still there under its legacy name; failures are refused; quantized variants and pruning report
+measured deltas."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,61 +15,161 @@ import torch
 
 from neural_engine.build import build
 from neural_engine.errors import ExportError
+from neural_engine.export.formats import examples
+from neural_engine.export.onnx_export import export_onnx
 from neural_engine.export.pipeline import ExportSpec, run_export
 from neural_engine.export.validate import Thresholds
 from neural_engine.export.weights import export_module, load_training_state
+from neural_engine.ir import GraphBuilder
+from neural_engine.shapes import propagate
 from neural_engine.templates import TEMPLATES, template
 from tests.digits_model import digits_graph, trained_state
 from tests.test_templates import SMALL
 
-FAST = ExportSpec(serving=False, samples=16, latency_budget_s=0.002)
+FAST_FIELDS = {"serving": False, "samples": 16, "latency_budget_s": 0.002}
+FAST = ExportSpec(**FAST_FIELDS)
 
 
 def test_every_template_has_a_small_variant_here():
     assert set(SMALL) == set(TEMPLATES)
 
 
+def _reloaded(path: Path):
+    """The exported file run the way a user would: onnxruntime, or the reloaded torch.export program."""
+    if path.suffix == ".onnx":
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        names = [i.name for i in session.get_inputs()]
+        return lambda *xs: session.run(None, {n: x.numpy() for n, x in zip(names, xs)})[0]
+    module = torch.export.load(str(path)).module()
+    return lambda *xs: module(*xs).numpy()
+
+
 @pytest.mark.parametrize("name", sorted(SMALL))
-@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
-def test_every_template_exports_and_matches_torch(name, fmt, tmp_path):
-    graph = template(name, **SMALL[name])
-    r = run_export(
-        graph, None, ExportSpec(format=fmt, serving=False, samples=16, latency_budget_s=0.002), tmp_path
-    )
+@pytest.mark.parametrize(
+    "fmt,file,runtime,exporter",
+    [("onnx", "model.onnx", "onnxruntime", "dynamo"), ("pt2", "model.pt2", "pt2", "torch.export")],
+)
+def test_every_template_exports_and_matches_torch(name, fmt, file, runtime, exporter, tmp_path):
+    analysis = propagate(template(name, **SMALL[name]))
+    spec = ExportSpec(format=fmt, onnx_exporter="dynamo", **FAST_FIELDS)  # onnx: no fallback allowed
+    r = run_export(analysis.graph, None, spec, tmp_path)
     c = r.report.comparison
     assert r.passed, r.report.failures
+    assert r.report.exporter == exporter
     assert c.shape_match and c.max_abs_diff < 1e-5 and c.samples == 16
     assert c.agreement == 1.0 and c.disagreements == 0
     assert r.report.random_weights and any("random" in n for n in r.report.notes)
-    assert set(r.report.latency_ms) == {"torch", "onnxruntime" if fmt == "onnx" else "torchscript"}
-    assert [f.name for f in r.files] == ["model.onnx" if fmt == "onnx" else "model.pt"]
+    assert set(r.report.latency_ms) == {"torch", runtime}
+    assert [f.name for f in r.files] == [file]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([file, "report.json", "report.md"])
     saved = json.loads((tmp_path / "report.json").read_text())
     assert saved["passed"] and saved["validation"]["comparison"]["max_abs_diff"] == c.max_abs_diff
+    assert saved["validation"]["exporter"] == exporter
+    assert f"exporter: {exporter}" in (tmp_path / "report.md").read_text()
+    if fmt == "onnx":
+        import onnx
+
+        proto = onnx.load(str(tmp_path / file))
+        assert proto.opset_import[0].version == 18  # the dynamo exporter's own: no version conversion
+        for tensor in (*proto.graph.input, *proto.graph.output):
+            assert tensor.type.tensor_type.shape.dim[0].dim_param == "batch"
+    model, _ = export_module(analysis.graph)  # the same seeded weights
+    run = _reloaded(tmp_path / file)
+    for batch in (1, 5):  # the batch is dynamic: sizes the export never saw
+        xs = examples(analysis, batch)
+        with torch.inference_mode():
+            np.testing.assert_allclose(run(*xs), model.eval()(*xs).numpy(), atol=1e-5, rtol=0)
 
 
-def test_onnx_export_has_a_dynamic_batch_and_one_file(tmp_path):
-    import onnx
-    import onnxruntime as ort
-
-    run_export(template("resnet18_cifar", width=8), None, FAST, tmp_path)
-    model = onnx.load(str(tmp_path / "model.onnx"))
-    assert model.opset_import[0].version == 17
-    assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx", "report.json", "report.md"]
-    session = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
-    for batch in (1, 5):
-        assert session.run(None, {"image": np.zeros((batch, 3, 32, 32), np.float32)})[0].shape == (batch, 10)
-
-
-def test_a_trained_model_validates_on_the_test_split(tmp_path):
+def test_torchscript_is_kept_under_its_legacy_name(tmp_path):
     r = run_export(
-        digits_graph(),
-        trained_state(),
-        ExportSpec(serving=False, latency_budget_s=0.01),
+        template("mnist_cnn", input_shape=(8, 8, 1)),
+        None,
+        ExportSpec(format="torchscript", **FAST_FIELDS),
         tmp_path,
-        dataset="digits",
     )
-    assert r.passed and not r.report.random_weights
+    assert (
+        r.passed
+        and [f.name for f in r.files] == ["model.pt"]
+        and set(r.report.latency_ms)
+        == {
+            "torch",
+            "torchscript",
+        }
+    )
+    assert r.report.exporter == "torch.jit.trace (legacy)" and r.report.comparison.max_abs_diff < 1e-5
+    assert any(n.startswith("TorchScript is a legacy format") for n in r.report.notes)
+    assert "exporter: torch.jit.trace (legacy)" in (tmp_path / "report.md").read_text()
+
+
+def _pooling_net(layer: str, shape: tuple[int, ...], **params):
+    """A real network around one pooling layer: pool, flatten, softmax head."""
+    g = GraphBuilder(layer, {"x": shape})
+    g.add("Output", g.add("Flatten", g.add(layer, "x", **params)), units=3, activation="softmax")
+    return g.build()
+
+
+# torch.onnx's dynamo exporter has no ONNX function for aten._adaptive_avg_pool3d (torch 2.14,
+# onnxscript 0.7); the legacy exporter converts it (output size a factor of the input's).
+POOL3D = ("AdaptiveAveragePooling3D", (4, 4, 4, 1))
+NO_DYNAMO = (
+    "ONNX translation: DispatchError: No ONNX function found for <OpOverload(op='aten._adaptive_avg_pool3d'"
+)
+
+
+def test_a_layer_the_dynamo_exporter_cannot_convert_falls_back_to_legacy_and_says_why(tmp_path):
+    r = run_export(_pooling_net(*POOL3D, output_size=2), None, FAST, tmp_path)
+    assert r.passed and r.report.comparison.max_abs_diff < 1e-5 and r.report.comparison.agreement == 1.0
+    assert r.report.exporter.startswith(f"legacy (dynamo failed: {NO_DYNAMO}")
+    assert json.loads((tmp_path / "report.json").read_text())["validation"]["exporter"] == r.report.exporter
+    assert f"exporter: legacy (dynamo failed: {NO_DYNAMO}" in (tmp_path / "report.md").read_text()
+    analysis = propagate(_pooling_net(*POOL3D, output_size=2))
+    with pytest.raises(
+        ExportError, match=r"the dynamo ONNX exporter must convert the network; it failed: ONNX"
+    ):
+        export_onnx(export_module(analysis.graph)[0], analysis, tmp_path / "strict.onnx", exporter="dynamo")
+
+
+def test_a_network_no_onnx_exporter_converts_is_refused_naming_both(tmp_path):
+    analysis = propagate(_pooling_net("AdaptiveMaxPooling2D", (5, 5, 1), output_size=2))  # 5 -> 2: no factor
+    model, _ = export_module(analysis.graph)
+    with pytest.raises(
+        ExportError, match=r"both failed: dynamo \(ONNX translation: DispatchError: .*\), legacy"
+    ) as info:
+        export_onnx(model, analysis, tmp_path / "m.onnx")
+    assert "adaptive_max_pool2d" in str(info.value) and "--format pt2" in info.value.hint
+
+
+def test_opset_17_and_the_legacy_exporter_on_request(tmp_path):
+    import onnx
+
+    analysis = propagate(template("mnist_cnn", input_shape=(8, 8, 1)))
+    model, _ = export_module(analysis.graph)
+    converted = export_onnx(model, analysis, tmp_path / "d.onnx", opset=17)  # dynamo, then onnx's converter
+    legacy = export_onnx(model, analysis, tmp_path / "l.onnx", opset=17, exporter="legacy")
+    assert (converted.exporter, legacy.exporter) == ("dynamo", "legacy (asked for)")
+    for f in (converted, legacy):
+        assert onnx.load(str(f.path)).opset_import[0].version == 17
+
+
+@pytest.fixture(scope="module")
+def digits_quantized(tmp_path_factory):
+    """The trained digits model exported once (dynamo) with its three quantized variants."""
+    spec = ExportSpec(
+        quantize=("fp16", "int8-dynamic", "int8-static"),
+        serving=False,
+        latency_budget_s=0.01,
+        thresholds=Thresholds(max_accuracy_drop=0.05),
+    )
+    directory = tmp_path_factory.mktemp("digits-quantized")
+    return run_export(digits_graph(), trained_state(), spec, directory, dataset="digits"), directory
+
+
+def test_a_trained_model_validates_on_the_test_split(digits_quantized):
+    r, tmp_path = digits_quantized
+    assert r.passed and not r.report.random_weights and r.report.exporter == "dynamo"
     assert r.report.samples == 100
     assert r.report.sample_source.startswith("digits test split")
     acc = r.report.accuracy
@@ -86,14 +190,8 @@ def test_an_export_beyond_the_thresholds_fails_and_is_not_kept(tmp_path):
     assert json.loads((tmp_path / "report.json").read_text())["passed"] is False
 
 
-def test_quantized_variants_report_measured_deltas_and_advice(tmp_path):
-    spec = ExportSpec(
-        quantize=("fp16", "int8-dynamic", "int8-static"),
-        serving=False,
-        latency_budget_s=0.01,
-        thresholds=Thresholds(max_accuracy_drop=0.05),
-    )
-    r = run_export(digits_graph(), trained_state(), spec, tmp_path, dataset="digits")
+def test_quantized_variants_of_a_dynamo_export_report_measured_deltas_and_advice(digits_quantized):
+    r, tmp_path = digits_quantized
     fp32, *variants = r.variants
     assert [v.name for v in r.variants] == ["fp32", "fp16", "int8-dynamic", "int8-static"]
     for v in variants:
@@ -120,8 +218,8 @@ def test_a_variant_losing_too_much_accuracy_is_rejected():
 
 @pytest.mark.parametrize("method", ["unstructured", "structured"])
 def test_pruning_reaches_the_sparsity_and_reports_the_accuracy_change(method, tmp_path):
-    spec = ExportSpec(
-        prune=0.5, prune_method=method, finetune_epochs=1, serving=False, latency_budget_s=0.002
+    spec = ExportSpec(  # pt2: pruning is not about the format, and torch.export is the fastest exporter
+        format="pt2", prune=0.5, prune_method=method, finetune_epochs=1, serving=False, latency_budget_s=0.002
     )
     r = run_export(digits_graph(), trained_state(), spec, tmp_path, dataset="digits")
     p = r.prune
@@ -164,7 +262,12 @@ def test_training_checkpoints_load_into_the_module_with_its_softmax():
 @pytest.mark.parametrize(
     "kwargs,message",
     [
-        ({"format": "tflite"}, "--format must be one of onnx, torchscript; received 'tflite'"),
+        (
+            {"format": "tflite"},
+            "--format must be one of onnx, pt2, torchscript (torchscript: legacy); received",
+        ),
+        ({"onnx_exporter": "jit"}, "--onnx-exporter must be one of auto, dynamo, legacy; received 'jit'"),
+        ({"opset": 13}, "--opset must be an integer from 17 to 20; received 13"),
         ({"format": "torchscript", "quantize": ("fp16",)}, "--quantize works on ONNX exports"),
         ({"quantize": ("int4",)}, "--quantize must be one or more of fp16, int8-dynamic, int8-static"),
         ({"prune": 1.5}, "--prune must be a sparsity between 0 and 1 (exclusive); received 1.5"),
@@ -179,11 +282,6 @@ def test_bad_requests_are_refused_naming_the_flag(kwargs, message):
     assert message in str(info.value)
     with pytest.raises(ExportError, match="--min-agreement must be a share between 0 and 1; received 2"):
         Thresholds(min_agreement=2)
-
-
-def test_opset_must_be_supported(tmp_path):
-    with pytest.raises(ExportError, match="--opset must be an integer from 17 to 20; received 13"):
-        run_export(digits_graph(), None, ExportSpec(opset=13, serving=False), tmp_path)
 
 
 def test_a_dataset_that_does_not_fit_the_network_is_refused(tmp_path):

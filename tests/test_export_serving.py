@@ -1,6 +1,6 @@
 """Serving bundles generated from an export: Triton's config parses as Triton's own ModelConfig
-protobuf, TorchServe's archive builds from the generated inputs and its handler answers like
-torch, and the ONNX Runtime server script serves real requests."""
+protobuf, the ONNX Runtime server script serves real requests, and the legacy TorchServe bundle
+(only on request) archives with torch-model-archiver and its handler answers like torch."""
 
 from __future__ import annotations
 
@@ -30,14 +30,15 @@ SPEC = {"samples": 32, "latency_budget_s": 0.002}
 
 @pytest.fixture(scope="module")
 def digits_exports(tmp_path_factory):
-    """The trained digits model exported to ONNX and to TorchScript, with their bundles."""
+    """The trained digits model exported to ONNX and to (legacy) TorchScript, with their bundles,
+    the legacy TorchServe one included."""
     out = {}
     for fmt in ("onnx", "torchscript"):
         d = tmp_path_factory.mktemp(fmt)
         out[fmt] = run_export(
             digits_graph(),
             trained_state(),
-            ExportSpec(format=fmt, name="digits", **SPEC),
+            ExportSpec(format=fmt, name="digits", torchserve=True, **SPEC),
             d,
             dataset="digits",
         )
@@ -75,15 +76,31 @@ def test_triton_config_parses_as_triton_model_config(digits_exports):
 
 
 def test_triton_config_of_a_token_model_uses_int64(tmp_path):
-    r = run_export(
-        template("lstm_classifier", **SMALL["lstm_classifier"]), None, ExportSpec(**SPEC), tmp_path
-    )
+    spec = ExportSpec(
+        torchserve=False, onnx_exporter="legacy", **SPEC
+    )  # the config, not the exporter: fastest
+    r = run_export(template("lstm_classifier", **SMALL["lstm_classifier"]), None, spec, tmp_path)
     config = parse_triton(tmp_path / "serving" / "triton" / "LSTMClassifier" / "config.pbtxt")
     assert r.passed and config.input[0].data_type == 9 and list(config.input[0].dims) == [20]  # TYPE_INT64
+    assert set(r.bundles) == {"triton", "onnxruntime"}  # TorchServe (legacy) not asked for
+    assert not any("TorchServe" in n for n in r.report.notes)
+
+
+def test_torchserve_is_legacy_and_written_only_on_request(digits_exports, tmp_path):
+    from neural_engine.export.pipeline import TORCHSERVE_LEGACY
+    from neural_engine.export.serving import Signature, write_bundles
+
+    r = digits_exports["onnx"]
+    assert set(r.bundles) == {"triton", "onnxruntime", "torchserve"} and TORCHSERVE_LEGACY in r.report.notes
+    assert "TorchServe is archived" in (r.bundles["torchserve"].directory / "README.md").read_text()
+    x, _ = digits_test_samples(1)
+    signature = Signature.from_arrays(["image"], [x], ["output"], [torch_probabilities(x)])
+    assert set(write_bundles(tmp_path, "digits", signature, r.files[0])) == {"triton", "onnxruntime"}
 
 
 def test_torchserve_archive_builds_from_the_generated_inputs(digits_exports, tmp_path):
     bundle = digits_exports["torchscript"].bundles["torchserve"]
+    assert digits_exports["torchscript"].report.exporter == "torch.jit.trace (legacy)"
     argv = bundle.commands["archive"]
     inputs = [
         argv[argv.index("--serialized-file") + 1],

@@ -1,10 +1,11 @@
-"""Write the files: ONNX (``torch.onnx.export``, the TorchScript-based exporter) and TorchScript.
+"""Write the PyTorch-native files: ``.pt2`` (``torch.export``) and, behind its legacy format name,
+TorchScript. ONNX lives in ``onnx_export``; both share ``ExportedFile`` and the helpers here.
 
-ONNX: opset 17–20, a dynamic batch axis on every input and output, one file (weights inside; the
-protobuf limit is 2 GB), checked by ``onnx.checker``. The exporter is the ``dynamo=False`` one:
-about 1.2 s for ResNet-18 on a 2-core CPU, where the dynamo exporter is 3–4x slower and writes
-external ``.data`` files. TorchScript: ``torch.jit.trace`` (checked against eager on a second
-batch size); if tracing fails or disagrees (data-dependent control flow), ``torch.jit.script``.
+- ``pt2``: ``torch.export.export`` with a dynamic batch (``Dim("batch")`` on dim 0 of every
+  input), saved by ``torch.export.save``; it reloads with ``torch.export.load(path).module()``.
+- ``torchscript`` (legacy: ``torch.jit`` is deprecated, ``pt2`` replaces it): ``torch.jit.trace``
+  (checked against eager on a second batch size); if tracing fails or disagrees
+  (data-dependent control flow), ``torch.jit.script``.
 
 >>> import tempfile, torch
 >>> from neural_engine.shapes import propagate
@@ -13,9 +14,10 @@ batch size); if tracing fails or disagrees (data-dependent control flow), ``torc
 >>> a = propagate(template("mnist_cnn", input_shape=(8, 8, 1)))
 >>> model, _ = export_module(a.graph)
 >>> with tempfile.TemporaryDirectory() as d:
-...     f = export_onnx(model, a, f"{d}/model.onnx")
-...     f.inputs, f.outputs, f.opset, f.size_bytes > 0
-(['image'], ['output'], 17, True)
+...     f = export_pt2(model, a, f"{d}/model.pt2")
+...     loaded = torch.export.load(f.path).module()
+...     f.exporter, f.inputs, tuple(loaded(torch.zeros(5, 1, 8, 8)).shape)
+('torch.export', ['image'], (5, 10))
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import torch
 
 from neural_engine.errors import ExportError
 
-MIN_OPSET, MAX_OPSET = 17, 20
+MAX_BATCH = 4096  # the dynamic batch's upper bound in exported programs
 _NOISE = (
     "legacy TorchScript-based ONNX export",
     "The feature will be removed",
@@ -42,16 +44,18 @@ _NOISE = (
 @dataclass(frozen=True)
 class ExportedFile:
     path: Path
-    format: str  # onnx | torchscript
+    format: str  # onnx | pt2 | torchscript
     inputs: list[str]
     outputs: list[str]
     opset: int | None = None
     method: str = ""  # torchscript: trace | script
     notes: list[str] = field(default_factory=list)
+    exporter: str = ""  # how it was written, as the report says it: "dynamo", "legacy (dynamo failed: …)"
 
     @property
     def size_bytes(self) -> int:
-        return self.path.stat().st_size
+        data = self.path.with_name(self.path.name + ".data")  # ONNX external weights, when written
+        return self.path.stat().st_size + (data.stat().st_size if data.exists() else 0)
 
 
 def io_names(analysis) -> tuple[list[str], list[str]]:
@@ -59,15 +63,26 @@ def io_names(analysis) -> tuple[list[str], list[str]]:
     return list(analysis.graph.inputs), ["output"] if len(outputs) == 1 else outputs
 
 
-def _examples(analysis, batch: int):
+def examples(analysis, batch: int) -> tuple[torch.Tensor, ...]:
     from neural_engine.build import example_inputs
 
     return tuple(example_inputs(analysis, batch=batch, generator=torch.Generator().manual_seed(batch)))
 
 
+def dynamic_batch(inputs) -> tuple:
+    """``dynamic_shapes`` for a module called as ``forward(*inputs)``: dim 0 of each is the batch."""
+    batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
+    return (tuple({0: batch} for _ in inputs),)  # one entry: the ``*args`` parameter
+
+
+def first_line(e: BaseException, limit: int = 200) -> str:
+    text = str(e).strip()
+    return f"{type(e).__name__}: {text.splitlines()[0][:limit] if text else ''}"
+
+
 @contextlib.contextmanager
-def _exporting():
-    """No multi-head-attention fast path (it is not traceable), and the exporter's deprecation
+def exporting():
+    """No multi-head-attention fast path (it is not traceable), and the exporters' deprecation
     chatter filtered out; what remains is collected as notes."""
     fast = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)
@@ -83,67 +98,55 @@ def _exporting():
         torch.backends.mha.set_fastpath_enabled(fast)
 
 
-def export_onnx(module: torch.nn.Module, analysis, path: str | Path, *, opset: int = 17) -> ExportedFile:
-    """Export ``module`` (built from ``analysis``) to one ONNX file and check it."""
-    import onnx
-
-    if not isinstance(opset, int) or not MIN_OPSET <= opset <= MAX_OPSET:
-        raise ExportError(f"--opset must be an integer from {MIN_OPSET} to {MAX_OPSET}; received {opset!r}")
+def _prepare(path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def export_pt2(module: torch.nn.Module, analysis, path: str | Path) -> ExportedFile:
+    """``torch.export`` ``module`` (dynamic batch) and save the program to ``path`` (``.pt2``)."""
+    path = _prepare(path)
     inputs, outputs = io_names(analysis)
-    dynamic = {name: {0: "batch"} for name in inputs + outputs}
-    with _exporting() as notes:
+    args = examples(analysis, 2)
+    with exporting() as notes:
         try:
-            torch.onnx.export(
-                module.eval(),
-                _examples(analysis, 2),
-                str(path),
-                dynamo=False,
-                opset_version=opset,
-                input_names=inputs,
-                output_names=outputs,
-                dynamic_axes=dynamic,
-                do_constant_folding=True,
-            )
-        except Exception as e:  # the exporter raises many types; all mean "this network does not export"
-            raise ExportError(
-                f"torch.onnx.export must convert the network; it failed: {type(e).__name__}: "
-                f"{str(e).splitlines()[0] if str(e) else ''}"
-            ) from e
-    try:
-        onnx.checker.check_model(str(path), full_check=True)
-    except onnx.checker.ValidationError as e:
-        raise ExportError(
-            f"the ONNX file must pass onnx.checker; it does not: {str(e).splitlines()[0]}"
-        ) from e
-    return ExportedFile(path, "onnx", inputs, outputs, opset=opset, notes=notes)
+            program = torch.export.export(module.eval(), args, dynamic_shapes=dynamic_batch(args))
+        except Exception as e:  # torch.export raises many types; all mean "this network does not export"
+            raise ExportError(f"torch.export must capture the network; it failed: {first_line(e)}") from e
+        torch.export.save(program, str(path))
+    return ExportedFile(path, "pt2", inputs, outputs, notes=notes, exporter="torch.export")
 
 
 def export_torchscript(module: torch.nn.Module, analysis, path: str | Path) -> ExportedFile:
-    """Trace ``module``; fall back to scripting when tracing fails or disagrees with eager."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Legacy. Trace ``module``; fall back to scripting when tracing fails or disagrees with eager."""
+    path = _prepare(path)
     inputs, outputs = io_names(analysis)
     module = module.eval()
-    with _exporting() as notes:
+    with exporting() as notes:
         method, scripted = "trace", None
         try:
             scripted = torch.jit.trace(
-                module, _examples(analysis, 2), check_inputs=[_examples(analysis, 3)], strict=False
+                module, examples(analysis, 2), check_inputs=[examples(analysis, 3)], strict=False
             )
         except Exception as e:  # noqa: BLE001 - TracerWarning-as-error, data-dependent control flow, unsupported ops
-            notes.append(
-                f"tracing failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); scripted instead"
-            )
+            notes.append(f"tracing failed ({first_line(e)}); scripted instead")
             method = "script"
         if scripted is None:
             try:
                 scripted = torch.jit.script(module)
             except Exception as e:
                 raise ExportError(
-                    f"TorchScript must trace or script the network; both failed "
-                    f"({type(e).__name__}: {str(e).splitlines()[0][:200]})"
+                    f"TorchScript must trace or script the network; both failed ({first_line(e)})"
                 ) from e
         scripted.save(str(path))
-    return ExportedFile(path, "torchscript", inputs, outputs, method=method, notes=notes)
+    notes.append("TorchScript is a legacy format (torch.jit is deprecated): pt2 (torch.export) replaces it")
+    return ExportedFile(
+        path,
+        "torchscript",
+        inputs,
+        outputs,
+        method=method,
+        notes=notes,
+        exporter=f"torch.jit.{method} (legacy)",
+    )

@@ -2,6 +2,12 @@
 quantized variants with the advisor, serving bundles, and the report (``report.json``,
 ``report.md``) — all written into one folder.
 
+Formats: ``onnx`` (the dynamo exporter, the legacy one only where dynamo fails — the report says
+which), ``pt2`` (a ``torch.export`` program, the PyTorch-native format) and ``torchscript``
+(legacy, kept for existing users: ``torch.jit`` is deprecated). The TorchServe bundle is legacy
+too (TorchServe is archived): written on request (``torchserve=True``) and, until the CLI has a
+flag for it, when nobody chose (``None``); the report's notes say it is legacy.
+
 Only files that passed their checks stay beside the report: a failed fp32 export is moved to
 ``rejected/`` (``ExportResult.passed`` is False), and so is a rejected variant.
 
@@ -10,8 +16,8 @@ Only files that passed their checks stay beside the report: a failed fp32 export
 >>> with tempfile.TemporaryDirectory() as d:
 ...     r = run_export(template("mnist_cnn", input_shape=(8, 8, 1)), None, ExportSpec(serving=False), d,
 ...                    dataset="digits")
-...     r.passed, r.report.comparison.agreement, r.report.random_weights, [f.name for f in r.files]
-(True, 1.0, True, ['model.onnx'])
+...     r.passed, r.report.exporter, r.report.comparison.agreement, [f.name for f in r.files]
+(True, 'dynamo', 1.0, ['model.onnx'])
 """
 
 from __future__ import annotations
@@ -24,7 +30,13 @@ from pathlib import Path
 from neural_engine.errors import ExportError
 from neural_engine.export.validate import Thresholds, ValidationReport
 
-FORMATS = ("onnx", "torchscript")
+FORMATS = ("onnx", "pt2", "torchscript")  # every name ExportSpec takes
+LEGACY_FORMATS = ("torchscript",)
+SUFFIXES = {"onnx": ".onnx", "pt2": ".pt2", "torchscript": ".pt"}
+TORCHSERVE_LEGACY = (
+    "the TorchServe bundle is legacy: TorchServe is archived and no longer maintained; "
+    "serve with Triton or the ONNX Runtime bundle"
+)
 RANDOM_WEIGHTS = (
     "the weights are random (an untrained network): numbers check the export, not a model; "
     "the exporter also merges identical untrained tensors, so sizes understate a trained model's"
@@ -35,24 +47,32 @@ RANDOM_WEIGHTS = (
 class ExportSpec:
     """What to export and how to check it; fields are the ``neuralforge export`` flags."""
 
-    format: str = "onnx"
-    opset: int = 17
+    format: str = "onnx"  # onnx | pt2 | torchscript (legacy)
+    opset: int = 18
+    onnx_exporter: str = "auto"  # auto (dynamo, legacy where it fails) | dynamo | legacy
     quantize: tuple[str, ...] = ()
     prune: float | None = None
     prune_method: str = "unstructured"
     finetune_epochs: int = 0
     samples: int = 100
     thresholds: Thresholds = field(default_factory=Thresholds)
-    serving: bool = True
+    serving: bool = True  # the bundles: Triton and ONNX Runtime (ONNX exports), TorchServe below
+    # Legacy TorchServe bundle (with ``serving``). None: callers that predate the flag (today's CLI)
+    # still get it, marked legacy in the notes; True or False chooses.
+    torchserve: bool | None = None
     max_batch_size: int = 32
     latency_budget_s: float = 0.25
     name: str | None = None
 
     def __post_init__(self):
+        from neural_engine.export.onnx_export import check_request
         from neural_engine.export.quantize import parse_variants
 
         if self.format not in FORMATS:
-            raise ExportError(f"--format must be one of {', '.join(FORMATS)}; received {self.format!r}")
+            raise ExportError(
+                f"--format must be one of {', '.join(FORMATS)} (torchscript: legacy); received {self.format!r}"
+            )
+        check_request(self.opset, self.onnx_exporter)
         if self.quantize and self.format != "onnx":
             raise ExportError(
                 f"--quantize works on ONNX exports; received --format {self.format}", hint="use --format onnx"
@@ -111,14 +131,19 @@ def _reject(path: Path, directory: Path) -> None:
 def _primary(module, analysis, spec: ExportSpec, directory: Path, samples, random_weights: bool):
     """Export in ``spec.format`` and validate against torch: (report, file, outputs of the export)."""
     from neural_engine.export import formats, runners, validate
+    from neural_engine.export.onnx_export import export_onnx
 
     torch_runner = runners.TorchRunner(module)
     reference = runners.run_batched(torch_runner, samples)
+    path = directory / f"model{SUFFIXES[spec.format]}"
     if spec.format == "onnx":
-        exported = formats.export_onnx(module, analysis, directory / "model.onnx", opset=spec.opset)
+        exported = export_onnx(module, analysis, path, opset=spec.opset, exporter=spec.onnx_exporter)
         runner = runners.OrtRunner(exported.path)
+    elif spec.format == "pt2":
+        exported = formats.export_pt2(module, analysis, path)
+        runner = runners.Pt2Runner(exported.path)
     else:
-        exported = formats.export_torchscript(module, analysis, directory / "model.pt")
+        exported = formats.export_torchscript(module, analysis, path)
         runner = runners.TorchScriptRunner(exported.path)
     outputs = runners.run_batched(runner, samples)
     comparison = validate.compare(reference, outputs, tie_tol=spec.thresholds.max_abs_diff)
@@ -129,8 +154,6 @@ def _primary(module, analysis, spec: ExportSpec, directory: Path, samples, rando
         for r in (torch_runner, runner)
     }
     notes = list(exported.notes) + ([RANDOM_WEIGHTS] if random_weights else [])
-    if exported.method:
-        notes.append(f"TorchScript by {exported.method}")
     report = ValidationReport(
         spec.format,
         exported.path.name,
@@ -147,6 +170,7 @@ def _primary(module, analysis, spec: ExportSpec, directory: Path, samples, rando
         spec.thresholds,
         validate.check_fp32(comparison, spec.thresholds),
         notes,
+        exported.exporter,
     )
     return report, exported, outputs
 
@@ -198,14 +222,18 @@ def _prune(graph, state, spec: ExportSpec, samples, dataset, split):
 
 
 def _bundles(exported, spec: ExportSpec, directory: Path, samples, outputs, name: str) -> dict:
-    """Serving bundles for the export, their signature taken from one real sample and its output."""
+    """Serving bundles for the export, their signature taken from one real sample and its output.
+    Triton and ONNX Runtime serve ONNX files; a pt2 program has no bundle (yet)."""
     from neural_engine.export.serving import Signature, write_bundles
 
     first = next(samples.batches(1))
     signature = Signature.from_arrays(exported.inputs, first, exported.outputs, [o[:1] for o in outputs])
     onnx_path = exported.path if spec.format == "onnx" else None
     ts_path = exported.path if spec.format == "torchscript" else None
-    return write_bundles(directory / "serving", name, signature, onnx_path, ts_path, spec.max_batch_size)
+    torchserve = spec.torchserve is not False and (onnx_path or ts_path) is not None
+    return write_bundles(
+        directory / "serving", name, signature, onnx_path, ts_path, spec.max_batch_size, torchserve=torchserve
+    )
 
 
 def run_export(
@@ -243,6 +271,9 @@ def run_export(
                     _reject(directory / v.file, directory)
         if spec.serving:
             result.bundles = _bundles(exported, spec, directory, samples, outputs, result.name)
+            if "torchserve" in result.bundles:
+                unchosen = " (written because torchserve was not chosen; False leaves it out)"
+                report.notes.append(TORCHSERVE_LEGACY + (unchosen if spec.torchserve is None else ""))
     (directory / "report.json").write_text(json.dumps(result.to_json(), indent=1, default=str))
     (directory / "report.md").write_text(report_mod.markdown(result))
     return result

@@ -169,6 +169,7 @@ def markdown(result) -> str:
             f"status {status}."
         ),
         "",
+        *([f"exporter: {r.exporter}", ""] if r.exporter else []),
     ]
     lines += [*(f"- failed: {f}" for f in r.failures), ""] if r.failures else []
     lines += _validation(r)

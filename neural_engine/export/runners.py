@@ -1,5 +1,6 @@
 """Run a model on numpy/torch inputs the same way whatever it is: a torch module, an ONNX file
-in onnxruntime, or a TorchScript file. Each runner returns a list of numpy outputs.
+in onnxruntime, a ``torch.export`` program (``.pt2``) or a TorchScript file (legacy). Each runner
+returns a list of numpy outputs.
 
 Runners use the same number of threads (torch's), so latency ratios compare runtimes, not
 thread counts.
@@ -32,6 +33,16 @@ class TorchRunner:
         with torch.inference_mode():
             out = self.module(*(torch.as_tensor(x) for x in inputs))
         return [o.numpy() for o in (out if isinstance(out, tuple | list) else (out,))]
+
+
+class Pt2Runner(TorchRunner):
+    """A saved ``torch.export`` program, run as the module ``torch.export.load(path).module()``."""
+
+    name = "pt2"
+
+    def __init__(self, path: str | Path):
+        # the program was captured in eval mode; its module refuses .eval() ("not supported yet")
+        self.module = torch.export.load(str(path)).module()
 
 
 class TorchScriptRunner(TorchRunner):

@@ -118,6 +118,8 @@ class ValidationReport:
     thresholds: Thresholds
     failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # how the file was written: "dynamo", "legacy (dynamo failed: <why>)", "torch.export", …
+    exporter: str = ""
 
     @property
     def passed(self) -> bool:

@@ -2,8 +2,9 @@
 
 - ``triton``: an NVIDIA Triton model repository (``config.pbtxt`` with dynamic batching, the ONNX
   file as version 1);
-- ``torchserve``: handler, ``config.properties``, the inputs of ``torch-model-archiver`` and the
-  command that builds the ``.mar``;
+- ``torchserve`` (legacy, only on request: TorchServe is archived and no longer maintained):
+  handler, ``config.properties``, the inputs of ``torch-model-archiver`` and the command that
+  builds the ``.mar``;
 - ``onnxruntime``: a small HTTP server script (``predictor.py``) beside the model.
 
 >>> image = TensorSpec("image", "float32", (None, 1, 8, 8))
@@ -90,10 +91,14 @@ def write_bundles(
     onnx_path: Path | None,
     torchscript_path: Path | None = None,
     max_batch_size: int = 32,
+    *,
+    torchserve: bool = False,
 ) -> dict[str, Bundle]:
-    """Every bundle the export's files allow: Triton and ONNX Runtime need the ONNX file,
-    TorchServe takes the TorchScript file when there is one, else the ONNX file."""
-    from neural_engine.export.serving import ortserver, torchserve, triton
+    """Every bundle the export's files allow: Triton and ONNX Runtime need the ONNX file; the
+    legacy TorchServe bundle (``torchserve=True``) takes the TorchScript file when there is one,
+    else the ONNX file."""
+    from neural_engine.export.serving import ortserver, triton
+    from neural_engine.export.serving import torchserve as torchserve_bundle
 
     name = model_name(name)
     bundles = {}
@@ -101,8 +106,8 @@ def write_bundles(
         bundles["triton"] = triton.write(directory / "triton", name, onnx_path, signature, max_batch_size)
         bundles["onnxruntime"] = ortserver.write(directory / "onnxruntime", name, onnx_path, signature)
     served = torchscript_path or onnx_path
-    if served is not None:
-        bundles["torchserve"] = torchserve.write(
+    if torchserve and served is not None:
+        bundles["torchserve"] = torchserve_bundle.write(
             directory / "torchserve", name, served, signature, max_batch_size
         )
     return bundles

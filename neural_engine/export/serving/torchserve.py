@@ -1,4 +1,8 @@
-"""A TorchServe bundle: the archive's inputs, ``config.properties`` and the archive command.
+"""A TorchServe bundle (legacy): the archive's inputs, ``config.properties`` and the archive command.
+
+Legacy: TorchServe is archived and no longer maintained, so the bundle is written only on request
+(``ExportSpec(torchserve=True)``) and its README says so; Triton and the ONNX Runtime bundle are
+the maintained ways to serve an export.
 
 ``torch-model-archiver --model-name NAME --version 1.0 --serialized-file model.pt --handler
 handler.py --extra-files predictor.py,signature.json --export-path model_store`` builds
@@ -68,7 +72,9 @@ def archive_command(name: str, serialized: str) -> list[str]:
 
 
 def _readme(name: str, serialized: str, signature: Signature) -> str:
-    return f"""# TorchServe: {name}
+    return f"""# TorchServe: {name} (legacy)
+
+TorchServe is archived and no longer maintained: prefer the Triton or ONNX Runtime bundle.
 
 Archive inputs: `{serialized}` (the model), `handler.py`, `predictor.py` (input checks),
 `signature.json` (input and output shapes). Build the archive and serve it:
