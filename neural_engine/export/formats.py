@@ -31,7 +31,6 @@ import torch
 
 from neural_engine.errors import ExportError
 
-MAX_BATCH = 4096  # the dynamic batch's upper bound in exported programs
 _NOISE = (
     "legacy TorchScript-based ONNX export",
     "The feature will be removed",
@@ -71,7 +70,7 @@ def examples(analysis, batch: int) -> tuple[torch.Tensor, ...]:
 
 def dynamic_batch(inputs) -> tuple:
     """``dynamic_shapes`` for a module called as ``forward(*inputs)``: dim 0 of each is the batch."""
-    batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
+    batch = torch.export.Dim("batch", min=1)  # no upper bound
     return (tuple({0: batch} for _ in inputs),)  # one entry: the ``*args`` parameter
 
 
