@@ -1,5 +1,6 @@
 """``neuralforge export`` from an MLflow training run: files, report, variants, metrics, tags and
-the ONNX flavour recorded on the run; a failed validation exits 1 and registers no model."""
+the ONNX flavour recorded on the run; a failed validation exits 1 and registers no model; ``-o FILE``
+writes the model there with the rest beside it (or in ``--out-dir``); progress on stderr."""
 
 from __future__ import annotations
 
@@ -56,15 +57,34 @@ def artifacts(home: Path, run_id: str, path: str) -> set[str]:
     return {a.path.removeprefix(f"{path}/") for a in client.list_artifacts(run_id, path)}
 
 
-def test_export_of_a_run_records_files_report_variants_and_the_onnx_model(home, capsys):
+def test_export_of_a_run_records_files_report_variants_and_the_onnx_model(home, tmp_path, capsys):
     import mlflow
     import numpy as np
     from mlflow.tracking import MlflowClient
 
     run_id = training_run(home)
-    assert main(["export", run_id, "--quantize", "all", "--max-accuracy-drop", "0.05"]) == 0
+    argv = [
+        "--quantize",
+        "all",
+        "--max-accuracy-drop",
+        "0.05",
+        "--torchserve",
+        "-o",
+        str(tmp_path / "d.onnx"),
+    ]
+    assert main(["export", run_id, *argv]) == 0
     out = capsys.readouterr()
     assert "# Export report: MnistCNN" in out.out and "## Variants" in out.out
+    variants = [f"d.{v}.onnx" for v in ("fp16", "int8-dynamic", "int8-static")]
+    assert {p.name for p in tmp_path.iterdir()} == {
+        "d.onnx",
+        *variants,
+        "d.report.json",
+        "d.report.md",
+        "d-serving",
+    }
+    assert json.loads((tmp_path / "d.report.json").read_text())["files"] == ["d.onnx", *variants]
+    # the run records the folder layout: model.onnx, report.json, serving/ (what `serve` reads)
     files = artifacts(home, run_id, "export/onnx")
     assert {
         "model.onnx",
@@ -78,6 +98,7 @@ def test_export_of_a_run_records_files_report_variants_and_the_onnx_model(home, 
     assert {"triton", "torchserve", "onnxruntime"} == artifacts(home, run_id, "export/onnx/serving")
     run = MlflowClient(f"sqlite:///{home}/mlflow.db").get_run(run_id)
     assert run.data.tags["neuralforge.export.onnx"] == "valid"
+    assert run.data.tags["neuralforge.export.onnx.exporter"] == "dynamo"
     assert run.data.tags["neuralforge.export.onnx.recommended"] in {
         "fp32",
         "fp16",
@@ -94,28 +115,53 @@ def test_export_of_a_run_records_files_report_variants_and_the_onnx_model(home, 
     report = json.loads(
         Path(mlflow.artifacts.download_artifacts(f"runs:/{run_id}/export/onnx/report.json")).read_text()
     )
+    assert report["files"][0] == "model.onnx" and report["validation"]["file"] == "model.onnx"
+    assert "serving/triton/MnistCNN/1/model.onnx" in report["serving"]["triton"]
+    assert all(f.startswith("serving/") for files in report["serving"].values() for f in files)
     assert report["validation"]["sample_source"].startswith("digits test split")
     assert [v["name"] for v in report["variants"]] == ["fp32", "fp16", "int8-dynamic", "int8-static"]
 
 
-def test_torchscript_export_of_a_pruned_run_is_recorded_apart(home):
+def test_pt2_export_of_a_pruned_run_to_a_named_file_is_recorded_apart(home, tmp_path):
     from mlflow.tracking import MlflowClient
 
     run_id = training_run(home)
-    assert main(["export", run_id, "--format", "torchscript", "--prune", "0.5", "--no-serving"]) == 0
-    assert {"model.pt", "report.json", "report.md"} == artifacts(home, run_id, "export/torchscript-pruned50")
+    argv = [
+        "export",
+        run_id,
+        "--format",
+        "pt2",
+        "--prune",
+        "0.5",
+        "--no-serving",
+        "-o",
+        str(tmp_path / "m.pt2"),
+    ]
+    assert main(argv) == 0
+    assert {p.name for p in tmp_path.iterdir()} == {"m.pt2", "m.report.json", "m.report.md"}
+    assert json.loads((tmp_path / "m.report.json").read_text())["files"] == ["m.pt2"]
+    torch.export.load(str(tmp_path / "m.pt2")).module()(torch.zeros(2, 1, 8, 8))
+    # the run's copy keeps the folder layout that `serve` and the dashboard read
+    assert {"model.pt2", "report.json", "report.md"} == artifacts(home, run_id, "export/pt2-pruned50")
     run = MlflowClient(f"sqlite:///{home}/mlflow.db").get_run(run_id)
-    assert run.data.tags["neuralforge.export.torchscript-pruned50"] == "valid"
-    assert "export.torchscript-pruned50.prune_accuracy_delta" in run.data.metrics
+    assert run.data.tags["neuralforge.export.pt2-pruned50"] == "valid"
+    assert run.data.tags["neuralforge.export.pt2-pruned50.exporter"] == "torch.export"
+    assert "export.pt2-pruned50.prune_accuracy_delta" in run.data.metrics
 
 
-def test_a_failed_validation_exits_1_and_registers_no_model(home, capsys):
+def test_a_failed_validation_exits_1_and_registers_no_model(home, tmp_path, capsys):
     from mlflow.tracking import MlflowClient
 
     run_id = training_run(home)
-    assert main(["export", run_id, "--max-abs-diff", "1e-12"]) == 1
-    err = capsys.readouterr().err
+    model = tmp_path / "m.onnx"
+    assert main(["export", run_id, "--max-abs-diff", "1e-12", "-o", str(model), "--json"]) == 1
+    out, err = capsys.readouterr()
+    assert json.loads(out)["passed"] is False  # --json: the report alone on stdout, progress on stderr
+    assert "exporting MnistCNN to onnx, validating on 100 samples…" in err
+    assert "validating: 100 samples in" in err
     assert "error: the export failed validation: max abs diff must be <= 1e-12; measured" in err
+    assert not model.exists() and (tmp_path / "rejected" / "m.onnx").exists()
+    assert (tmp_path / "m.report.md").exists() and (tmp_path / "m-serving").exists() is False
     assert artifacts(home, run_id, "export/onnx") == {"report.json", "report.md"}
     run = MlflowClient(f"sqlite:///{home}/mlflow.db").get_run(run_id)
     assert run.data.tags["neuralforge.export.onnx"] == "failed"
@@ -126,7 +172,7 @@ def test_a_failed_validation_exits_1_and_registers_no_model(home, capsys):
     ]
 
 
-def test_an_untrained_template_exports_with_a_warning(home, tmp_path, capsys):
+def test_an_untrained_template_exports_with_a_warning(home, capsys):
     assert (
         main(
             [
@@ -138,38 +184,49 @@ def test_an_untrained_template_exports_with_a_warning(home, tmp_path, capsys):
                 "--dataset",
                 "digits",
                 "--no-serving",
-                "-o",
-                str(tmp_path),
             ]
         )
         == 0
     )
     err = capsys.readouterr().err
-    assert "warning: no trained weights" in err and (tmp_path / "model.onnx").exists()
-    assert json.loads((tmp_path / "report.json").read_text())["validation"]["random_weights"] is True
+    folder = home / "exports" / "MnistCNN" / "onnx"  # the default folder
+    assert "warning: no trained weights" in err and (folder / "model.onnx").exists()
+    assert json.loads((folder / "report.json").read_text())["validation"]["random_weights"] is True
 
 
-def test_a_checkpoint_file_exports_with_its_graph(home, tmp_path):
-    graph, ckpt = tmp_path / "net.json", tmp_path / "best.pt"
+def test_a_checkpoint_file_exports_to_the_named_file_with_its_reports_in_out_dir(home, tmp_path):
+    import numpy as np
+    import onnxruntime as ort
+
+    from neural_engine.export.weights import export_module
+
+    graph, ckpt, model = tmp_path / "net.json", tmp_path / "best.pt", tmp_path / "m.onnx"
     graph.write_text(json.dumps(digits_graph().to_json()))
     torch.save(trained_state(), ckpt)
+    argv = ["export", str(graph), "--checkpoint", str(ckpt), "--dataset", "digits"]
+    assert main([*argv, "-o", str(model), "--out-dir", str(tmp_path / "out")]) == 0
+    report = json.loads((tmp_path / "out" / "m.report.json").read_text())
+    assert report["validation"]["random_weights"] is False and report["files"] == [str(model)]
+    assert set(report["serving"]) == {"triton", "onnxruntime"}  # TorchServe (legacy) only with --torchserve
+    assert (tmp_path / "out" / "m-serving" / "onnxruntime" / "model.onnx").exists()
+    x = np.random.default_rng(0).random((3, 1, 8, 8), dtype=np.float32)
+    (got,) = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"]).run(None, {"image": x})
+    module, _ = export_module(digits_graph(), trained_state())
+    with torch.inference_mode():
+        np.testing.assert_allclose(got, module(torch.from_numpy(x)).numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "file", "hint"),
+    [("onnx", "m.pt", "--format torchscript"), ("pt2", "m.onnx", "--format onnx"), ("onnx", "m", "m.onnx")],
+)
+def test_a_model_file_of_another_format_is_refused(home, capsys, fmt, file, hint):
+    assert main(["export", "--template", "mnist_cnn", "--format", fmt, "-o", file]) == 1
+    err = capsys.readouterr().err
+    expected = {"onnx": ".onnx", "pt2": ".pt2"}[fmt]
     assert (
-        main(
-            [
-                "export",
-                str(graph),
-                "--checkpoint",
-                str(ckpt),
-                "--dataset",
-                "digits",
-                "--no-serving",
-                "-o",
-                str(tmp_path / "out"),
-            ]
-        )
-        == 0
+        f"error: -o must name a {expected} file for --format {fmt}; received {file!r}" in err and hint in err
     )
-    assert json.loads((tmp_path / "out" / "report.json").read_text())["validation"]["random_weights"] is False
 
 
 def test_an_unknown_run_is_refused(home, capsys):

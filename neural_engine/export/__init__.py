@@ -16,6 +16,8 @@ Modules, in the order an export flows through them:
   each measured against fp32 on real test data; ``advisor`` recommends one;
 - ``prune``: magnitude pruning (unstructured or L1-structured channels), optional fine-tune;
 - ``serving``: Triton and ONNX Runtime bundles generated from an export (TorchServe: legacy);
+- ``layout``: where the files go — a folder of the export's own, or beside a model file the
+  caller names (``m.onnx``, ``m.report.md``, ``m-serving/``);
 - ``pipeline``: all of it for one request (``ExportSpec`` → files + a JSON/Markdown report).
 
 onnx and onnxruntime (the ``export`` extra) load inside the functions that need them.

@@ -1,15 +1,19 @@
 """One export request from start to finish: prune (optional), export, validate against torch,
 quantized variants with the advisor, serving bundles, and the report (``report.json``,
-``report.md``) — all written into one folder.
+``report.md``) — written into one folder (``model.onnx``, ``report.json``, ``serving/``…) or beside
+a model file the caller names (``model_file="m.onnx"``: ``m.report.json``, ``m-serving/``…; see
+``layout``).
 
 Formats: ``onnx`` (the dynamo exporter, the legacy one only where dynamo fails — the report says
 which), ``pt2`` (a ``torch.export`` program, the PyTorch-native format) and ``torchscript``
 (legacy, kept for existing users: ``torch.jit`` is deprecated). The TorchServe bundle is legacy
-too (TorchServe is archived): written on request (``torchserve=True``) and, until the CLI has a
-flag for it, when nobody chose (``None``); the report's notes say it is legacy.
+too (TorchServe is archived): written only on request (``torchserve=True``), and the report's
+notes say it is legacy.
 
 Only files that passed their checks stay beside the report: a failed fp32 export is moved to
-``rejected/`` (``ExportResult.passed`` is False), and so is a rejected variant.
+``rejected/`` (``ExportResult.passed`` is False; nothing is left at the model's path), and so is a
+rejected variant. ``progress`` (a ``neural_engine.progress.Progress``) shows a bar over the
+validation samples; the default prints nothing.
 
 >>> import tempfile
 >>> from neural_engine.templates import template
@@ -28,11 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from neural_engine.errors import ExportError
+from neural_engine.export.layout import SUFFIXES, Layout
 from neural_engine.export.validate import Thresholds, ValidationReport
+from neural_engine.progress import SILENT, Progress
 
-FORMATS = ("onnx", "pt2", "torchscript")  # every name ExportSpec takes
+FORMATS = tuple(SUFFIXES)  # every name ExportSpec takes: onnx, pt2, torchscript
 LEGACY_FORMATS = ("torchscript",)
-SUFFIXES = {"onnx": ".onnx", "pt2": ".pt2", "torchscript": ".pt"}
 TORCHSERVE_LEGACY = (
     "the TorchServe bundle is legacy: TorchServe is archived and no longer maintained; "
     "serve with Triton or the ONNX Runtime bundle"
@@ -57,9 +62,7 @@ class ExportSpec:
     samples: int = 100
     thresholds: Thresholds = field(default_factory=Thresholds)
     serving: bool = True  # the bundles: Triton and ONNX Runtime (ONNX exports), TorchServe below
-    # Legacy TorchServe bundle (with ``serving``). None: callers that predate the flag (today's CLI)
-    # still get it, marked legacy in the notes; True or False chooses.
-    torchserve: bool | None = None
+    torchserve: bool = False  # the legacy TorchServe bundle too (with ``serving``), marked legacy
     max_batch_size: int = 32
     latency_budget_s: float = 0.25
     name: str | None = None
@@ -94,7 +97,7 @@ class ExportSpec:
 
 @dataclass
 class ExportResult:
-    directory: Path
+    layout: Layout
     name: str
     report: ValidationReport
     variants: list = field(default_factory=list)  # VariantResult, fp32 first
@@ -107,6 +110,11 @@ class ExportResult:
     def passed(self) -> bool:
         return self.report.passed and all(v.passed for v in self.variants)
 
+    @property
+    def directory(self) -> Path:
+        """The folder of the reports (and of the model, without a named model file)."""
+        return self.layout.directory
+
     def to_json(self) -> dict:
         return {
             "name": self.name,
@@ -115,27 +123,31 @@ class ExportResult:
             "variants": [v.to_json() for v in self.variants],
             "advice": self.advice.to_json() if self.advice else None,
             "prune": self.prune.to_json() if self.prune else None,
-            "files": [str(f.relative_to(self.directory)) for f in self.files],
-            "serving": {
-                k: [str(f.relative_to(self.directory)) for f in b.files] for k, b in self.bundles.items()
-            },
+            "files": [self.layout.relative(f) for f in self.files],
+            "serving": {k: [self.layout.relative(f) for f in b.files] for k, b in self.bundles.items()},
         }
 
+    def write_reports(self) -> None:
+        """``report.json`` and ``report.md`` where the layout puts them."""
+        from neural_engine.export import report as report_mod
 
-def _reject(path: Path, directory: Path) -> None:
+        self.layout.report_json.write_text(json.dumps(self.to_json(), indent=1, default=str))
+        self.layout.report_md.write_text(report_mod.markdown(self))
+
+
+def _reject(path: Path, layout: Layout) -> None:
     if path.exists():
-        (directory / "rejected").mkdir(exist_ok=True)
-        shutil.move(str(path), directory / "rejected" / path.name)
+        layout.rejected.mkdir(exist_ok=True)
+        shutil.move(str(path), layout.rejected / path.name)
 
 
-def _primary(module, analysis, spec: ExportSpec, directory: Path, samples, random_weights: bool):
-    """Export in ``spec.format`` and validate against torch: (report, file, outputs of the export)."""
+def _primary(module, analysis, spec: ExportSpec, path: Path, samples, random_weights: bool, progress):
+    """Export in ``spec.format`` to ``path`` and validate against torch: (report, file, outputs)."""
     from neural_engine.export import formats, runners, validate
     from neural_engine.export.onnx_export import export_onnx
 
     torch_runner = runners.TorchRunner(module)
     reference = runners.run_batched(torch_runner, samples)
-    path = directory / f"model{SUFFIXES[spec.format]}"
     if spec.format == "onnx":
         exported = export_onnx(module, analysis, path, opset=spec.opset, exporter=spec.onnx_exporter)
         runner = runners.OrtRunner(exported.path)
@@ -145,7 +157,8 @@ def _primary(module, analysis, spec: ExportSpec, directory: Path, samples, rando
     else:
         exported = formats.export_torchscript(module, analysis, path)
         runner = runners.TorchScriptRunner(exported.path)
-    outputs = runners.run_batched(runner, samples)
+    with progress.bar("validating", total=len(samples), unit="sample") as bar:
+        outputs = runners.run_batched(runner, samples, on_batch=bar.update)
     comparison = validate.compare(reference, outputs, tie_tol=spec.thresholds.max_abs_diff)
     latency = {
         r.name: {
@@ -175,7 +188,7 @@ def _primary(module, analysis, spec: ExportSpec, directory: Path, samples, rando
     return report, exported, outputs
 
 
-def _variants(exported, analysis, spec: ExportSpec, directory: Path, samples, dataset, split):
+def _variants(exported, analysis, spec: ExportSpec, layout: Layout, samples, dataset, split):
     from neural_engine.export import advisor, quantize, variants
     from neural_engine.export import samples as sample_mod
 
@@ -185,7 +198,7 @@ def _variants(exported, analysis, spec: ExportSpec, directory: Path, samples, da
         sample_mod.calibration_batches(analysis, dataset, split) if "int8-static" in spec.quantize else None
     )
     for name in spec.quantize:
-        path = quantize.make_variant(name, exported.path, directory, exported.inputs, calibration)
+        path = quantize.make_variant(name, exported.path, layout.variant(name), exported.inputs, calibration)
         level, note = quantize.loadable_level(path)
         result, _ = variants.measure(
             name, path, samples, (fp32, fp32_outputs), level=level, budget_s=spec.latency_budget_s
@@ -221,7 +234,7 @@ def _prune(graph, state, spec: ExportSpec, samples, dataset, split):
     )
 
 
-def _bundles(exported, spec: ExportSpec, directory: Path, samples, outputs, name: str) -> dict:
+def _bundles(exported, spec: ExportSpec, layout: Layout, samples, outputs, name: str) -> dict:
     """Serving bundles for the export, their signature taken from one real sample and its output.
     Triton and ONNX Runtime serve ONNX files; a pt2 program has no bundle (yet)."""
     from neural_engine.export.serving import Signature, write_bundles
@@ -230,50 +243,95 @@ def _bundles(exported, spec: ExportSpec, directory: Path, samples, outputs, name
     signature = Signature.from_arrays(exported.inputs, first, exported.outputs, [o[:1] for o in outputs])
     onnx_path = exported.path if spec.format == "onnx" else None
     ts_path = exported.path if spec.format == "torchscript" else None
-    torchserve = spec.torchserve is not False and (onnx_path or ts_path) is not None
     return write_bundles(
-        directory / "serving", name, signature, onnx_path, ts_path, spec.max_batch_size, torchserve=torchserve
+        layout.serving, name, signature, onnx_path, ts_path, spec.max_batch_size, torchserve=spec.torchserve
     )
 
 
 def run_export(
-    graph, state: dict | None, spec: ExportSpec, directory, *, dataset=None, split=None
+    graph,
+    state: dict | None,
+    spec: ExportSpec,
+    directory=None,
+    *,
+    model_file=None,
+    dataset=None,
+    split=None,
+    progress: Progress = SILENT,
 ) -> ExportResult:
     """Export ``graph`` with weights ``state`` (the training build's state dict; None: random
-    weights) into ``directory``; validate on ``dataset``'s test split (None: random inputs)."""
-    from neural_engine.export import report as report_mod
+    weights) into ``directory`` — or to ``model_file`` exactly, the rest beside it (or in
+    ``directory`` when given) named after its stem; validate on ``dataset``'s test split (None:
+    random inputs)."""
     from neural_engine.export.samples import validation_samples
     from neural_engine.export.weights import export_module
     from neural_engine.shapes import propagate
 
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    layout = Layout.of(spec.format, directory, model_file)
+    layout.directory.mkdir(parents=True, exist_ok=True)
+    layout.model.parent.mkdir(parents=True, exist_ok=True)
     analysis = propagate(graph)
     samples = validation_samples(analysis, dataset, split, spec.samples)
     pruned = None
     if spec.prune is not None:
         state, pruned = _prune(graph, state, spec, samples, dataset, split)
     module, random_weights = export_module(graph, state)
-    report, exported, outputs = _primary(module, analysis, spec, directory, samples, random_weights)
-    result = ExportResult(directory, spec.name or graph.name, report, prune=pruned)
+    report, exported, outputs = _primary(
+        module, analysis, spec, layout.model, samples, random_weights, progress
+    )
+    result = ExportResult(layout, spec.name or graph.name, report, prune=pruned)
     if not report.passed:
-        _reject(exported.path, directory)
+        _reject(exported.path, layout)
     else:
         result.files.append(exported.path)
         if spec.quantize:
             result.variants, result.advice = _variants(
-                exported, analysis, spec, directory, samples, dataset, split
+                exported, analysis, spec, layout, samples, dataset, split
             )
             for v in result.variants[1:]:
                 if v.passed:
-                    result.files.append(directory / v.file)
+                    result.files.append(layout.variant(v.name))
                 else:
-                    _reject(directory / v.file, directory)
+                    _reject(layout.variant(v.name), layout)
         if spec.serving:
-            result.bundles = _bundles(exported, spec, directory, samples, outputs, result.name)
+            result.bundles = _bundles(exported, spec, layout, samples, outputs, result.name)
             if "torchserve" in result.bundles:
-                unchosen = " (written because torchserve was not chosen; False leaves it out)"
-                report.notes.append(TORCHSERVE_LEGACY + (unchosen if spec.torchserve is None else ""))
-    (directory / "report.json").write_text(json.dumps(result.to_json(), indent=1, default=str))
-    (directory / "report.md").write_text(report_mod.markdown(result))
+                report.notes.append(TORCHSERVE_LEGACY)
+    result.write_reports()
     return result
+
+
+def copy_export(result: ExportResult, layout: Layout) -> ExportResult:
+    """The same export in ``layout`` — a named file's export as a folder of its own, the way a
+    run records it: the files that passed and the serving bundles copied, the reports written
+    anew naming the copies (rejected files stay behind)."""
+    from dataclasses import replace
+
+    old = result.layout
+    layout.directory.mkdir(parents=True, exist_ok=True)
+    copies = {
+        old.model: layout.model,
+        **{old.variant(v.name): layout.variant(v.name) for v in result.variants[1:]},
+    }
+    for f in result.files:
+        shutil.copyfile(f, copies[f])
+    if result.bundles:
+        shutil.copytree(old.serving, layout.serving, dirs_exist_ok=True)
+    names = {a.name: b.name for a, b in copies.items()}
+    moved = replace(
+        result,
+        layout=layout,
+        report=replace(result.report, file=names[result.report.file]),
+        variants=[replace(v, file=names.get(v.file, v.file)) for v in result.variants],
+        bundles={
+            k: replace(
+                b,
+                directory=layout.serving / b.directory.relative_to(old.serving),
+                files=[layout.serving / f.relative_to(old.serving) for f in b.files],
+            )
+            for k, b in result.bundles.items()
+        },
+        files=[copies[f] for f in result.files],
+    )
+    moved.write_reports()
+    return moved

@@ -104,15 +104,14 @@ def to_int8_static(fp32: Path, out: Path, input_names: list[str], calibration) -
     return out
 
 
-def make_variant(name: str, fp32: Path, directory: Path, input_names: list[str], calibration=None) -> Path:
-    """Write variant ``name`` of the fp32 file into ``directory``; its path."""
-    out = directory / f"model.{name}.onnx"
+def make_variant(name: str, fp32: Path, out: Path, input_names: list[str], calibration=None) -> Path:
+    """Write variant ``name`` of the fp32 file to ``out``; its path."""
     if name == "fp16":
         return to_fp16(fp32, out)
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # the quantizer warns per tensor it leaves alone (e.g. LayerNorm weights)
-    pre = preprocess(fp32, directory / "model.preprocessed.onnx")
+    pre = preprocess(fp32, out.with_name(f"{out.stem}.preprocessed.onnx"))
     try:
         if name == "int8-dynamic":
             return to_int8_dynamic(pre, out)

@@ -96,9 +96,14 @@ _NUMPY = {
 }
 
 
-def run_batched(runner, samples, batch: int = 32) -> list[np.ndarray]:
-    """All of ``samples`` through ``runner`` in batches; outputs concatenated per output."""
-    parts = [runner(b) for b in samples.batches(batch)]
+def run_batched(runner, samples, batch: int = 32, on_batch=None) -> list[np.ndarray]:
+    """All of ``samples`` through ``runner`` in batches; outputs concatenated per output.
+    ``on_batch(n)`` after each batch of ``n`` samples (a progress bar's ``update``)."""
+    parts = []
+    for inputs in samples.batches(batch):  # a tuple of arrays, one per model input: (n, ...)
+        parts.append(runner(inputs))
+        if on_batch is not None:
+            on_batch(len(inputs[0]))
     return [np.concatenate([p[i] for p in parts]) for i in range(len(parts[0]))]
 
 

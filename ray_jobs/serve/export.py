@@ -1,16 +1,29 @@
 """``neuralforge export``: export a trained MLflow run (its ``setup/graph.json`` and
 ``checkpoints/best.pt``), a checkpoint, or an untrained graph; validate; record it on the run.
 
-    neuralforge export RUN_ID --format onnx --quantize all
-    neuralforge export RUN_ID --format torchscript --prune 0.5 --finetune-epochs 1
+    neuralforge export RUN_ID -o model.onnx --quantize all   # model.onnx, model.report.md, …
+    neuralforge export RUN_ID --format pt2 --prune 0.5 --finetune-epochs 1
     neuralforge export --template mnist_cnn --input-shape 8,8,1 --dataset digits   # random weights
 
+Formats: ``onnx`` (the dynamo exporter; the legacy one where it fails, ``--onnx-exporter``),
+``pt2`` (a ``torch.export`` program, the PyTorch-native format) and ``torchscript`` (legacy).
+
+``-o FILE`` writes the model exactly at FILE (its suffix the format's: ``.onnx``, ``.pt2``,
+``.pt``); the rest goes beside it named after its stem — ``m.report.md``, ``m.report.json``,
+``m.fp16.onnx``…, ``m-serving/`` — or into ``--out-dir DIR``. Without ``-o`` everything lands in
+one folder, ``<home>/exports/<run id or network>/<format>[-pruned<N>]/`` or ``--out-dir DIR``:
+``model.onnx``, ``report.md``, ``report.json``, ``serving/``. Files that fail their checks go to
+``rejected/`` (nothing is left at FILE). Progress goes to standard error; ``--json`` prints the
+report alone on standard output.
+
 A run's export is validated on the run's dataset (test split) and recorded on the run under
-``export/<format>[-pruned<N>]/``: the model files that passed, ``report.json``, ``report.md``
-(validation, latency and the comparison of variants), the serving bundles; metrics
-``export.<format>.*``; the tag ``neuralforge.export.<format>`` = ``valid`` or ``failed``; and for a
-valid ONNX export the model in MLflow's ONNX flavour (``onnx_model``). A failed validation exits 1
-and registers no model file.
+``export/<format>[-pruned<N>]/`` in the folder layout (``model.onnx``, whatever ``-o`` named it):
+the model files that passed, ``report.json``, ``report.md`` (validation, latency and the comparison
+of variants), the serving bundles; metrics ``export.<format>.*``; the tags
+``neuralforge.export.<format>`` = ``valid`` or ``failed`` and ``neuralforge.export.<format>.exporter``
+(``dynamo``, ``legacy (dynamo failed: …)``, ``torch.export``…); and for a valid ONNX export the
+model in MLflow's ONNX flavour (``onnx_model``). A failed validation exits 1 and registers no model
+file.
 """
 
 from __future__ import annotations
@@ -36,14 +49,33 @@ RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from neural_engine.cli import _add_graph_source
+    from neural_engine.export.onnx_export import DEFAULT_OPSET, EXPORTERS
     from neural_engine.export.pipeline import FORMATS
     from neural_engine.export.prune import METHODS
 
     _add_graph_source(p)
     p.description = (p.description or "") + " FILE may be an MLflow run id."
     p.add_argument("--checkpoint", help="graph sources: a state dict (.pt) of the trained network")
-    p.add_argument("--format", choices=FORMATS, default="onnx")
-    p.add_argument("--opset", type=int, default=17, help="ONNX opset (17-20)")
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="onnx",
+        help="onnx (the dynamo exporter, the legacy one where it fails; default), "
+        "pt2 (a torch.export program, the PyTorch-native format), torchscript (legacy)",
+    )
+    p.add_argument(
+        "--opset",
+        type=int,
+        default=DEFAULT_OPSET,
+        help=f"ONNX opset (default {DEFAULT_OPSET}; 17 through onnx's converter; up to 20)",
+    )
+    p.add_argument(
+        "--onnx-exporter",
+        choices=EXPORTERS,
+        default="auto",
+        help="auto: dynamo, the legacy exporter where it fails (default); dynamo: no fallback; "
+        "legacy: the TorchScript-based exporter",
+    )
     p.add_argument(
         "--quantize",
         help="ONNX variants to measure: fp16, int8-dynamic, int8-static "
@@ -65,11 +97,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="variants: accuracy they may lose vs fp32 (default: 0.01 = 1 point)",
     )
     p.add_argument("--max-batch-size", type=int, default=32, help="serving configs: largest batch")
+    p.add_argument("--no-serving", action="store_true", help="skip the Triton/ONNX Runtime bundles")
     p.add_argument(
-        "--no-serving", action="store_true", help="skip the Triton/TorchServe/ONNX Runtime bundles"
+        "--torchserve",
+        action="store_true",
+        help="legacy: TorchServe is archived; writes its bundle too",
     )
-    p.add_argument("-o", "--output", help="folder (default: <home>/exports/<run id or network>/<format>)")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="the model file (.onnx, .pt2, .pt: the format's); reports, variants and serving "
+        "bundles beside it, named after it (m.report.md, m.fp16.onnx, m-serving/)",
+    )
+    p.add_argument(
+        "--out-dir",
+        metavar="DIR",
+        help="folder of the reports, variants and bundles (without -o: of the model too; "
+        "default <home>/exports/<run id or network>/<format>)",
+    )
+    p.add_argument("--json", action="store_true", help="print the report as JSON (alone on stdout)")
 
 
 def spec_from_args(args, name: str):
@@ -80,12 +127,14 @@ def spec_from_args(args, name: str):
     return ExportSpec(
         format=args.format,
         opset=args.opset,
+        onnx_exporter=args.onnx_exporter,
         quantize=parse_variants(args.quantize),
         prune=args.prune,
         prune_method=args.prune_method,
         finetune_epochs=args.finetune_epochs,
         samples=args.samples,
         serving=not args.no_serving,
+        torchserve=args.torchserve,
         max_batch_size=args.max_batch_size,
         name=name,
         thresholds=Thresholds(args.max_abs_diff, args.min_agreement, args.max_accuracy_drop),
@@ -199,31 +248,38 @@ def _metrics(result, label: str) -> dict[str, float]:
 
 
 def record(run_id: str, result, label: str) -> None:
-    """Log the export on the run under ``export/<label>/``: files (without ``rejected/``), metrics
-    ``export.<label>.*``, the tag ``neuralforge.export.<label>``, the ONNX model (valid fp32 ONNX)."""
-    prefix = f"export/{label}"
-
+    """Log the export on the run under ``export/<label>/`` in the folder layout (``model.onnx``,
+    ``report.json``, ``serving/`` whatever ``-o`` named them; no ``rejected/``): metrics
+    ``export.<label>.*``, the tags ``neuralforge.export.<label>`` and its ``.exporter``, the ONNX
+    model (valid fp32 ONNX)."""
     from mlflow.entities import Metric, RunTag
 
+    from neural_engine.export.layout import Layout
+    from neural_engine.export.pipeline import copy_export
+
+    prefix = f"export/{label}"
     client = _client()
-    for item in sorted(result.directory.iterdir()):
-        if item.name == "rejected":
-            continue
-        if item.is_dir():
-            client.log_artifacts(run_id, str(item), f"{prefix}/{item.name}")
-        else:
+    with tempfile.TemporaryDirectory() as tmp:
+        if result.layout.named:  # the run's copy has the names `serve` and the dashboard read
+            result = copy_export(result, Layout.folder(tmp, result.report.format))
+        layout = result.layout
+        for item in [*result.files, layout.report_json, layout.report_md]:
             client.log_artifact(run_id, str(item), prefix)
-    now = int(time.time() * 1000)
-    tags = {f"neuralforge.export.{label}": "valid" if result.passed else "failed"}
-    if result.advice:
-        tags[f"neuralforge.export.{label}.recommended"] = result.advice.recommended
-    client.log_batch(
-        run_id,
-        metrics=[Metric(k, v, now, 0) for k, v in _metrics(result, label).items()],
-        tags=[RunTag(k, v) for k, v in tags.items()],
-    )
-    if label == "onnx" and result.passed:
-        _log_onnx_flavour(run_id, result.files[0])
+        if result.bundles:
+            client.log_artifacts(run_id, str(layout.serving), f"{prefix}/serving")
+        now = int(time.time() * 1000)
+        tags = {f"neuralforge.export.{label}": "valid" if result.passed else "failed"}
+        if result.report.exporter:
+            tags[f"neuralforge.export.{label}.exporter"] = result.report.exporter[:5000]
+        if result.advice:
+            tags[f"neuralforge.export.{label}.recommended"] = result.advice.recommended
+        client.log_batch(
+            run_id,
+            metrics=[Metric(k, v, now, 0) for k, v in _metrics(result, label).items()],
+            tags=[RunTag(k, v) for k, v in tags.items()],
+        )
+        if label == "onnx" and result.passed:
+            _log_onnx_flavour(run_id, result.files[0])
 
 
 def _log_onnx_flavour(run_id: str, path: Path) -> None:
@@ -238,11 +294,17 @@ def _log_onnx_flavour(run_id: str, path: Path) -> None:
 # -- the command ----------------------------------------------------------------------------------
 
 
-def export(args) -> tuple[object, str | None]:
-    """Run the export the arguments ask for; (ExportResult, run id or None)."""
+def export(args, progress=None) -> tuple[object, str | None]:
+    """Run the export the arguments ask for; (ExportResult, run id or None). ``progress``: a
+    ``neural_engine.progress.Progress`` (default: silent, as the API and the dashboard want)."""
+    from neural_engine.export.layout import check_suffix
     from neural_engine.export.pipeline import run_export
+    from neural_engine.progress import SILENT
 
+    progress = progress or SILENT
     run_id = args.file if not args.template and is_run_id(args.file) else None
+    if args.output:  # before any download or build: a wrong suffix is refused at once
+        check_suffix(Path(args.output), args.format)
     with tempfile.TemporaryDirectory() as tmp:
         if run_id:
             graph, state, dataset, split = run_source(run_id, Path(tmp))
@@ -251,35 +313,47 @@ def export(args) -> tuple[object, str | None]:
             graph, state, dataset, split = graph_source(args)
         name = graph.name
         spec = spec_from_args(args, name)
-        suffix = f"-pruned{round(spec.prune * 100)}" if spec.prune else ""
-        out = (
-            Path(args.output)
-            if args.output
-            else settings().home / "exports" / (run_id or name) / f"{spec.format}{suffix}"
+        label = f"{spec.format}-pruned{round(spec.prune * 100)}" if spec.prune else spec.format
+        out = args.out_dir or (
+            None if args.output else settings().home / "exports" / (run_id or name) / label
         )
-        result = run_export(graph, state, spec, out, dataset=dataset, split=split)
+        what = f"exporting {name} to {spec.format}, validating on {spec.samples} samples"
+        with progress.phase(what):
+            result = run_export(
+                graph,
+                state,
+                spec,
+                out,
+                model_file=args.output,
+                dataset=dataset,
+                split=split,
+                progress=progress,
+            )
         if run_id:
-            record(run_id, result, f"{spec.format}{suffix}")
+            record(run_id, result, label)
     return result, run_id
 
 
 def run(args) -> int:
     """The ``neuralforge export`` command: 0 when every file passed its checks, else 1."""
-    result, run_id = export(args)
+    from neural_engine.progress import Progress, emit, json_stdout
+
+    with json_stdout(args.json):
+        result, run_id = export(args, Progress(json=args.json))
     if args.json:
-        print(json.dumps(result.to_json(), indent=1, default=str))
+        emit(result.to_json())
     else:
-        print((result.directory / "report.md").read_text())
+        print(result.layout.report_md.read_text())
     where = f" and recorded on MLflow run {run_id}" if run_id else ""
     if not result.passed:
         failures = result.report.failures + [f for v in result.variants for f in v.failures]
         print(
             f"error: the export failed validation: {'; '.join(failures)} "
-            f"(report in {result.directory}{where})",
+            f"(report in {result.layout.report_md}{where})",
             file=sys.stderr,
         )
         return 1
-    print(f"exported to {result.directory}{where}", file=sys.stderr)
+    print(f"exported to {result.files[0]} (report {result.layout.report_md}){where}", file=sys.stderr)
     return 0
 
 
