@@ -227,8 +227,9 @@ def export_argv(
 
 def export_files(fmt: str, quantize: Iterable[str]) -> list[str]:
     """The files an export writes, in order: the model, its variants, the report."""
-    model = "model.onnx" if fmt == "onnx" else "model.pt"
-    return [model, *(f"model.{v}.onnx" for v in quantize), "report.json"]
+    from neural_engine.export.layout import SUFFIXES
+
+    return [f"model{SUFFIXES[fmt]}", *(f"model.{v}.onnx" for v in quantize), "report.json"]
 
 
 def export_progress(directory: Path, expected: list[str], since: float) -> float:

@@ -106,13 +106,24 @@ def test_an_export_answers_with_its_validation_report(api):
     r = api.call(
         "POST",
         "/exports",
-        json={"template": "mnist_cnn", "input_shape": [8, 8, 1], "classes": 10, "samples": 8},
+        json={
+            "template": "mnist_cnn",
+            "input_shape": [8, 8, 1],
+            "classes": 10,
+            "samples": 8,
+            "onnx_exporter": "legacy",
+        },
     )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["passed"] is True and body["run_id"] is None and "model.onnx" in body["report"]["files"]
     assert body["report"]["validation"]["comparison"]["max_abs_diff"] < 1e-4
     assert Path(body["directory"], "model.onnx").is_file()
+    assert body["report"]["validation"]["exporter"] == "legacy (asked for)"
+    r = api.call(
+        "POST", "/exports", json={"template": "mnist_cnn", "input_shape": [8, 8, 1], "format": "pt2"}
+    )
+    assert r.status_code == 200 and r.json()["report"]["files"] == ["model.pt2"], r.text
     r = api.call("POST", "/exports", json={"run_id": "0" * 32})
     assert r.status_code == 422 and "setup/graph.json" in r.json()["message"]
     assert api.call("POST", "/exports", json={"template": "mnist_cnn", "quantize": "int4"}).status_code == 422

@@ -254,6 +254,7 @@ def test_reselect_follows_runs_and_export_progress_counts_new_files(tmp_path):
     assert expected == ["model.onnx", "model.fp16.onnx", "report.json"]
     assert view.export_progress(tmp_path, expected, since=0) == pytest.approx(1 / 3)
     assert view.export_progress(tmp_path, expected, since=time.time() + 60) == 0
+    assert view.export_files("pt2", []) == ["model.pt2", "report.json"]
 
 
 # ---- Export ----------------------------------------------------------------------------------------
@@ -442,8 +443,8 @@ def test_export_argv_is_what_neuralforge_export_parses():
         "fp16,int8-static",
     )
     assert args.max_abs_diff == 1e-12 and args.no_serving and args.file is None
-    args = parser.parse_args(view.export_argv("ab" * 16, template=False, fmt="torchscript"))
-    assert (args.file, args.template, args.format, args.no_serving) == ("ab" * 16, None, "torchscript", False)
+    args = parser.parse_args(view.export_argv("ab" * 16, template=False, fmt="pt2"))
+    assert (args.file, args.template, args.format, args.no_serving) == ("ab" * 16, None, "pt2", False)
 
 
 def test_runs_view_examples():

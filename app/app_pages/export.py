@@ -1,5 +1,5 @@
-"""Export: a trained run (or an untrained template) to ONNX or TorchScript, validated against
-PyTorch, with quantized variants and the advisor's pick; the files to download; and Ray Serve
+"""Export: a trained run (or an untrained template) to ONNX or a ``.pt2`` program (TorchScript:
+legacy), validated against PyTorch, with quantized variants and the advisor's pick; the files to download; and Ray Serve
 deployments (deploy, status, scale, delete).
 
 The work is ``neuralforge export`` (``ray_jobs.serve.export``: a run's export is recorded on the run)
@@ -84,7 +84,14 @@ def run_source_ui() -> dict:
 def options_ui() -> dict:
     """Format, variants, serving bundles and thresholds: ``runs_view.export_argv``'s keywords."""
     c = st.columns([1, 2, 1])
-    fmt = c[0].radio("Format", FORMATS, horizontal=True, key="export_format")
+    fmt = c[0].radio(
+        "Format",
+        FORMATS,
+        horizontal=True,
+        key="export_format",
+        help="onnx: the dynamo exporter (the legacy one where it fails); pt2: a torch.export "
+        "program, the PyTorch-native format; torchscript: legacy (torch.jit is deprecated)",
+    )
     quantize = c[1].multiselect(
         "Quantized variants (ONNX)",
         VARIANTS,
@@ -96,7 +103,7 @@ def options_ui() -> dict:
         "Serving configs",
         value=True,
         key="export_serving",
-        help="Triton, TorchServe and ONNX Runtime bundles",
+        help="Triton and ONNX Runtime bundles (the legacy TorchServe one: `neuralforge export --torchserve`)",
     )
     with st.expander("Validation thresholds"):
         t = st.columns(4)
@@ -132,7 +139,7 @@ def run_export(source: dict, options: dict) -> dict | None:
         input_shape=source["input_shape"],
         dataset=source["dataset"],
         **options,
-    ) + ["--output", str(out)]
+    ) + ["--out-dir", str(out)]
     parser = argparse.ArgumentParser(prog="neuralforge export", exit_on_error=False)
     export_cmd.add_arguments(parser)
     expected, started = view.export_files(fmt, options["quantize"]), time.time()

@@ -312,8 +312,15 @@ class ExportRequest(Strict):
     )
     classes: int | None = Field(None, ge=1, le=100_000)
     input_shape: list[int] | None = Field(None, min_length=1, max_length=4)
-    format: Literal["onnx", "torchscript"] = "onnx"
-    opset: int = Field(17, ge=17, le=20)
+    format: Literal["onnx", "pt2", "torchscript"] = Field(
+        "onnx",
+        description="onnx (the dynamo exporter, the legacy one where it fails), pt2 (a torch.export "
+        "program, the PyTorch-native format), torchscript (legacy)",
+    )
+    opset: int = Field(18, ge=17, le=20, description="ONNX opset (17 through onnx's converter)")
+    onnx_exporter: Literal["auto", "dynamo", "legacy"] = Field(
+        "auto", description="auto: dynamo, the legacy exporter where it fails"
+    )
     quantize: str | None = Field(
         None, max_length=100, description="fp16, int8-dynamic, int8-static (comma-separated) or all"
     )
@@ -325,7 +332,10 @@ class ExportRequest(Strict):
     max_abs_diff: float = Field(1e-4, gt=0)
     min_agreement: float = Field(1.0, ge=0, le=1)
     max_accuracy_drop: float = Field(0.01, ge=0, le=1)
-    serving: bool = Field(False, description="also write the Triton/TorchServe/ONNX Runtime bundles")
+    serving: bool = Field(False, description="also write the Triton and ONNX Runtime bundles")
+    torchserve: bool = Field(
+        False, description="legacy (TorchServe is archived): with serving, its bundle too"
+    )
 
     @model_validator(mode="after")
     def _one_source(self):

@@ -271,6 +271,8 @@ def export_args(req: m.ExportRequest) -> argparse.Namespace:
         req.format,
         "--opset",
         str(req.opset),
+        "--onnx-exporter",
+        req.onnx_exporter,
         "--prune-method",
         req.prune_method,
         "--finetune-epochs",
@@ -284,6 +286,7 @@ def export_args(req: m.ExportRequest) -> argparse.Namespace:
         "--max-accuracy-drop",
         str(req.max_accuracy_drop),
         *([] if req.serving else ["--no-serving"]),
+        *(["--torchserve"] if req.torchserve else []),
     ]
     parser = _Parser(prog="neuralforge export")
     export.add_arguments(parser)
@@ -294,7 +297,7 @@ def export_args(req: m.ExportRequest) -> argparse.Namespace:
     "/exports",
     response_model=m.ExportOut,
     dependencies=[SUBMIT],
-    summary="export to ONNX/TorchScript, validated against torch (quantize, prune); the report",
+    summary="export to ONNX or .pt2 (TorchScript: legacy), validated against torch (quantize, prune); the report",
 )
 def create_export(req: m.ExportRequest, request: Request):
 
