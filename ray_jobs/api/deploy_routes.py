@@ -68,11 +68,14 @@ def deployment(name: str):
     summary="set the replicas of the stable version (canary: true, of the canary)",
 )
 def scale(name: str, req: m.ScaleRequest):
-    serve.run(_args("scale", name=name, replicas=req.replicas, canary=req.canary, timeout=req.timeout))
+    serve.act(
+        serve.Serve(),
+        _args("scale", name=name, replicas=req.replicas, canary=req.canary, timeout=req.timeout),
+    )
     return _one(name)
 
 
 @router.delete("/deployments/{name}", response_model=m.Deleted, dependencies=[ADMIN])
 def delete(name: str):
-    serve.run(_args("delete", name=name, timeout=180.0))
+    serve.act(serve.Serve(), _args("delete", name=name, timeout=180.0))
     return {"name": name, "deleted": True}

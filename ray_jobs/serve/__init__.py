@@ -335,7 +335,7 @@ def run(args) -> int:
     """The ``neuralforge serve`` command: waits are reported on standard error, the deployment on
     standard output (``--json``: ``describe``'s dict; status: a list of them)."""
     with json_stdout(args.json):  # an export made for `deploy RUN_ID` prints its own report
-        found = _act(Serve(args.address), args, Progress(json=args.json))
+        found = act(Serve(args.address), args, Progress(json=args.json))
     if args.json:
         emit(found)
     elif isinstance(found, list):
@@ -345,7 +345,7 @@ def run(args) -> int:
     return 0
 
 
-def _act(serve: Serve, args, progress: Progress) -> dict | list[dict]:
+def act(serve: Serve, args, progress: Progress = SILENT) -> dict | list[dict]:
     """The action's outcome: the deployment as :func:`describe` says (status: every one asked for;
     delete: ``{"name", "deleted": True}``)."""
     if args.action == "deploy":
