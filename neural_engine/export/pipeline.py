@@ -206,7 +206,7 @@ def _variants(exported, analysis, spec: ExportSpec, layout: Layout, samples, dat
         result.notes += [note] if note else []
         result.failures = result.check(spec.thresholds.max_accuracy_drop)
         results.append(result)
-    conv = any(i.spec.name.startswith("Conv") for i in analysis.nodes.values())
+    conv = any(i.spec.family == "convolution" for i in analysis.nodes.values())
     return results, advisor.advise(results, conv_net=conv)
 
 
