@@ -204,7 +204,11 @@ def cmd_check(args) -> int:
             continue
         print(
             f"{args.file}: {graph.name}: ok ({len(analysis.nodes)} layers, {checked[-1]['params']:,} params"
-            + (f"; {len(searched)} search values, checked at their defaults" if searched else "")
+            + (
+                f"; {len(searched)} search value{'s' * (len(searched) != 1)}, checked at their defaults"
+                if searched
+                else ""
+            )
             + ")"
         )
         for line in searched:
@@ -329,6 +333,48 @@ EXTRAS = {
     "tqdm": "data",  # the live bars (neural_engine.progress); also in ray
 }
 
+# The extra each command needs as a whole; a missing package it provides is reported as that extra
+# (``train`` lacking numpy: install ``ray``, which brings numpy, not ``data`` and then ``ray``).
+COMMAND_EXTRAS = {
+    "codegen": "torch",
+    "datasets": "data",
+    "train": "ray",
+    "tune": "ray",
+    "evaluate": "ray",
+    "runs": "ray",
+    "reproduce": "ray",
+    "usage": "ray",
+    "jobs": "ray",
+    "cluster": "ray",
+    "serve": "ray",
+    "tracking": "ray",
+    "export": "export",
+    "api": "api",
+    "ui": "app",
+}
+# What each extra brings with it (pyproject.toml: ``ray = ["neuralforge[torch,data]", …]``).
+INCLUDES = {
+    "app": {"torch", "data"},
+    "ray": {"torch", "data"},
+    "export": {"torch"},
+    "api": {"torch", "data", "client"},
+    "all": {"torch", "client", "app", "ray", "export", "api", "data", "postgres"},
+}
+
+
+def extra_for(command: str, module: str) -> str | None:
+    """The extra to install for ``command`` lacking ``module``: the command's own when it brings
+    the module, else the module's.
+
+    >>> extra_for("train", "numpy"), extra_for("codegen", "torch"), extra_for("export", "mlflow")
+    ('ray', 'torch', 'ray')
+    """
+    needed = EXTRAS.get(module)
+    own = COMMAND_EXTRAS.get(command)
+    if needed is not None and own is not None and (needed == own or needed in INCLUDES.get(own, ())):
+        return own
+    return needed
+
 
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
@@ -368,7 +414,7 @@ def main(argv: list[str] | None = None, commands=None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error when Python flushes at exit
         return 0
     except ModuleNotFoundError as err:
-        if (extra := EXTRAS.get((err.name or "").split(".")[0])) is None:
+        if (extra := extra_for(chosen, (err.name or "").split(".")[0])) is None:
             raise
         missing = err.name.split(".")[0]
         hint = f"install the {extra} extra: pip install 'neuralforge[{extra}]'"

@@ -91,6 +91,21 @@ def test_every_extra_the_cli_names_exists():
     assert set(EXTRAS.values()) <= set(extras), set(EXTRAS.values()) - set(extras)
 
 
+def test_what_each_extra_brings_is_what_pyproject_says():
+    from neural_engine.cli import COMMAND_EXTRAS, COMMANDS, INCLUDES
+    from ray_jobs.cli import COMMANDS as ALL
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    brought = {
+        name: {n.strip() for d in deps if d.startswith("neuralforge[") for n in d[12:-1].split(",")}
+        for name, deps in extras.items()
+    }
+    assert {k: v for k, v in brought.items() if v} == INCLUDES
+    assert set(COMMAND_EXTRAS.values()) <= set(extras)
+    core = {"check", "summary", "fmt", "layers", "templates"}  # lark only
+    assert set(ALL) - set(COMMAND_EXTRAS) == core and core <= set(COMMANDS)
+
+
 @pytest.mark.slow
 def test_the_client_extra_adds_httpx_and_websockets_only(core_only, tmp_path):
     source = next(core_only.parent.glob("source*/neuralforge"))  # the fixture's copy

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def figure(width: float, height: float):
@@ -39,6 +41,8 @@ def confusion_png(cm: np.ndarray, classes) -> bytes:
         title="Confusion matrix",
     )
     if n <= 20:
+        import numpy as np
+
         for (i, j), v in np.ndenumerate(cm):
             ax.text(
                 j,
