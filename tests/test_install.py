@@ -85,14 +85,15 @@ def test_a_command_needing_an_extra_names_it(core_only, tmp_path):
 
 
 def test_every_extra_the_cli_names_exists():
-    from neural_engine.cli import EXTRAS
+    from neural_engine.extras import EXTRAS
 
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     assert set(EXTRAS.values()) <= set(extras), set(EXTRAS.values()) - set(extras)
 
 
 def test_what_each_extra_brings_is_what_pyproject_says():
-    from neural_engine.cli import COMMAND_EXTRAS, COMMANDS, INCLUDES
+    from neural_engine.cli import COMMANDS
+    from neural_engine.extras import COMMAND_EXTRAS, INCLUDES
     from ray_jobs.cli import COMMANDS as ALL
 
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
